@@ -1,0 +1,1 @@
+"""smsrelay: multi-tenant SMS on Twilio with incident response built in."""
