@@ -1,0 +1,1 @@
+"""Pure rules of smsrelay: no clock, no network, no database, no environment."""
