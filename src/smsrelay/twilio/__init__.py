@@ -1,0 +1,1 @@
+"""The one adapter to Twilio: the official SDK, wrapped for smsrelay's needs."""

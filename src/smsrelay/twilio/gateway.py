@@ -1,0 +1,138 @@
+"""Send, fetch and inspect through the official SDK, with errors turned into our vocabulary."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from smsrelay.domain import errors as error_catalogue
+from smsrelay.twilio.http import BaseUrlAsyncHttpClient, BaseUrlHttpClient
+
+
+@dataclass(frozen=True)
+class Sent:
+    sid: str
+    status: str
+    num_segments: int | None = None
+
+
+class SendFailed(Exception):
+    """Twilio refused or could not be reached. `retryable` says whether trying later may work."""
+
+    def __init__(self, code: int | None, message: str, *, http_status: int | None, retryable: bool):
+        super().__init__(f"{code or http_status or 'network'}: {message}")
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.retryable = retryable
+
+
+def classify_rest_error(exc: TwilioRestException) -> SendFailed:
+    code = exc.code
+    if code is not None and error_catalogue.lookup(code) is not None:
+        retryable = error_catalogue.is_retryable(code)
+    else:
+        # Unknown codes: a server-side failure may pass, a client error will not.
+        retryable = exc.status >= 500 or exc.status == 429
+    return SendFailed(code, exc.msg, http_status=exc.status, retryable=retryable)
+
+
+class TwilioGateway:
+    def __init__(self, account_sid: str, auth_token: str, base_url: str | None, timeout: float = 10.0):
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.base_url = base_url
+        self.timeout = timeout
+        self._async_http: BaseUrlAsyncHttpClient | None = None
+        self._client: Client | None = None
+
+    @classmethod
+    def from_settings(cls, settings) -> "TwilioGateway":
+        return cls(settings.twilio_account_sid, settings.twilio_auth_token,
+                   settings.twilio_base_url, settings.twilio_timeout_seconds)
+
+    def _async_client(self) -> Client:
+        # aiohttp sessions belong to an event loop, so the client is built lazily inside it.
+        if self._client is None:
+            self._async_http = BaseUrlAsyncHttpClient(self.base_url, self.timeout)
+            self._client = Client(self.account_sid, self.auth_token, http_client=self._async_http)
+        return self._client
+
+    def sync_client(self) -> Client:
+        return Client(self.account_sid, self.auth_token,
+                      http_client=BaseUrlHttpClient(self.base_url, self.timeout))
+
+    async def close(self) -> None:
+        if self._async_http is not None:
+            await self._async_http.close()
+        self._async_http = None
+        self._client = None
+
+    async def send(self, *, to: str, body: str, status_callback: str, from_: str | None = None,
+                   messaging_service_sid: str | None = None, validity_period: int | None = None) -> Sent:
+        params: dict[str, Any] = {"to": to, "body": body, "status_callback": status_callback}
+        if messaging_service_sid:
+            params["messaging_service_sid"] = messaging_service_sid
+        else:
+            params["from_"] = from_
+        if validity_period:
+            params["validity_period"] = validity_period
+        try:
+            msg = await self._async_client().messages.create_async(**params)
+        except TwilioRestException as exc:
+            raise classify_rest_error(exc) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            # The request may or may not have reached Twilio: callers must reconcile before
+            # sending again, never blindly resend.
+            raise SendFailed(None, f"network error: {type(exc).__name__}: {exc}", http_status=None,
+                             retryable=True) from exc
+        return Sent(sid=msg.sid, status=msg.status, num_segments=_int(msg.num_segments))
+
+    async def find_messages(self, *, to: str, from_: str | None, sent_after: datetime) -> list[dict[str, Any]]:
+        """Messages Twilio holds for this To/From since a moment: how a crashed send is reconciled."""
+        try:
+            found = await self._async_client().messages.list_async(
+                to=to, from_=from_, date_sent_after=sent_after, limit=50)
+        except TwilioRestException as exc:
+            raise classify_rest_error(exc) from exc
+        return [_message_dict(m) for m in found]
+
+    async def fetch_message(self, sid: str) -> dict[str, Any]:
+        try:
+            m = await self._async_client().messages(sid).fetch_async()
+        except TwilioRestException as exc:
+            raise classify_rest_error(exc) from exc
+        return _message_dict(m)
+
+    async def balance(self) -> dict[str, Any]:
+        b = await self._async_client().api.v2010.accounts(self.account_sid).balance.fetch_async()
+        return {"balance": b.balance, "currency": b.currency}
+
+    async def account(self) -> dict[str, Any]:
+        a = await self._async_client().api.v2010.accounts(self.account_sid).fetch_async()
+        return {"sid": a.sid, "status": a.status, "friendly_name": a.friendly_name, "type": a.type}
+
+    async def numbers(self, phone_number: str | None = None) -> list[dict[str, Any]]:
+        kwargs = {"phone_number": phone_number} if phone_number else {}
+        found = await self._async_client().incoming_phone_numbers.list_async(**kwargs)
+        return [{"sid": n.sid, "phone_number": n.phone_number, "status": n.status,
+                 "capabilities": n.capabilities, "sms_url": n.sms_url} for n in found]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _message_dict(m: Any) -> dict[str, Any]:
+    return {"sid": m.sid, "status": m.status, "to": m.to, "from": m.from_, "body": m.body,
+            "error_code": m.error_code, "error_message": m.error_message,
+            "date_created": m.date_created, "date_sent": m.date_sent}

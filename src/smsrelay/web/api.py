@@ -1,0 +1,75 @@
+"""The public API orgs call: send messages and read them back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from smsrelay.domain import lint as content_lint
+from smsrelay.service import messages
+from smsrelay.web.deps import Conn, OrgId
+
+router = APIRouter(prefix="/v1", tags=["messages"])
+
+
+class SendRequest(BaseModel):
+    to: str = Field(description="Recipient, E.164 or national format in the org's default region")
+    body: str = Field(description="Message text, at most 1600 characters")
+    from_: str | None = Field(default=None, alias="from", description="One of the org's sender numbers")
+
+
+class Accepted(BaseModel):
+    id: str
+    status: str
+    segments: int
+    encoding: Literal["GSM-7", "UCS-2"]
+    to: str
+    from_: str | None = Field(default=None, alias="from")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+ERRORS = {status: {"model": ErrorResponse} for status in (401, 404, 409, 413, 422, 429, 503)}
+
+
+@router.post("/messages", status_code=202, response_model=Accepted, responses=ERRORS)
+async def send_message(req: SendRequest, org_id: OrgId, conn: Conn,
+                       idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
+    """Accept a message for sending. The row and its send job commit together; the reply is 202."""
+    status, body = await messages.accept_idempotent(conn, org_id, to=req.to, body=req.body, from_=req.from_,
+                                                    idempotency_key=idempotency_key)
+    return JSONResponse(status_code=status, content=body)
+
+
+@router.get("/messages/{message_id}", responses=ERRORS)
+async def get_message(message_id: str, org_id: OrgId, conn: Conn) -> dict:
+    """A message with its status history (every distinct status callback, in arrival order)."""
+    return await messages.get(conn, org_id, message_id)
+
+
+@router.get("/messages", responses=ERRORS)
+async def list_messages(org_id: OrgId, conn: Conn,
+                        status: str | None = None, since: datetime | None = None, to: str | None = None,
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
+    return {"messages": await messages.search(conn, org_id, status=status, since=since, to=to, limit=limit)}
+
+
+class LintRequest(BaseModel):
+    body: str
+
+
+@router.post("/lint", tags=["content"])
+async def lint(req: LintRequest, org_id: OrgId) -> dict:
+    """Encoding, segments and content findings for a body, as Twilio would count them."""
+    return content_lint.lint(req.body).to_dict()

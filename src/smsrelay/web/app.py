@@ -1,0 +1,35 @@
+"""The API process's FastAPI application."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from smsrelay.service.runtime import Runtime
+from smsrelay.web import api, errors, webhooks
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await rt.open()
+        try:
+            yield
+        finally:
+            await rt.close()
+
+    app = FastAPI(title="smsrelay", version="0.1.0", lifespan=lifespan,
+                  description="Multi-tenant SMS on Twilio with its incident response built in.")
+    app.state.runtime = rt
+    errors.install(app)
+    app.include_router(api.router)
+    app.include_router(webhooks.router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict:
+        async with rt.pool.connection() as conn:
+            await conn.execute("SELECT 1")
+        return {"status": "ok"}
+
+    return app
