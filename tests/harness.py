@@ -194,6 +194,11 @@ class Stack:
         self.workers.append(worker)
         return worker
 
+    def stop_workers(self) -> None:
+        for w in self.workers:
+            w.stop()
+        self.workers.clear()
+
     def message(self, message_id: str) -> dict:
         rows = self.sql('SELECT * FROM "MessageLog" WHERE "id" = %s', (message_id,))
         assert rows, f"no message {message_id}"
@@ -205,8 +210,7 @@ class Stack:
                           timeout=timeout, what=f"{message_id} to reach {wanted}")
 
     def stop(self) -> None:
-        for w in self.workers:
-            w.stop()
+        self.stop_workers()
         self.api.stop()
         self.sim.stop()
 

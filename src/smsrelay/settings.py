@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     feature_sms_enabled: bool = True
 
+    # Operators' token for /admin routes. Unset means every admin route answers 403: admin
+    # access is denied by default, never open by accident.
+    admin_api_token: str | None = None
+
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8010
 

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from smsrelay.service.runtime import Runtime
-from smsrelay.web import api, errors, webhooks
+from smsrelay.web import admin, api, errors, webhooks
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -25,6 +25,7 @@ def create_app(rt: Runtime) -> FastAPI:
     errors.install(app)
     app.include_router(api.router)
     app.include_router(webhooks.router)
+    app.include_router(admin.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:

@@ -37,3 +37,22 @@ async def current_org(request: Request, conn: Conn) -> str:
 
 
 OrgId = Annotated[str, Depends(current_org)]
+
+
+async def operator(request: Request) -> str:
+    """Admin routes: a configured ADMIN_API_TOKEN, compared in constant time. The operator's
+    name (X-Operator header, default 'admin-api') goes into "AuditLog"."""
+    import hmac
+
+    expected = request.app.state.runtime.settings.admin_api_token
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not expected:
+        raise Problem(403, "admin_disabled", "Admin API is disabled: set ADMIN_API_TOKEN to enable it.")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise Problem(403, "forbidden", "A valid admin token is required.")
+    name = request.headers.get("x-operator", "admin-api").strip()[:64] or "admin-api"
+    return f"admin:{name}"
+
+
+Operator = Annotated[str, Depends(operator)]
