@@ -1,0 +1,99 @@
+"""The simulator's FastAPI application.
+
+REST middleware, in the order Twilio's edge would apply it: the API concurrency limit on
+Messages create (429 / 20429), injected latency, random 429/5xx, then account-wide scenarios
+(outage, rate_limited, auth_failure) before the route's own authentication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+
+from smsrelay.settings import Settings, get_settings
+
+from . import admin, api
+from .config import SimConfig
+from .engine import Engine
+from .resources import API, error_response
+
+
+def _latency_seconds(spec: str, rng) -> float:
+    """'' -> 0; 'fixed:MS'; 'lognormal:MEDIAN_MS:P99_MS'."""
+    if not spec:
+        return 0.0
+    kind, _, rest = spec.partition(":")
+    parts = [float(x) for x in rest.split(":") if x]
+    if kind == "fixed" and parts:
+        return parts[0] / 1000
+    if kind == "lognormal" and len(parts) == 2:
+        median, p99 = parts
+        sigma = max(math.log(max(p99, median + 1e-9) / median) / 2.326, 1e-6)
+        return rng.lognormvariate(math.log(median), sigma) / 1000
+    raise ValueError(f"bad SIM_API_LATENCY {spec!r}")
+
+
+def create_app(settings: Settings | None = None, sim_config: SimConfig | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    cfg = sim_config or SimConfig()
+    engine = Engine(settings, cfg.model_copy())
+    _latency_seconds(cfg.api_latency, engine.state.rng)  # fail fast on a bad spec
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        await engine.close()
+
+    app = FastAPI(title="smsrelay Twilio simulator", lifespan=lifespan, docs_url="/_sim/docs",
+                  openapi_url="/_sim/openapi.json", redoc_url=None)
+    app.state.engine = engine
+    app.state.initial_config = cfg.model_copy()
+    app.state.inflight_creates = 0
+    api.install_fault_handler(app)
+    app.include_router(api.router)
+    app.include_router(admin.router)
+
+    @app.middleware("http")
+    async def twilio_edge(request: Request, call_next):
+        path = request.url.path
+        if not path.startswith(API + "/"):
+            return await call_next(request)
+        is_create = request.method == "POST" and path.endswith("/Messages.json")
+        if is_create:
+            if app.state.inflight_creates >= engine.cfg.max_concurrency:
+                return error_response(20429, 429, "Too Many Requests", headers={"Retry-After": "1"})
+            app.state.inflight_creates += 1
+        try:
+            rng = engine.state.rng
+            delay = _latency_seconds(engine.cfg.api_latency, rng)
+            if delay:
+                await asyncio.sleep(delay)
+            if engine.cfg.random_429_rate and rng.random() < engine.cfg.random_429_rate:
+                return error_response(20429, 429, "Too Many Requests", headers={"Retry-After": "1"})
+            if engine.cfg.random_5xx_rate and rng.random() < engine.cfg.random_5xx_rate:
+                return error_response(20500, 500, "Internal Server Error")
+            for s in engine.scenarios.by_stage("api") + engine.scenarios.by_stage("auth"):
+                if s.filtered or not (s.rate >= 1 or rng.random() < s.rate):
+                    continue
+                if s.name == "auth_failure":
+                    return error_response(20003, 401, "Authenticate",
+                                          headers={"WWW-Authenticate": 'Basic realm="Twilio API"'})
+                if s.name == "rate_limited":
+                    return error_response(20429, 429, "Too Many Requests", headers={"Retry-After": "1"})
+                # outage: a hung request half of the time, a 5xx otherwise
+                draw = rng.random()
+                if draw < 0.5:
+                    await asyncio.sleep(engine.cfg.outage_hang_seconds)
+                    return error_response(20504, 504, "Gateway Timeout")
+                if draw < 0.75:
+                    return error_response(20500, 500, "Internal Server Error")
+                return error_response(20503, 503, "Service Unavailable")
+            return await call_next(request)
+        finally:
+            if is_create:
+                app.state.inflight_creates -= 1
+
+    return app
