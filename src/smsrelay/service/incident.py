@@ -1,0 +1,259 @@
+"""Investigating an incident: the runbook's queries (steps 1, 2, 4, 5), the facts a diagnosis
+needs (our database, our own state, live Twilio checks) and the diagnosis itself.
+
+Windows are measured on the database's clock, so every process agrees on "the last hour".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import aiohttp
+from psycopg import AsyncConnection
+from twilio.base.exceptions import TwilioRestException
+
+from smsrelay.domain import diagnosis
+from smsrelay.domain import errors as catalogue
+from smsrelay.domain import phone
+from smsrelay.service import guards, jobs
+from smsrelay.service.problems import Problem
+from smsrelay.service.runtime import Runtime
+from smsrelay.store import sql
+
+# Live checks share one budget so a hanging Twilio cannot make a command slow: its silence is
+# itself evidence of an outage.
+TWILIO_CHECK_SECONDS = 1.0
+WORKER_ALIVE_SECONDS = 60
+RECENT_MINUTES = 10
+MAX_NUMBER_CHECKS = 5
+TWILIO_CALL_SECONDS = 10.0
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$", re.I)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str) -> timedelta:
+    """'90s', '30m', '1h', '2d' (a bare number is minutes)."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise Problem(422, "invalid_since", f"--since {text!r} is not a duration like 30m, 1h or 2d.")
+    seconds = int(match.group(1)) * _UNITS[(match.group(2) or "m").lower()]
+    if not 0 < seconds <= 31 * 86400:
+        raise Problem(422, "invalid_since", f"--since {text!r} must be between 1 second and 31 days.")
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Window:
+    since: datetime
+    until: datetime
+    label: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"since": iso(self.since), "until": iso(self.until)}
+
+    def params(self) -> dict[str, datetime]:
+        return {"since": self.since, "until": self.until}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+async def window(conn: AsyncConnection, label: str) -> Window:
+    span = parse_since(label)
+    now = (await sql.one(conn, "incident_now"))["now"]
+    return Window(now - span, now, label.strip())
+
+
+async def check_org(conn: AsyncConnection, org_id: str | None) -> str | None:
+    if org_id is not None and await sql.one(conn, "org_exists", org_id=org_id) is None:
+        raise Problem(404, "org_not_found", f"No org {org_id}.")
+    return org_id
+
+
+def describe_code(code: str | None) -> dict[str, Any]:
+    entry = catalogue.lookup(code)
+    if entry is None:
+        return {"meaning": "Not a Twilio catalogue code" if code else "No error code recorded",
+                "action": "Look it up at https://www.twilio.com/docs/api/errors", "retryable": False, "cause": "none"}
+    return {"meaning": entry.meaning, "action": entry.action, "retryable": entry.retryable, "cause": entry.cause}
+
+
+# --- the runbook's investigation steps -------------------------------------------------------
+
+async def status(conn: AsyncConnection, since: str, org_id: str | None = None) -> dict[str, Any]:
+    """Runbook step 1: outbound by status."""
+    w = await window(conn, since)
+    await check_org(conn, org_id)
+    rows = await sql.all(conn, "incident_status", org_id=org_id, **w.params())
+    total = sum(r["count"] for r in rows)
+    failed = sum(r["count"] for r in rows if r["status"] in ("failed", "undelivered"))
+    return {"window": w.to_dict(), "org": org_id, "total": total, "failed": failed,
+            "failureRate": round(failed / total, 4) if total else 0.0,
+            "statuses": [{"status": r["status"], "count": r["count"]} for r in rows]}
+
+
+async def failures(conn: AsyncConnection, since: str, org_id: str | None = None, code: str | None = None,
+                   limit: int = 50) -> dict[str, Any]:
+    """Runbook step 2: the latest failures with their Twilio error."""
+    if not 1 <= limit <= 1000:
+        raise Problem(422, "invalid_limit", "--limit must be between 1 and 1000.")
+    w = await window(conn, since)
+    await check_org(conn, org_id)
+    rows = await sql.all(conn, "incident_failures", org_id=org_id, code=code, limit=limit, **w.params())
+    return {"window": w.to_dict(), "org": org_id, "failures": [
+        {"id": r["id"], "orgId": r["orgId"], "channel": r["channel"], "status": r["status"], "from": r["from"],
+         "to": phone.mask(r["to"]), "errorCode": r["error_code"], "errorMessage": r["error_message"],
+         "meaning": describe_code(r["error_code"])["meaning"], "createdAt": iso(r["createdAt"])} for r in rows]}
+
+
+async def orgs(conn: AsyncConnection, since: str, org_id: str | None = None) -> dict[str, Any]:
+    """Runbook step 4: outcomes per org, worst first."""
+    w = await window(conn, since)
+    await check_org(conn, org_id)
+    rows = await sql.all(conn, "incident_orgs", org_id=org_id, **w.params())
+    out = []
+    for r in rows:
+        bad = r["failed"] + r["undelivered"]
+        out.append({"orgId": r["orgId"], "name": r["name"], "total": r["total"], "delivered": r["delivered"],
+                    "failed": r["failed"], "undelivered": r["undelivered"], "open": r["open"],
+                    "failureRate": round(bad / r["total"], 4) if r["total"] else 0.0,
+                    "smsDisabled": bool(r["smsDisabled"]), "maxMessagesPerMinute": r["maxMessagesPerMinute"]})
+    return {"window": w.to_dict(), "org": org_id, "orgs": out}
+
+
+async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = None) -> dict[str, Any]:
+    """Runbook step 5, from data: every code seen, with the catalogue's meaning and action."""
+    w = await window(conn, since)
+    await check_org(conn, org_id)
+    final = await sql.all(conn, "incident_error_codes", org_id=org_id, **w.params())
+    retrying = await sql.all(conn, "incident_retrying_codes", org_id=org_id, **w.params())
+    out = []
+    for rows, still_retrying in ((final, False), (retrying, True)):
+        for r in rows:
+            out.append({"code": r["code"], "count": r["count"], "orgs": r["orgs"], "retrying": still_retrying,
+                        "firstAt": iso(r["first_at"]), "lastAt": iso(r["last_at"]), **describe_code(r["code"])})
+    return {"window": w.to_dict(), "org": org_id, "errors": out}
+
+
+# --- facts and diagnosis ----------------------------------------------------------------------
+
+async def _database_facts(conn: AsyncConnection, rt: Runtime, w: Window) -> dict[str, Any]:
+    p = w.params()
+    traffic = [diagnosis.Traffic(r["orgId"], r["from"], r["total"], r["failed"], r["delivered"])
+               for r in await sql.all(conn, "diagnose_traffic", **p)]
+    failed = [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"])
+              for r in await sql.all(conn, "diagnose_failures", **p)]
+    failed += [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"], transient=True,
+                                 http_status=r["http_status"])
+               for r in await sql.all(conn, "diagnose_transient", **p)]
+    queue = await sql.one(conn, "diagnose_queue", stuck_after=diagnosis.STUCK_AFTER_SECONDS)
+    held = tuple(diagnosis.Held(r["reason"] or "?", r["orgId"], r["count"]) for r in await sql.all(conn, "diagnose_held"))
+    jobs_row = await sql.one(conn, "diagnose_jobs", queue=jobs.SEND_QUEUE)
+    workers = await sql.one(conn, "diagnose_workers", alive_within=WORKER_ALIVE_SECONDS)
+    flow = await sql.one(conn, "diagnose_flow", minutes=RECENT_MINUTES)
+    mitigations = await sql.all(conn, "diagnose_mitigations")
+    pipeline = diagnosis.Pipeline(
+        queued_unsent=queue["queued_unsent"], oldest_queued_age_s=queue["oldest_queued_age_s"],
+        stuck_unsent=queue["stuck_unsent"], jobs_todo=jobs_row["todo"],
+        workers_alive=workers["alive"], workers_registered=workers["registered"],
+        last_heartbeat_age_s=workers["last_heartbeat_age_s"],
+        inbound_recent=flow["inbound"], outbound_recent=flow["outbound"], outbound_handed_recent=flow["handed"],
+        recent_minutes=RECENT_MINUTES, paused=await guards.paused(conn), feature_enabled=rt.settings.feature_sms_enabled,
+        disabled_orgs=tuple(m["orgId"] for m in mitigations if m["smsDisabled"]),
+        throttled_orgs=tuple((m["orgId"], m["maxMessagesPerMinute"]) for m in mitigations
+                             if m["maxMessagesPerMinute"] is not None),
+        held=held)
+    return {"traffic": tuple(traffic), "failures": tuple(failed), "pipeline": pipeline}
+
+
+def _senders_to_check(failures: tuple[diagnosis.Failure, ...]) -> list[str]:
+    counts: dict[str, int] = {}
+    for f in failures:
+        if f.sender and diagnosis.cause_of(f) in ("sender_number", "account", "none", "content_filtering"):
+            counts[f.sender] = counts.get(f.sender, 0) + f.count
+    return [s for s, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:MAX_NUMBER_CHECKS]]
+
+
+async def twilio_checks(rt: Runtime, senders: list[str]) -> diagnosis.TwilioChecks:
+    """Balance, account status and the status of the senders that fail, through the SDK."""
+    gw = rt.gateway
+
+    async def gather() -> tuple[Any, ...]:
+        return await asyncio.gather(gw.balance(), gw.account(), *(gw.numbers(s) for s in senders))
+
+    try:
+        balance, account, *numbers = await asyncio.wait_for(gather(), TWILIO_CHECK_SECONDS)
+    except asyncio.TimeoutError:
+        return diagnosis.TwilioChecks(timed_out=True)
+    except TwilioRestException as exc:
+        return diagnosis.TwilioChecks(error_code=exc.code, error_http_status=exc.status, error_message=exc.msg)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach Twilio is evidence, not a crash
+        return diagnosis.TwilioChecks(error_message=f"{type(exc).__name__}: {exc}")
+    checks = []
+    for sender, found in zip(senders, numbers):
+        match = next((n for n in found if n["phone_number"] == sender), None)
+        checks.append(diagnosis.NumberCheck(sender, match is not None, match and match["status"],
+                                            None if match is None else bool((match["capabilities"] or {}).get("sms"))))
+    return diagnosis.TwilioChecks(balance=_decimal(balance["balance"]), currency=balance["currency"],
+                                  account_status=account["status"], numbers=tuple(checks))
+
+
+def _decimal(value: Any) -> float | None:
+    try:
+        return float(Decimal(str(value)))
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+
+
+async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnosis.Facts:
+    async with rt.pool.connection() as conn:
+        w = await window(conn, since)
+        db = await _database_facts(conn, rt, w)
+    tw = await twilio_checks(rt, _senders_to_check(db["failures"])) if live else None
+    return diagnosis.Facts(since=w.since, until=w.until, since_label=w.label, twilio=tw, **db)
+
+
+async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True) -> dict[str, Any]:
+    facts = await gather_facts(rt, since, live=live)
+    return {"window": {"since": iso(facts.since), "until": iso(facts.until)},
+            "causes": [c.to_dict() for c in diagnosis.diagnose(facts)]}
+
+
+# --- Twilio checks (the runbook's console and `twilio` CLI steps) ------------------------------
+
+async def _twilio(call: Any) -> Any:
+    try:
+        return await asyncio.wait_for(call, TWILIO_CALL_SECONDS)
+    except asyncio.TimeoutError:
+        raise Problem(504, "twilio_timeout", f"Twilio did not answer within {TWILIO_CALL_SECONDS:.0f} s.") from None
+    except TwilioRestException as exc:
+        raise Problem(502, "twilio_error", f"Twilio answered {exc.status}: {exc.msg} (code {exc.code})") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise Problem(502, "twilio_unreachable", f"Cannot reach Twilio: {type(exc).__name__}: {exc}") from None
+
+
+async def twilio_balance(rt: Runtime) -> dict[str, Any]:
+    return await _twilio(rt.gateway.balance())
+
+
+async def twilio_account(rt: Runtime) -> dict[str, Any]:
+    return await _twilio(rt.gateway.account())
+
+
+async def twilio_numbers(rt: Runtime, number: str | None = None) -> list[dict[str, Any]]:
+    if number is not None:
+        check = phone.check(number, "US")
+        if not check.valid or not check.e164:
+            raise Problem(422, "invalid_number", f"{number!r} is not a valid E.164 phone number.")
+        number = check.e164
+    found = await _twilio(rt.gateway.numbers(number))
+    if number is not None and not found:
+        raise Problem(404, "number_not_found", f"{number} is not a number on this Twilio account.")
+    return found

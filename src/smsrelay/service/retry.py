@@ -1,0 +1,120 @@
+"""Re-sending failed outbound messages, once each, through the normal send path.
+
+A retry is a new "MessageLog" row (same org, sender, recipient and text) with
+metadata.retryOf = the original, and the original gets metadata.retriedBy = the retry. Both
+writes and the send job commit in one transaction under the original's row lock, so:
+* a message with a retry (in flight, delivered or failed) is never re-sent again: its retry is
+  the one that may be retried next, if its own failure is retryable;
+* two retry runs at once cannot both re-send the same message;
+* the retry passes the guards like any send (kill switch, org disable, opt-out).
+Retrying is bounded per lineage by the catalogue's max_retries for the code (e.g. 30008).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from smsrelay.domain import errors as catalogue
+from smsrelay.domain import ids, phone
+from smsrelay.service import incident, jobs
+from smsrelay.service.problems import Problem
+from smsrelay.service.runtime import Runtime
+from smsrelay.store import sql
+
+MAX_MESSAGES = 10_000
+
+
+def retryable_codes() -> list[str]:
+    return [str(code) for code, entry in catalogue.CATALOGUE.items() if entry.retryable]
+
+
+def parse_codes(text: str | None) -> list[str] | None:
+    if text is None or not text.strip():
+        return None
+    codes = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in codes if not c.isdigit()]
+    if bad:
+        raise Problem(422, "invalid_codes", f"--codes takes numeric Twilio error codes, not {', '.join(bad)}.")
+    return list(dict.fromkeys(codes))
+
+
+@dataclass
+class RetryPlan:
+    window: dict[str, Any]
+    codes: list[str]
+    forced: list[str]  # named codes the catalogue says not to retry
+    eligible: list[dict[str, Any]] = field(default_factory=list)
+    exhausted: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"window": self.window, "codes": self.codes, "forced": self.forced,
+                "eligible": [_public(r) for r in self.eligible],
+                "skipped": [{**_public(r), "reason": "retry budget used up"} for r in self.exhausted]}
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "orgId": row["orgId"], "from": row["from"], "to": phone.mask(row["to"]),
+            "status": row["status"], "code": row["code"], "generation": row["generation"],
+            "createdAt": incident.iso(row["createdAt"])}
+
+
+def _budget(code: str, forced: bool) -> int:
+    entry = catalogue.lookup(code)
+    if entry is not None and entry.retryable:
+        return entry.max_retries
+    return 1 if forced else 0
+
+
+async def plan(rt: Runtime, *, since: str = "1h", org_id: str | None = None, codes: list[str] | None = None,
+               force: bool = False) -> RetryPlan:
+    """What a retry would send. Non-retryable codes must be named in `codes` and forced."""
+    wanted = codes or retryable_codes()
+    forced = [c for c in wanted if not catalogue.is_retryable(c)]
+    if forced and not force:
+        raise Problem(422, "not_retryable",
+                      f"Twilio says {', '.join(forced)} will not succeed on a retry; pass --yes to retry anyway.")
+    async with rt.pool.connection() as conn:
+        w = await incident.window(conn, since)
+        await incident.check_org(conn, org_id)
+        rows = await sql.all(conn, "retry_candidates", org_id=org_id, codes=wanted, limit=MAX_MESSAGES, **w.params())
+    result = RetryPlan(window=w.to_dict(), codes=wanted, forced=forced)
+    for row in rows:
+        target = result.eligible if row["generation"] < _budget(row["code"], row["code"] in forced) else result.exhausted
+        target.append(row)
+    return result
+
+
+@dataclass(frozen=True)
+class Retried:
+    original: str
+    retry: str | None  # None: someone else retried it first
+
+
+async def execute(rt: Runtime, p: RetryPlan, *, actor: str,
+                  progress: Callable[[Retried], None] | None = None) -> list[Retried]:
+    done: list[Retried] = []
+    async with rt.pool.connection() as conn:
+        for row in p.eligible:
+            async with conn.transaction():
+                new_id = None
+                if await sql.one(conn, "retry_lock_original", id=row["id"]) is not None:
+                    new_id = ids.new_id("msg")
+                    await sql.one(conn, "retry_insert", id=row["id"], new_id=new_id, metadata={
+                        "attempts": 0, "retryOf": row["id"], "retryGeneration": row["generation"] + 1,
+                        "retryReason": row["code"], "retriedByActor": actor})
+                    await sql.execute(conn, "merge_metadata", id=row["id"], metadata={"retriedBy": new_id})
+                    await jobs.enqueue_send(conn, new_id)
+            item = Retried(row["id"], new_id)
+            done.append(item)
+            if progress is not None:
+                progress(item)
+        sent = [d for d in done if d.retry]
+        if sent:
+            await sql.execute(conn, "insert_audit", table_name="MessageLog", org_id=None, action="retry", actor=actor,
+                              reason=f"retry of {len(sent)} message(s) with codes {', '.join(p.codes)}",
+                              before=None, after={"window": p.window, "codes": p.codes, "forced": p.forced,
+                                                  "retried": len(sent)})
+            await conn.commit()
+    return done
