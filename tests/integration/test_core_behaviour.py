@@ -39,8 +39,12 @@ def test_permanent_twilio_error__fails_at_once_with_code_and_message(stack):
 def test_retryable_twilio_error__is_retried_then_sent(stack):
     org = stack.create_org()
     with SimulatorClient(stack.sim.url) as sim:
-        sim.set_scenario("rate_limited", for_seconds=1.5)
+        sim.set_scenario("rate_limited")
         r = _send(stack, org["apiKey"])
+        refused = wait_until(lambda: (m := stack.message(r.json()["id"]))["metadata"].get("lastError") and m,
+                             what="Twilio's 429 to be recorded")
+        assert refused["status"] == "queued" and refused["metadata"]["lastError"]["code"] == 20429
+        sim.clear_scenarios()
         row = stack.wait_status(r.json()["id"], {"delivered"}, timeout=40)
         assert row["metadata"]["attempts"] >= 2
         assert row["metadata"]["lastError"] is None

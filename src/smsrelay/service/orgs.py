@@ -65,10 +65,25 @@ async def issue_key(conn: AsyncConnection, org_id: str, *, name: str | None = No
     return api_key
 
 
+async def authenticate_key(conn: AsyncConnection, api_key: str) -> dict | None:
+    """The key's row ({"id", "orgId"}), or None for an unknown or revoked key."""
+    return await sql.one(conn, "find_api_key", key_hash=hash_key(api_key))
+
+
 async def authenticate(conn: AsyncConnection, api_key: str) -> str | None:
     """The org an API key belongs to, or None for an unknown or revoked key."""
-    row = await sql.one(conn, "find_api_key", key_hash=hash_key(api_key))
+    row = await authenticate_key(conn, api_key)
     return row["orgId"] if row else None
+
+
+async def list_keys(conn: AsyncConnection, org_id: str) -> list[dict]:
+    await get_org(conn, org_id)
+    return await sql.all(conn, "list_api_keys", org_id=org_id)
+
+
+async def revoke_key(conn: AsyncConnection, org_id: str, key_id: str) -> None:
+    if await sql.one(conn, "revoke_org_api_key", id=key_id, org_id=org_id) is None:
+        raise Problem(404, "key_not_found", f"No active key {key_id} for org {org_id}.")
 
 
 async def get_org(conn: AsyncConnection, org_id: str) -> dict:

@@ -23,17 +23,18 @@ async def _configure(conn: AsyncConnection) -> None:
     # Statements that wait on a lock for long are worse than a quick error and a retry:
     # a slow database must not pile up requests until we run out of connections.
     await conn.execute("SET statement_timeout = '30s'")
-    await conn.set_autocommit(True)
-    await conn.set_autocommit(False)
 
 
 def make_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "smsrelay") -> AsyncConnectionPool:
+    # autocommit: a lone statement commits at once and never holds locks for the rest of a
+    # request; anything that must be atomic says so with `async with conn.transaction()`.
     return AsyncConnectionPool(
         psycopg_url(url),
         min_size=min_size,
         max_size=max_size,
         open=False,
         name=name,
-        kwargs={"row_factory": dict_row, "application_name": name},
+        kwargs={"row_factory": dict_row, "application_name": name, "autocommit": True},
+        configure=_configure,
         timeout=5.0,
     )

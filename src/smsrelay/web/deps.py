@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
 
-from smsrelay.service import orgs
+from smsrelay.service import api_limits, orgs
 from smsrelay.service.problems import Problem
 from smsrelay.service.runtime import Runtime
 
@@ -30,10 +30,11 @@ async def current_org(request: Request, conn: Conn) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "unauthorized", "Send your API key as 'Authorization: Bearer <key>'.")
-    org_id = await orgs.authenticate(conn, token.strip())
-    if org_id is None:
+    key = await orgs.authenticate_key(conn, token.strip())
+    if key is None:
         raise Problem(401, "unauthorized", "Unknown or revoked API key.")
-    return org_id
+    await api_limits.count_request(conn, key["id"], request.app.state.runtime.settings.api_rate_limit_per_minute)
+    return key["orgId"]
 
 
 OrgId = Annotated[str, Depends(current_org)]

@@ -24,7 +24,9 @@ def _error(status: int, code: str, message: str, headers: dict | None = None, **
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem):
-        return JSONResponse(status_code=exc.status, content=exc.to_dict())
+        retry_after = exc.details.get("retryAfter")
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return JSONResponse(status_code=exc.status, content=exc.to_dict(), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
