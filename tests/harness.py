@@ -223,8 +223,7 @@ def build_stack(database_url: str, *, sim_overrides: dict | None = None, start_w
     from smsrelay.web.app import create_app
 
     api_port, sim_port = free_port(), free_port()
-    settings = Settings(
-        _env_file=None,
+    fields = dict(
         database_url=database_url,
         twilio_account_sid=DEFAULT_ACCOUNT_SID,
         twilio_auth_token=DEFAULT_AUTH_TOKEN,
@@ -232,8 +231,8 @@ def build_stack(database_url: str, *, sim_overrides: dict | None = None, start_w
         simulator_port=sim_port,
         public_base_url=f"http://127.0.0.1:{api_port}",
         twilio_timeout_seconds=5.0,
-        **(settings_overrides or {}),
     )
+    settings = Settings(_env_file=None, **{**fields, **(settings_overrides or {})})
     sim_config = SimConfig(_env_file=None, inbound_url=f"http://127.0.0.1:{api_port}/webhooks/twilio/inbound",
                            callback_latency_ms=50, speed_long_code=50, callback_retry_base_ms=50,
                            **(sim_overrides or {}))

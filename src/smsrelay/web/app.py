@@ -8,6 +8,11 @@ from fastapi import FastAPI
 
 from smsrelay.service.runtime import Runtime
 from smsrelay.web import admin, api, errors, webhooks
+from smsrelay.web.limits import BodySizeLimit
+from smsrelay.web import metrics
+from smsrelay.web import admin_incident
+from smsrelay.web import admin_guardrails
+from smsrelay.web import dashboard
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -22,10 +27,15 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="smsrelay", version="0.1.0", lifespan=lifespan,
                   description="Multi-tenant SMS on Twilio with its incident response built in.")
     app.state.runtime = rt
+    app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_request_bytes)
     errors.install(app)
     app.include_router(api.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(admin_incident.router)
+    app.include_router(admin_guardrails.router)
+    app.include_router(metrics.router)
+    app.include_router(dashboard.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:
