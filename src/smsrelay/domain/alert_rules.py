@@ -1,0 +1,226 @@
+"""Alert rules: which conditions page a human, decided from aggregated facts.
+
+Pure: the service layer gathers counts from PostgreSQL (and the database's `now`), this module
+decides. Each finding has a stable key (rule, plus the org for per-org rules), which is what
+makes an alert "the same alert" from one evaluation to the next, and across schedulers.
+The same rules are written in PromQL in deploy/prometheus/alerts.yml; keep them in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+FAILED = "twilio_message_failed"
+FLAT = "sms_outbound_flat"
+DELIVERY_RATE = "sms_delivery_rate_low"
+BACKLOG = "sms_queue_backlog"
+BALANCE = "twilio_balance_low"
+MITIGATION = "sms_mitigation_active"
+
+# The runbook's wording is the contract: operators search for these titles.
+TITLES = {
+    FAILED: "Twilio Message Failed",
+    FLAT: "SMS outbound flat while inbound continues",
+    DELIVERY_RATE: "SMS delivery rate low",
+    BACKLOG: "SMS queue backlog",
+    BALANCE: "Twilio balance low",
+    MITIGATION: "SMS mitigation still active",
+}
+RULES = tuple(TITLES)
+
+FAILURE_STATUSES = ("failed", "undelivered")
+FINAL_STATUSES = ("delivered", "read", "failed", "undelivered")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    failed_min_count: int = 10
+    failed_min_share: float = 0.2
+    failed_window_seconds: int = 300
+    flat_window_seconds: int = 900
+    flat_min_inbound: int = 3
+    delivery_rate_min: float = 0.9
+    delivery_rate_min_final: int = 20
+    delivery_rate_window_seconds: int = 900
+    backlog_seconds: float = 300
+    balance_min: float = 20.0
+    balance_runway_hours: float = 24.0
+    mitigation_seconds: float = 3600
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules look at. Outbound counts are {orgId: {status: count}} over messages
+    created within each rule's window."""
+
+    failed_window: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    delivery_window: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    inbound_in_window: int = 0
+    inbound_recent: int = 0
+    sent_in_window: int = 0
+    oldest_queued_age_seconds: float | None = None
+    queued_count: int = 0
+    balance: float | None = None
+    currency: str = "USD"
+    spend_per_hour: float | None = None
+    disabled_orgs: Mapping[str, datetime] = field(default_factory=dict)  # orgId -> since
+    paused_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    key: str
+    severity: str  # PagerDuty's vocabulary: critical, error, warning, info
+    summary: str
+    org_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.rule]
+
+
+def alert_key(rule: str, org_id: str | None = None) -> str:
+    return f"{rule}:{org_id}" if org_id else rule
+
+
+def _sum(counts: Mapping[str, int], statuses: Sequence[str]) -> int:
+    return sum(counts.get(s, 0) for s in statuses)
+
+
+def _merge(per_org: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counts in per_org.values():
+        for status, n in counts.items():
+            total[status] = total.get(status, 0) + n
+    return total
+
+
+def spend_per_hour(samples: Sequence[tuple[datetime, float]], min_span_seconds: float = 600) -> float | None:
+    """Spend rate from balance samples (oldest first) since the last top-up; None when the
+    samples span too little time to say."""
+    if len(samples) < 2:
+        return None
+    start = 0
+    for i in range(1, len(samples)):
+        if samples[i][1] > samples[i - 1][1]:  # a top-up: earlier spend says nothing now
+            start = i
+    (t0, b0), (t1, b1) = samples[start], samples[-1]
+    span = (t1 - t0).total_seconds()
+    if span < min_span_seconds:
+        return None
+    return max(0.0, (b0 - b1) / (span / 3600))
+
+
+def runway_hours(balance: float | None, spend: float | None) -> float | None:
+    if balance is None or not spend:
+        return None
+    return max(0.0, balance) / spend
+
+
+def failed_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+    scopes: list[tuple[str | None, Mapping[str, int]]] = [(None, _merge(facts.failed_window))]
+    scopes += sorted(facts.failed_window.items())
+    found = []
+    for org_id, counts in scopes:
+        failures = _sum(counts, FAILURE_STATUSES)
+        outbound = sum(counts.values())
+        share = failures / outbound if outbound else 0.0
+        if failures >= t.failed_min_count and share >= t.failed_min_share:
+            where = f"org {org_id}" if org_id else "all orgs"
+            found.append(Finding(
+                FAILED, alert_key(FAILED, org_id), "critical", org_id=org_id,
+                summary=f"{failures} of {outbound} outbound SMS failed or undelivered ({share:.0%}) "
+                        f"in the last {t.failed_window_seconds // 60} min ({where})",
+                details={"failed": counts.get("failed", 0), "undelivered": counts.get("undelivered", 0),
+                         "outbound": outbound, "share": round(share, 4),
+                         "windowSeconds": t.failed_window_seconds}))
+    return found
+
+
+def flat_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+    # "Keeps arriving": enough inbound over the window and some of it recently.
+    if facts.sent_in_window == 0 and facts.inbound_in_window >= t.flat_min_inbound and facts.inbound_recent > 0:
+        minutes = t.flat_window_seconds // 60
+        return [Finding(FLAT, alert_key(FLAT), "critical",
+                        summary=f"No outbound SMS sent in {minutes} min while {facts.inbound_in_window} "
+                                f"inbound arrived: twilio.sms.outbound is flat",
+                        details={"inbound": facts.inbound_in_window, "sent": 0, "windowSeconds": t.flat_window_seconds,
+                                 "queued": facts.queued_count})]
+    return []
+
+
+def delivery_rate_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+    found = []
+    for org_id, counts in sorted(facts.delivery_window.items()):
+        final = _sum(counts, FINAL_STATUSES)
+        delivered = _sum(counts, ("delivered", "read"))
+        if final >= t.delivery_rate_min_final and final and delivered / final < t.delivery_rate_min:
+            rate = delivered / final
+            found.append(Finding(
+                DELIVERY_RATE, alert_key(DELIVERY_RATE, org_id), "error", org_id=org_id,
+                summary=f"Org {org_id}: {rate:.0%} of {final} final outbound SMS delivered in the last "
+                        f"{t.delivery_rate_window_seconds // 60} min (threshold {t.delivery_rate_min:.0%})",
+                details={"delivered": delivered, "final": final, "rate": round(rate, 4),
+                         "windowSeconds": t.delivery_rate_window_seconds}))
+    return found
+
+
+def backlog_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+    age = facts.oldest_queued_age_seconds
+    if age is not None and age > t.backlog_seconds:
+        return [Finding(BACKLOG, alert_key(BACKLOG), "error",
+                        summary=f"Oldest queued SMS is {age:.0f} s old ({facts.queued_count} queued, "
+                                f"held messages excluded)",
+                        details={"oldestAgeSeconds": round(age, 1), "queued": facts.queued_count,
+                                 "thresholdSeconds": t.backlog_seconds})]
+    return []
+
+
+def balance_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+    if facts.balance is None:
+        return []
+    runway = runway_hours(facts.balance, facts.spend_per_hour)
+    low = facts.balance < t.balance_min
+    short = runway is not None and runway < t.balance_runway_hours
+    if not (low or short):
+        return []
+    why = (f"under {t.balance_min:.2f}" if low else "") + (" and " if low and short else "") + \
+          (f"{runway:.1f} h of runway at {facts.spend_per_hour:.2f}/h" if short else "")
+    return [Finding(BALANCE, alert_key(BALANCE), "critical" if facts.balance <= 0 else "warning",
+                    summary=f"Twilio balance {facts.balance:.2f} {facts.currency}: {why}",
+                    details={"balance": facts.balance, "currency": facts.currency,
+                             "spendPerHour": facts.spend_per_hour,
+                             "runwayHours": None if runway is None else round(runway, 2),
+                             "threshold": t.balance_min})]
+
+
+def mitigation_findings(facts: Facts, t: Thresholds, now: datetime) -> list[Finding]:
+    found = []
+    if facts.paused_since is not None:
+        age = (now - facts.paused_since).total_seconds()
+        if age > t.mitigation_seconds:
+            found.append(Finding(MITIGATION, alert_key(MITIGATION), "warning",
+                                 summary=f"The SMS kill switch has been on for {age / 60:.0f} min; "
+                                         "outbound messages are held",
+                                 details={"kind": "paused", "since": facts.paused_since.isoformat(),
+                                          "ageSeconds": round(age)}))
+    for org_id, since in sorted(facts.disabled_orgs.items()):
+        age = (now - since).total_seconds()
+        if age > t.mitigation_seconds:
+            found.append(Finding(MITIGATION, alert_key(MITIGATION, org_id), "warning", org_id=org_id,
+                                 summary=f"SMS disabled for org {org_id} for {age / 60:.0f} min; its "
+                                         "outbound messages are held",
+                                 details={"kind": "org_disabled", "since": since.isoformat(),
+                                          "ageSeconds": round(age)}))
+    return found
+
+
+def evaluate(facts: Facts, thresholds: Thresholds, now: datetime) -> list[Finding]:
+    return [*failed_findings(facts, thresholds), *flat_findings(facts, thresholds),
+            *delivery_rate_findings(facts, thresholds), *backlog_findings(facts, thresholds),
+            *balance_findings(facts, thresholds), *mitigation_findings(facts, thresholds, now)]
