@@ -1,0 +1,305 @@
+"""Read models for the operators' dashboard (web/dashboard): what each page shows.
+
+Every "MessageLog" read is bounded by a window of at most 7 days on the database's clock and
+goes through a named query whose WHERE clause leads with an indexed column, so a page costs
+the same with 10 million rows as with ten thousand outside its window. Sections fed by other
+issues' modules (alerts, balance, diagnosis) come from those modules' own functions and simply
+stay empty while their data does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from smsrelay.domain import errors as catalogue
+from smsrelay.domain import phone
+from smsrelay.service import guards
+from smsrelay.service.problems import Problem
+from smsrelay.service.runtime import Runtime
+from smsrelay.store import sql
+
+try:  # issue 6; the overview shows alerts and the balance once they exist
+    from smsrelay.service import alerts as _alerts
+    from smsrelay.service import metrics as _metrics
+except ImportError:  # pragma: no cover - depends on what has landed
+    _alerts = _metrics = None
+
+DELIVERED = ("delivered", "read")
+FAILED = ("failed", "undelivered")
+OPEN = ("queued", "sending", "accepted", "scheduled", "sent")
+# The alert rule's window for "outbound flat while inbound continues".
+FLAT_SECONDS = 900
+ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Span:
+    label: str
+    length: timedelta
+    bucket: timedelta
+    title: str
+
+
+WINDOWS = {
+    "1h": Span("1h", timedelta(hours=1), timedelta(minutes=2), "last hour"),
+    "24h": Span("24h", timedelta(hours=24), timedelta(minutes=30), "last 24 hours"),
+    "7d": Span("7d", timedelta(days=7), timedelta(hours=4), "last 7 days"),
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    span: Span
+    since: datetime
+    until: datetime
+
+    def params(self) -> dict[str, datetime]:
+        return {"since": self.since, "until": self.until}
+
+
+def _floor(at: datetime, bucket: timedelta) -> datetime:
+    return ORIGIN + ((at - ORIGIN) // bucket) * bucket
+
+
+async def window(conn: AsyncConnection, label: str | None) -> Window:
+    span = WINDOWS.get(label or "1h")
+    if span is None:
+        raise Problem(422, "invalid_window", f"The window must be one of {', '.join(WINDOWS)}.")
+    now = (await sql.one(conn, "dash_now"))["now"]
+    # Whole buckets, so the first bar is not a fraction of the others.
+    since = _floor(now - span.length, span.bucket) + span.bucket
+    return Window(span, since, now + timedelta(microseconds=1))
+
+
+def series(rows: list[dict[str, Any]], w: Window) -> list[dict[str, Any]]:
+    """Per-bucket counts with the empty buckets filled in, oldest first."""
+    points: dict[datetime, dict[str, Any]] = {}
+    at = w.since
+    while at < w.until:
+        points[at] = {"at": at, "outbound": 0, "inbound": 0, "delivered": 0, "failed": 0}
+        at += w.span.bucket
+    for r in rows:
+        p = points.get(r["at"])
+        if p is None:
+            continue
+        p[r["direction"]] += r["count"]
+        if r["direction"] == "outbound" and r["status"] in DELIVERED:
+            p["delivered"] += r["count"]
+        elif r["direction"] == "outbound" and r["status"] in FAILED:
+            p["failed"] += r["count"]
+    out = list(points.values())
+    for p in out:
+        final = p["delivered"] + p["failed"]
+        p["rate"] = p["delivered"] / final if final else None
+    return out
+
+
+def totals(points: list[dict[str, Any]]) -> dict[str, Any]:
+    t = {k: sum(p[k] for p in points) for k in ("outbound", "inbound", "delivered", "failed")}
+    final = t["delivered"] + t["failed"]
+    t["rate"] = t["delivered"] / final if final else None
+    return t
+
+
+def describe(code: str | None) -> dict[str, Any]:
+    if not code:
+        return {"meaning": "No error code recorded", "action": "Open a message to see its callbacks.",
+                "retryable": False, "cause": "none", "known": False}
+    entry = catalogue.lookup(code)
+    known = entry is not None
+    entry = entry or catalogue.describe_unknown(code)
+    return {"meaning": entry.meaning, "action": entry.action, "retryable": entry.retryable,
+            "maxRetries": entry.max_retries, "cause": entry.cause, "known": known}
+
+
+async def _org_names(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
+    return {o["id"]: o for o in await sql.all(conn, "list_orgs")}
+
+
+# --- overview --------------------------------------------------------------------------------
+
+async def kill_switch(conn: AsyncConnection, rt: Runtime) -> dict[str, Any]:
+    paused = await guards.paused(conn)
+    return {"featureEnabled": rt.settings.feature_sms_enabled, "paused": paused,
+            "sending": rt.settings.feature_sms_enabled and not paused}
+
+
+async def balance(conn: AsyncConnection) -> dict[str, Any] | None:
+    """The balance the scheduler caches (issue 6); never fetched from Twilio per page view."""
+    if _metrics is None:
+        return None
+    row = await sql.one(conn, "get_system_setting", key=_metrics.BALANCE_KEY)
+    if not row:
+        return None
+    value = dict(row["value"])
+    spend = _metrics.balance_spend(value)
+    value["spendPerHour"] = spend
+    value["runwayHours"] = value["balance"] / spend if spend else None
+    return value
+
+
+async def firing_alerts(rt: Runtime) -> list[dict[str, Any]] | None:
+    if _alerts is None:
+        return None
+    return await _alerts.list_alerts(rt, state="firing", limit=20)
+
+
+def fold_errors(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """dash_error_hits rows → one entry per code with the orgs and numbers it hit."""
+    codes: dict[str | None, dict[str, Any]] = {}
+    for r in rows:
+        c = codes.setdefault(r["code"], {"code": r["code"], "count": 0, "failed": 0, "undelivered": 0,
+                                         "orgs": {}, "numbers": {}, "lastAt": r["last_at"], **describe(r["code"])})
+        c["count"] += r["count"]
+        c[r["status"]] += r["count"]
+        c["lastAt"] = max(c["lastAt"], r["last_at"])
+        org = c["orgs"].setdefault(r["orgId"], {"id": r["orgId"], "count": 0,
+                                                "name": names.get(r["orgId"], {}).get("name", r["orgId"])})
+        org["count"] += r["count"]
+        number = r["from"] or "(messaging service)"
+        c["numbers"][number] = c["numbers"].get(number, 0) + r["count"]
+    out = sorted(codes.values(), key=lambda c: -c["count"])
+    for c in out:
+        c["orgs"] = sorted(c["orgs"].values(), key=lambda o: -o["count"])
+        c["numbers"] = sorted(c["numbers"].items(), key=lambda kv: -kv[1])
+    return out
+
+
+async def overview(rt: Runtime, label: str | None) -> dict[str, Any]:
+    async with rt.pool.connection() as conn:
+        w = await window(conn, label)
+        points = series(await sql.all(conn, "dash_series", bucket=w.span.bucket, **w.params()), w)
+        flow = await sql.one(conn, "dash_flow", seconds=FLAT_SECONDS)
+        held = await sql.all(conn, "dash_held")
+        switch = await kill_switch(conn, rt)
+        money = await balance(conn)
+        names = await _org_names(conn)
+        errors = fold_errors(await sql.all(conn, "dash_error_hits", **w.params()), names)
+        recent = await sql.all(conn, "dash_recent_failures", limit=10, **w.params())
+    return {"window": w, "series": points, "totals": totals(points), "held": held,
+            "heldTotal": sum(h["count"] for h in held), "switch": switch, "balance": money,
+            "flow": {**flow, "flat": flow["inbound"] > 0 and flow["handed"] == 0, "minutes": FLAT_SECONDS // 60},
+            "alerts": await firing_alerts(rt), "errors": errors[:8], "recent": recent, "names": names,
+            "disabledOrgs": [o for o in names.values() if o["smsDisabled"]]}
+
+
+# --- orgs ------------------------------------------------------------------------------------
+
+ORG_SORTS = ("name", "total", "delivered", "failed", "undelivered", "rate")
+
+
+async def orgs_table(rt: Runtime, label: str | None, sort: str = "failed", desc: bool = True) -> dict[str, Any]:
+    """The runbook's step-4 table, with every org (also those without traffic) and its settings."""
+    if sort not in ORG_SORTS:
+        sort = "failed"
+    async with rt.pool.connection() as conn:
+        w = await window(conn, label)
+        outcomes = {r["orgId"]: r for r in await sql.all(conn, "dash_org_outcomes", **w.params())}
+        names = await _org_names(conn)
+    rows = []
+    for org_id, org in names.items():
+        o = outcomes.get(org_id) or {"total": 0, "delivered": 0, "failed": 0, "undelivered": 0, "open": 0}
+        final = o["delivered"] + o["failed"] + o["undelivered"]
+        rows.append({**org, **{k: o[k] for k in ("total", "delivered", "failed", "undelivered", "open")},
+                     "rate": o["delivered"] / final if final else None})
+
+    def key(r: dict[str, Any]) -> Any:
+        value = r[sort]
+        return (value is not None, value.lower() if isinstance(value, str) else (value or 0))
+
+    rows.sort(key=key, reverse=desc)
+    return {"window": w, "orgs": rows, "sort": sort, "desc": desc}
+
+
+async def org_detail(rt: Runtime, org_id: str, label: str | None) -> dict[str, Any]:
+    async with rt.pool.connection() as conn:
+        org = await sql.one(conn, "get_org", org_id=org_id)
+        if org is None:
+            raise Problem(404, "org_not_found", f"No org {org_id}.")
+        org.pop("inboundWebhookSecret", None)  # a secret has no business on a screen
+        w = await window(conn, label)
+        points = series(await sql.all(conn, "dash_org_series", org_id=org_id, bucket=w.span.bucket, **w.params()), w)
+        senders = await sql.all(conn, "org_senders", org_id=org_id)
+        failures = await sql.all(conn, "dash_org_failures", org_id=org_id, limit=20, **w.params())
+        audit = await sql.all(conn, "dash_org_audit", org_id=org_id)
+    return {"org": org, "window": w, "series": points, "totals": totals(points), "senders": senders,
+            "failures": failures, "audit": audit}
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+async def error_codes(rt: Runtime, label: str | None) -> dict[str, Any]:
+    async with rt.pool.connection() as conn:
+        w = await window(conn, label)
+        names = await _org_names(conn)
+        codes = fold_errors(await sql.all(conn, "dash_error_hits", **w.params()), names)
+    return {"window": w, "codes": codes, "total": sum(c["count"] for c in codes)}
+
+
+# --- messages --------------------------------------------------------------------------------
+
+SEARCH_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Search:
+    id: str | None = None
+    to: str | None = None
+    org: str | None = None
+    status: str | None = None
+    direction: str = "outbound"
+    window: str = "24h"
+
+    @property
+    def empty(self) -> bool:
+        return not (self.id or self.to or self.org or self.status)
+
+
+async def find_message(conn: AsyncConnection, ident: str) -> dict[str, Any] | None:
+    ident = ident.strip()
+    if ident[:2] in ("SM", "MM"):
+        return await sql.one(conn, "dash_message_by_sid", sid=ident)
+    return await sql.one(conn, "get_message_any_org", id=ident)
+
+
+def _normalise_to(raw: str) -> str:
+    check = phone.check(raw.strip(), "US")
+    return check.e164 if check.valid and check.e164 else raw.strip()
+
+
+async def search(rt: Runtime, q: Search) -> dict[str, Any]:
+    """One index per search shape: "to", ("orgId", "createdAt"), ("direction", "status", "createdAt")."""
+    if q.direction not in ("outbound", "inbound"):
+        raise Problem(422, "invalid_direction", "Direction is outbound or inbound.")
+    async with rt.pool.connection() as conn:
+        w = await window(conn, q.window)
+        if q.id:
+            row = await find_message(conn, q.id)
+            return {"window": w, "exact": row, "rows": [row] if row else []}
+        common = {"since": w.since, "limit": SEARCH_LIMIT, "status": q.status or None}
+        if q.to:
+            rows = await sql.all(conn, "dash_messages_by_to", to=_normalise_to(q.to), org_id=q.org or None, **common)
+        elif q.org:
+            rows = await sql.all(conn, "dash_messages_by_org", org_id=q.org, **common)
+        elif q.status:
+            rows = await sql.all(conn, "dash_messages_by_status", direction=q.direction, **common)
+        else:
+            rows = await sql.all(conn, "dash_messages_recent", direction=q.direction, since=w.since, limit=SEARCH_LIMIT)
+    return {"window": w, "exact": None, "rows": rows}
+
+
+async def message_detail(rt: Runtime, message_id: str) -> dict[str, Any]:
+    async with rt.pool.connection() as conn:
+        row = await find_message(conn, message_id)
+        if row is None:
+            raise Problem(404, "message_not_found", f"No message {message_id}.")
+        events = await sql.all(conn, "message_events", message_id=row["id"])
+        org = await sql.one(conn, "get_org", org_id=row["orgId"])
+    meta = row.get("metadata") or {}
+    return {"message": row, "events": events, "orgName": org["name"] if org else row["orgId"],
+            "error": describe(meta.get("twilioErrorCode")) if meta.get("twilioErrorCode") else None,
+            "meta": meta}

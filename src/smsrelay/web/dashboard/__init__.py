@@ -1,0 +1,10 @@
+"""The operators' dashboard at /dashboard: server-rendered pages, inline SVG charts and a few
+lines of script that refresh sections; see docs/dashboard.md."""
+
+from fastapi import APIRouter
+
+from smsrelay.web.dashboard import actions, pages
+
+router = APIRouter()
+router.include_router(pages.router)
+router.include_router(actions.router)

@@ -1,0 +1,157 @@
+"""The dashboard's pages and the fragments its script refreshes. Handlers only read parameters,
+call a read model (service/dashboard.py, service/incident.py) and render."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from smsrelay.service import dashboard as board
+from smsrelay.web.dashboard.auth import LOGIN_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE, verify_password
+from smsrelay.web.dashboard.deps import AuthDep, DashboardRoute, Form, Operator, Rt, page
+from smsrelay.web.dashboard.render import HERE
+
+try:  # issue 5
+    from smsrelay.service import incident as _incident
+except ImportError:  # pragma: no cover - depends on what has landed
+    _incident = None
+
+router = APIRouter(prefix="/dashboard", route_class=DashboardRoute, include_in_schema=False)
+
+NOTICES = {
+    "org-disable": "SMS disabled for the org: its messages are held, not dropped.",
+    "org-enable": "SMS enabled for the org: held messages are being released, oldest first.",
+    "org-throttle": "The org's rate limit is changed.",
+    "sms-pause": "All outbound SMS paused: messages are held until you resume.",
+    "sms-resume": "Outbound SMS resumed: held messages are being released.",
+    "retry": "Retry queued.",
+    "logout": "You are logged out.",
+}
+
+
+def _safe_next(target: str | None) -> str:
+    # Only our own pages: an open redirect after login is a phishing aid.
+    if target and target.startswith("/dashboard") and "//" not in target and "\\" not in target:
+        return target
+    return "/dashboard"
+
+
+def _notice(request: Request) -> str | None:
+    return NOTICES.get(request.query_params.get("notice", ""))
+
+
+# --- login -----------------------------------------------------------------------------------
+
+def _login_page(request: Request, a, error: str | None, status_code: int) -> Response:
+    cookie, token = a.login_token()
+    resp = page(request, "login.html", None, None, status_code=status_code, login_token=token, error=error,
+                next=_safe_next(request.query_params.get("next")), hint=a.creds.hint,
+                closed=a.creds.hash is None, notice=_notice(request))
+    resp.set_cookie(LOGIN_COOKIE, cookie, max_age=LOGIN_FORM_SECONDS, **a.cookie_args("/dashboard/login"))
+    return resp
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, a: AuthDep) -> Response:
+    return _login_page(request, a, None, 200)
+
+
+@router.post("/login")
+async def login(request: Request, a: AuthDep) -> Response:
+    form = await request.form()
+    if not a.login_token_ok(request, form.get("login_token")):
+        return _login_page(request, a, "The login form expired or did not come from this site; try again.", 403)
+    if not verify_password(a.creds, str(form.get("username", "")), str(form.get("password", ""))):
+        return _login_page(request, a, "Wrong user name or password.", 401)
+    resp = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
+    resp.set_cookie(SESSION_COOKIE, a.issue(a.creds.user), max_age=a.max_age, **a.cookie_args())
+    resp.delete_cookie(LOGIN_COOKIE, path="/dashboard/login")
+    return resp
+
+
+@router.post("/logout")
+async def logout(_: Form) -> Response:
+    resp = RedirectResponse("/dashboard/login?notice=logout", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/dashboard")
+    return resp
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+@router.get("", response_class=HTMLResponse)
+async def overview(request: Request, rt: Rt, session: Operator, window: str = "1h") -> Response:
+    data = await board.overview(rt, window)
+    return page(request, "overview.html", session, "overview", d=data, notice=_notice(request),
+                windows=board.WINDOWS)
+
+
+@router.get("/fragments/overview", response_class=HTMLResponse)
+async def overview_fragment(request: Request, rt: Rt, session: Operator, window: str = "1h") -> Response:
+    return page(request, "_overview.html", session, "overview", d=await board.overview(rt, window))
+
+
+@router.get("/orgs", response_class=HTMLResponse)
+async def orgs(request: Request, rt: Rt, session: Operator, window: str = "1h", sort: str = "failed",
+               order: str = "desc") -> Response:
+    data = await board.orgs_table(rt, window, sort, order != "asc")
+    return page(request, "orgs.html", session, "orgs", d=data, windows=board.WINDOWS, sorts=board.ORG_SORTS)
+
+
+@router.get("/fragments/orgs", response_class=HTMLResponse)
+async def orgs_fragment(request: Request, rt: Rt, session: Operator, window: str = "1h", sort: str = "failed",
+                        order: str = "desc") -> Response:
+    data = await board.orgs_table(rt, window, sort, order != "asc")
+    return page(request, "_orgs.html", session, "orgs", d=data, sorts=board.ORG_SORTS)
+
+
+@router.get("/orgs/{org_id}", response_class=HTMLResponse)
+async def org(request: Request, rt: Rt, session: Operator, org_id: str, window: str = "24h") -> Response:
+    data = await board.org_detail(rt, org_id, window)
+    return page(request, "org.html", session, "orgs", d=data, windows=board.WINDOWS, notice=_notice(request))
+
+
+@router.get("/errors", response_class=HTMLResponse)
+async def errors(request: Request, rt: Rt, session: Operator, window: str = "1h") -> Response:
+    return page(request, "errors.html", session, "errors", d=await board.error_codes(rt, window),
+                windows=board.WINDOWS)
+
+
+@router.get("/fragments/errors", response_class=HTMLResponse)
+async def errors_fragment(request: Request, rt: Rt, session: Operator, window: str = "1h") -> Response:
+    return page(request, "_errors.html", session, "errors", d=await board.error_codes(rt, window))
+
+
+@router.get("/messages", response_class=HTMLResponse)
+async def messages(request: Request, rt: Rt, session: Operator, id: str = "", to: str = "", org: str = "",
+                   status: str = "", direction: str = "outbound", window: str = "24h") -> Response:
+    q = board.Search(id=id.strip() or None, to=to.strip() or None, org=org.strip() or None,
+                     status=status.strip() or None, direction=direction, window=window)
+    data = await board.search(rt, q)
+    if data["exact"] is not None:
+        return RedirectResponse(f"/dashboard/messages/{data['exact']['id']}", status_code=303)
+    return page(request, "messages.html", session, "messages", d=data, q=q, windows=board.WINDOWS)
+
+
+@router.get("/messages/{message_id}", response_class=HTMLResponse)
+async def message(request: Request, rt: Rt, session: Operator, message_id: str) -> Response:
+    return page(request, "message.html", session, "messages", d=await board.message_detail(rt, message_id))
+
+
+@router.get("/diagnosis", response_class=HTMLResponse)
+async def diagnosis(request: Request, rt: Rt, session: Operator, since: str = "1h", live: bool = True) -> Response:
+    result = await _incident.diagnose(rt, since, live=live) if _incident is not None else None
+    return page(request, "diagnosis.html", session, "diagnosis", result=result, since=since, live=live,
+                available=_incident is not None)
+
+
+# --- static assets (two small files, served from the package: no CDN, no network) -------------
+
+_STATIC = {"dashboard.css": "text/css; charset=utf-8", "dashboard.js": "text/javascript; charset=utf-8"}
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    if name not in _STATIC:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return Response((HERE / "static" / name).read_bytes(), media_type=_STATIC[name],
+                    headers={"Cache-Control": "public, max-age=300"})
