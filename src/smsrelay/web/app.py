@@ -8,11 +8,19 @@ from fastapi import FastAPI
 
 from smsrelay.service.runtime import Runtime
 from smsrelay.web import admin, api, errors, webhooks
+from smsrelay.web.api import ErrorResponse
 from smsrelay.web.limits import BodySizeLimit
 from smsrelay.web import metrics
 from smsrelay.web import admin_incident
 from smsrelay.web import admin_guardrails
 from smsrelay.web import dashboard
+
+
+COMMON_ERRORS = {
+    400: "Malformed request", 401: "Missing or unknown API key", 403: "Forbidden (bad signature, admin token)",
+    404: "Not found (also another org's resource)", 413: "Request body too large",
+    422: "Invalid input", 429: "Rate limited (see Retry-After)", 503: "Database unavailable (see Retry-After)",
+}
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -25,7 +33,10 @@ def create_app(rt: Runtime) -> FastAPI:
             await rt.close()
 
     app = FastAPI(title="smsrelay", version="0.1.0", lifespan=lifespan,
-                  description="Multi-tenant SMS on Twilio with its incident response built in.")
+                  description="Multi-tenant SMS on Twilio with its incident response built in.",
+                  # Every route can answer these, always as {"error": {"code", "message"}}.
+                  responses={status: {"model": ErrorResponse, "description": why}
+                             for status, why in COMMON_ERRORS.items()})
     app.state.runtime = rt
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_request_bytes)
     errors.install(app)
