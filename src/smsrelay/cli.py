@@ -125,6 +125,12 @@ def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "
         console.print(f"Demo org {demo['id']} sends from {demo['number']}; its API key: [bold]{demo['apiKey']}[/bold]")
         console.print(f"Try: curl -s {base}/v1/messages -H 'Authorization: Bearer {demo['apiKey']}' "
                       "-H 'Content-Type: application/json' -d '{\"to\": \"+14155552671\", \"body\": \"Hello\"}'")
+    from smsrelay.web.dashboard.auth import local_password
+
+    password = local_password(settings)
+    if password:
+        console.print(f"Dashboard {base}/dashboard  user: {settings.dashboard_admin_user}  password: {password}",
+                      markup=False)
     console.print("Ctrl-C stops everything.\n")
     try:
         code = sup.wait()

@@ -190,3 +190,10 @@ if __name__ == "__main__":  # pragma: no cover - operator tool
     if first != getpass.getpass("Again: ") or len(first) < 12:
         sys.exit("passwords differ or are shorter than 12 characters")
     print(_hasher.hash(first))
+
+
+def local_password(settings: Settings) -> str | None:
+    """The generated local-mode password (simulator, nothing configured), for `smsrelay up` to show."""
+    if settings.dashboard_admin_password_hash or settings.dashboard_admin_password or not settings.uses_simulator:
+        return None
+    return _shared_random(Path(settings.smsrelay_home), PASSWORD_FILE, 12)
