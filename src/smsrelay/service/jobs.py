@@ -14,11 +14,13 @@ SEND_QUEUE = "sms"
 WEBHOOK_QUEUE = "webhooks"
 
 
-async def enqueue_send(conn: AsyncConnection, message_id: str, at: datetime | None = None) -> None:
-    await sql.one(conn, "enqueue_job", queue=SEND_QUEUE, task=SEND_TASK, args={"message_id": message_id},
-                  scheduled_at=at)
+async def enqueue_send(conn: AsyncConnection, message_id: str, at: datetime | None = None) -> int:
+    """Returns the job id (a throttled message keeps it, to be woken early if its limit changes)."""
+    row = await sql.one(conn, "enqueue_job", queue=SEND_QUEUE, task=SEND_TASK, args={"message_id": message_id},
+                        scheduled_at=at, lock=f"send:{message_id}")
+    return row["id"]
 
 
 async def enqueue_forward(conn: AsyncConnection, message_id: str) -> None:
     await sql.one(conn, "enqueue_job", queue=WEBHOOK_QUEUE, task=FORWARD_TASK, args={"message_id": message_id},
-                  scheduled_at=None)
+                  scheduled_at=None, lock=None)

@@ -10,7 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import ids, phone, segments
-from smsrelay.service import jobs
+from smsrelay.service import admission, jobs
 from smsrelay.service.problems import Problem, not_found
 from smsrelay.store import sql
 
@@ -38,6 +38,7 @@ def present(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> 
         "errorCode": meta.get("twilioErrorCode"),
         "errorMessage": meta.get("twilioErrorMessage"),
         "held": meta.get("hold"),
+        "throttled": meta.get("throttled"),
         "attempts": meta.get("attempts", 0),
         "createdAt": _iso(row["createdAt"]),
         "updatedAt": _iso(row["updatedAt"]),
@@ -95,8 +96,11 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
             raise Problem(422, "recipient_opted_out",
                           f"{phone.mask(check.e164)} replied STOP to this org; Twilio would refuse with 21610.",
                           twilioEquivalent=21610)
+        findings = await admission.screen(conn, org, check, body)
         info = segments.analyse(body)
         metadata: dict[str, Any] = {"attempts": 0, "country": check.country}
+        if findings:
+            metadata["findings"] = findings
         if sender["messagingServiceSid"]:
             metadata["messagingServiceSid"] = sender["messagingServiceSid"]
         row = await sql.one(conn, "insert_outbound", id=ids.new_id("msg"), org_id=org_id,
@@ -104,7 +108,7 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
                             encoding=info.encoding, metadata=metadata)
         await jobs.enqueue_send(conn, row["id"])
         response = {"id": row["id"], "status": row["status"], "segments": info.segments,
-                    "encoding": info.encoding, "to": check.e164, "from": sender["number"]}
+                    "encoding": info.encoding, "to": check.e164, "from": sender["number"], "findings": findings}
         if idempotency_key is not None:
             stored = await sql.one(conn, "insert_idempotency", org_id=org_id, key=idempotency_key,
                                    request_hash=request_hash, response_status=202, response_body=response)

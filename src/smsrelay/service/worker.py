@@ -9,13 +9,16 @@ import logging
 import procrastinate
 from procrastinate import RetryStrategy
 
-from smsrelay.service import dispatch, inbound, jobs, release
+from smsrelay.service import dispatch, inbound, jobs, release, throttle
 from smsrelay.service.runtime import Runtime
 from smsrelay.store.db import psycopg_url
 
 log = logging.getLogger(__name__)
 
 RELEASE_INTERVAL_SECONDS = 2.0
+# New jobs arrive by LISTEN/NOTIFY, but a job deferred to a later time (a throttled send, a
+# retry) is only seen by polling; procrastinate's default of 5 s would make a rate limit lag.
+SCHEDULED_POLL_SECONDS = 0.5
 
 
 def build_app(rt: Runtime) -> procrastinate.App:
@@ -51,6 +54,7 @@ async def _maintenance_loop(rt: Runtime, app: procrastinate.App, stalled_after: 
             count = await release.release_held(rt)
             if count:
                 log.info("released %d held messages", count)
+            await throttle.maintain(rt)
             recovered = await _recover_stalled_jobs(app, stalled_after)
             if recovered:
                 log.warning("re-queued %d jobs of dead workers", recovered)
@@ -70,6 +74,7 @@ async def run_worker(rt: Runtime, *, concurrency: int = 20, heartbeat: float = 1
             await app.run_worker_async(queues=[jobs.SEND_QUEUE, jobs.WEBHOOK_QUEUE], concurrency=concurrency,
                                        install_signal_handlers=install_signal_handlers,
                                        update_heartbeat_interval=heartbeat,
+                                       fetch_job_polling_interval=SCHEDULED_POLL_SECONDS,
                                        stalled_worker_timeout=3 * heartbeat)
     finally:
         if releaser is not None:

@@ -125,9 +125,13 @@ RETURNING "id";
 -- enqueue_job --
 -- procrastinate's own defer function, called on our connection so the job commits (or not)
 -- together with the "MessageLog" row.
+-- The lock (the message id for sends) keeps two jobs of one message from ever running at once.
 SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(
-    %(queue)s, %(task)s, 0, NULL, NULL, %(args)s, %(scheduled_at)s
+    %(queue)s, %(task)s, 0, %(lock)s, NULL, %(args)s, %(scheduled_at)s
 )]::procrastinate_job_to_defer_v1[])) AS id;
+
+-- sid_taken --
+SELECT 1 AS taken FROM "MessageLog" WHERE "twilioSid" = %(sid)s;
 
 -- is_opted_out --
 SELECT 1 AS opted_out FROM "OptOut" WHERE "orgId" = %(org_id)s AND "phone" = %(phone)s;
@@ -155,14 +159,24 @@ VALUES (%(table_name)s, %(org_id)s, %(action)s, %(actor)s, %(reason)s, %(before)
 SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
 
 -- releasable_messages --
--- Held messages whose guard has lifted, plus any held past its validity (the job expires it).
-SELECT m."id" FROM "MessageLog" m JOIN "OrgSettings" s ON s."orgId" = m."orgId"
-WHERE m."direction" = 'outbound' AND m."status" = 'queued' AND m."twilioSid" IS NULL
-  AND jsonb_typeof(m."metadata"->'hold') = 'object'
-  AND (NOT s."smsDisabled" OR m."createdAt" < now() - make_interval(secs => s."validityPeriodSeconds"))
-ORDER BY m."createdAt", m."id"
-LIMIT %(limit)s
-FOR UPDATE OF m SKIP LOCKED;
+-- Held messages whose guard has lifted, plus any held past its validity (the job expires it),
+-- oldest first. Per org through "MessageLog_held_idx" with one range on "createdAt" (everything
+-- for a released org, only the expired for a disabled one), so a million held for a disabled
+-- org cost one index probe, not a scan. A rate of 0 per minute holds like a disable.
+SELECT h."id" FROM "OrgSettings" s
+CROSS JOIN LATERAL (
+    SELECT m."id", m."createdAt" FROM "MessageLog" m
+    WHERE m."orgId" = s."orgId" AND m."direction" = 'outbound' AND m."status" = 'queued'
+      AND jsonb_typeof(m."metadata"->'hold') = 'object' AND m."twilioSid" IS NULL
+      AND m."createdAt" < CASE WHEN NOT s."smsDisabled" AND coalesce(s."maxMessagesPerMinute", 1) > 0
+                               THEN 'infinity'::timestamptz
+                               ELSE now() - make_interval(secs => s."validityPeriodSeconds") END
+    ORDER BY m."createdAt", m."id"
+    LIMIT %(limit)s
+    FOR UPDATE OF m SKIP LOCKED
+) h
+ORDER BY h."createdAt", h."id"
+LIMIT %(limit)s;
 
 -- stale_open_messages --
 -- Sent to Twilio but with no final status after a while: callbacks can be lost.
@@ -172,3 +186,635 @@ WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted',
   AND "createdAt" > now() - interval '3 days'
 ORDER BY "createdAt"
 LIMIT %(limit)s;
+
+-- ==== observability ====
+
+-- counter_totals --
+-- Counters kept by the "MessageLog" trigger: folded totals plus deltas not yet folded, read in
+-- one statement so a concurrent fold is seen whole or not at all.
+SELECT "name", CASE WHEN %(per_org)s THEN "orgId" ELSE '' END AS "orgId", "status", "errorCode", "le",
+       sum("count")::bigint AS "count", sum("sum")::float8 AS "sum"
+FROM (SELECT "name", "orgId", "status", "errorCode", "le", "count", "sum" FROM "MessageCounter"
+      UNION ALL
+      SELECT "name", "orgId", "status", "errorCode", "le", "count", "sum" FROM "MessageCounterDelta") c
+GROUP BY 1, 2, 3, 4, 5;
+
+-- counter_fold --
+-- Moves deltas into the totals; a racing fold blocks on the deleted rows and then skips them.
+WITH moved AS (DELETE FROM "MessageCounterDelta" RETURNING *)
+INSERT INTO "MessageCounter" ("name", "orgId", "status", "errorCode", "le", "count", "sum")
+SELECT "name", "orgId", "status", "errorCode", "le", sum("count"), sum("sum") FROM moved
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT ("name", "orgId", "status", "errorCode", "le") DO UPDATE
+SET "count" = "MessageCounter"."count" + excluded."count", "sum" = "MessageCounter"."sum" + excluded."sum";
+
+-- open_outbound --
+-- Messages not yet final, through the partial open-status index. stage: held (a guard holds
+-- it), ours (waiting for a worker), twilio (in Twilio's queue), sent (awaiting the carrier).
+SELECT CASE WHEN jsonb_typeof("metadata"->'hold') = 'object' THEN 'held'
+            WHEN "status" = 'sent' THEN 'sent'
+            WHEN "twilioSid" IS NULL THEN 'ours'
+            ELSE 'twilio' END AS "stage",
+       coalesce("metadata"->'hold'->>'reason', '') AS "reason",
+       count(*)::bigint AS "count",
+       extract(epoch FROM now() - min("createdAt"))::float8 AS "oldestAge"
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+GROUP BY 1, 2;
+
+-- job_queue_depth --
+-- procrastinate keeps no creation time, so job age comes from "MessageLog" instead; 'scheduled'
+-- are retries waiting for their backoff.
+SELECT queue_name AS "queue",
+       CASE WHEN status = 'todo' AND scheduled_at > now() THEN 'scheduled' ELSE status::text END AS "status",
+       count(*)::bigint AS "count"
+FROM procrastinate_jobs
+WHERE status IN ('todo', 'doing')
+GROUP BY 1, 2;
+
+-- worker_heartbeats --
+SELECT id AS "workerId", extract(epoch FROM now() - last_heartbeat)::float8 AS "age" FROM procrastinate_workers;
+
+-- mitigation_state --
+SELECT 'org_disabled' AS "kind", s."orgId", s."updatedAt" AS "since" FROM "OrgSettings" s WHERE s."smsDisabled"
+UNION ALL
+SELECT 'paused', NULL, g."updatedAt" FROM "SystemSetting" g
+WHERE g."key" = 'sms_paused' AND coalesce((g."value"->>'paused')::boolean, false);
+
+-- alert_outbound_window --
+-- Outbound by org and status over messages created within the window, on (direction, createdAt).
+SELECT "orgId", "status", count(*)::bigint AS "count",
+       count(*) FILTER (WHERE "createdAt" > now() - make_interval(secs => %(short_seconds)s))::bigint AS "shortCount"
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "createdAt" > now() - make_interval(secs => %(long_seconds)s)
+GROUP BY 1, 2;
+
+-- alert_flat_facts --
+-- "sentAt" is not indexed: look at messages created up to an hour before the window (a held
+-- message can be sent long after it was created) and keep those sent within it.
+SELECT now() AS "now",
+  (SELECT count(*) FROM "MessageLog" WHERE "direction" = 'inbound'
+     AND "createdAt" > now() - make_interval(secs => %(window_seconds)s))::bigint AS "inbound",
+  (SELECT count(*) FROM "MessageLog" WHERE "direction" = 'inbound'
+     AND "createdAt" > now() - make_interval(secs => %(recent_seconds)s))::bigint AS "inboundRecent",
+  (SELECT count(*) FROM "MessageLog" WHERE "direction" = 'outbound'
+     AND "createdAt" > now() - make_interval(secs => %(window_seconds)s) - interval '1 hour'
+     AND "sentAt" > now() - make_interval(secs => %(window_seconds)s))::bigint AS "sent";
+
+-- alert_fire --
+-- Racing evaluators insert the same key; the partial unique index makes the loser update.
+INSERT INTO "Alert" ("key", "rule", "orgId", "severity", "title", "summary", "details")
+VALUES (%(key)s, %(rule)s, %(org_id)s, %(severity)s, %(title)s, %(summary)s, %(details)s)
+ON CONFLICT ("key") WHERE "state" = 'firing' DO UPDATE
+SET "lastSeenAt" = now(), "summary" = excluded."summary", "details" = excluded."details", "severity" = excluded."severity"
+RETURNING *;
+
+-- alert_firing --
+SELECT * FROM "Alert" WHERE "state" = 'firing' ORDER BY "firedAt";
+
+-- alert_resolve --
+UPDATE "Alert" SET "state" = 'resolved', "resolvedAt" = now()
+WHERE "state" = 'firing' AND "key" = ANY(%(keys)s)
+RETURNING *;
+
+-- alert_claim_pending --
+-- Whoever inserts the (alert, channel, event) row sends it: exactly one sender per notification.
+INSERT INTO "AlertNotification" ("alertId", "channel", "event")
+SELECT a."id", c.channel, CASE WHEN a."state" = 'firing' THEN 'firing' ELSE 'resolved' END
+FROM "Alert" a CROSS JOIN unnest(%(channels)s::text[]) AS c(channel)
+WHERE a."state" = 'firing' OR a."resolvedAt" > now() - interval '1 hour'
+ON CONFLICT DO NOTHING
+RETURNING "alertId", "channel", "event";
+
+-- alert_reclaim_failed --
+-- A send that failed (or whose sender died) is retried after a pause, a bounded number of times.
+UPDATE "AlertNotification" SET "claimedAt" = now(), "attempts" = "attempts" + 1
+WHERE "sentAt" IS NULL AND "claimedAt" < now() - make_interval(secs => %(after_seconds)s)
+  AND "attempts" < %(max_attempts)s
+RETURNING "alertId", "channel", "event";
+
+-- alert_notification_sent --
+UPDATE "AlertNotification" SET "sentAt" = now(), "lastError" = NULL
+WHERE "alertId" = %(alert_id)s AND "channel" = %(channel)s AND "event" = %(event)s;
+
+-- alert_notification_failed --
+UPDATE "AlertNotification" SET "lastError" = %(error)s
+WHERE "alertId" = %(alert_id)s AND "channel" = %(channel)s AND "event" = %(event)s;
+
+-- alert_by_ids --
+SELECT * FROM "Alert" WHERE "id" = ANY(%(ids)s);
+
+-- alert_list --
+SELECT a.*,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('channel', n."channel", 'event', n."event",
+                'sentAt', n."sentAt", 'attempts', n."attempts", 'lastError', n."lastError")
+                ORDER BY n."claimedAt"), '[]'::jsonb)
+        FROM "AlertNotification" n WHERE n."alertId" = a."id") AS "notifications"
+FROM "Alert" a
+WHERE (%(state)s::text IS NULL OR a."state" = %(state)s)
+ORDER BY a."firedAt" DESC, a."id" DESC
+LIMIT %(limit)s;
+
+-- alert_firing_counts --
+SELECT "rule", count(*)::bigint AS "count" FROM "Alert" WHERE "state" = 'firing' GROUP BY 1;
+
+-- ==== incident toolkit ====
+-- Every window query filters "direction" and a "createdAt" range first, so it is a range scan
+-- of ("direction", "createdAt") or ("direction", "status", "createdAt"); queries over messages
+-- not yet final repeat the partial index's predicate so the planner can use "MessageLog_open_idx".
+
+-- incident_now --
+SELECT now() AS now;
+
+-- incident_status --
+SELECT "status", count(*)::int AS count FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+GROUP BY "status"
+ORDER BY count DESC, "status";
+
+-- incident_failures --
+SELECT "id", "orgId", "channel", "status", "from", "to",
+       "metadata"->>'twilioErrorCode' AS error_code,
+       "metadata"->>'twilioErrorMessage' AS error_message,
+       "createdAt"
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(code)s::text IS NULL OR "metadata"->>'twilioErrorCode' = %(code)s)
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- incident_orgs --
+SELECT m."orgId", o."name",
+       count(*)::int AS total,
+       (count(*) FILTER (WHERE m."status" = 'delivered'))::int AS delivered,
+       (count(*) FILTER (WHERE m."status" = 'failed'))::int AS failed,
+       (count(*) FILTER (WHERE m."status" = 'undelivered'))::int AS undelivered,
+       (count(*) FILTER (WHERE m."status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')))::int AS open,
+       s."smsDisabled", s."maxMessagesPerMinute"
+FROM "MessageLog" m
+JOIN "Org" o ON o."id" = m."orgId"
+LEFT JOIN "OrgSettings" s ON s."orgId" = m."orgId"
+WHERE m."direction" = 'outbound' AND m."createdAt" > %(since)s AND m."createdAt" <= %(until)s
+  AND (%(org_id)s::text IS NULL OR m."orgId" = %(org_id)s)
+GROUP BY m."orgId", o."name", s."smsDisabled", s."maxMessagesPerMinute"
+ORDER BY failed DESC, undelivered DESC, total DESC;
+
+-- incident_error_codes --
+SELECT "metadata"->>'twilioErrorCode' AS code, count(*)::int AS count,
+       count(DISTINCT "orgId")::int AS orgs, min("createdAt") AS first_at, max("createdAt") AS last_at
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+GROUP BY 1
+ORDER BY count DESC;
+
+-- incident_retrying_codes --
+-- The last error of messages still being retried: a rate limit or an outage shows here first.
+SELECT coalesce("metadata"->'lastError'->>'code', 'HTTP ' || ("metadata"->'lastError'->>'httpStatus'), 'network') AS code,
+       count(*)::int AS count, count(DISTINCT "orgId")::int AS orgs,
+       min("createdAt") AS first_at, max("createdAt") AS last_at
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND jsonb_typeof("metadata"->'lastError') = 'object'
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+GROUP BY 1
+ORDER BY count DESC;
+
+-- org_exists --
+SELECT "id" FROM "Org" WHERE "id" = %(org_id)s;
+
+-- diagnose_traffic --
+SELECT "orgId", "from", count(*)::int AS total,
+       (count(*) FILTER (WHERE "status" IN ('failed', 'undelivered')))::int AS failed,
+       (count(*) FILTER (WHERE "status" = 'delivered'))::int AS delivered
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+GROUP BY 1, 2;
+
+-- diagnose_failures --
+SELECT "metadata"->>'twilioErrorCode' AS code, "orgId", "from", "metadata"->>'country' AS country,
+       count(*)::int AS count
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+GROUP BY 1, 2, 3, 4;
+
+-- diagnose_transient --
+SELECT "metadata"->'lastError'->>'code' AS code, ("metadata"->'lastError'->>'httpStatus')::int AS http_status,
+       "orgId", "from", "metadata"->>'country' AS country, count(*)::int AS count
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND jsonb_typeof("metadata"->'lastError') = 'object'
+GROUP BY 1, 2, 3, 4, 5;
+
+-- diagnose_queue --
+-- Bounded to 3 days: older open messages are the reconciler's business, not a live queue.
+SELECT (count(*) FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL))::int AS queued_unsent,
+       extract(epoch FROM now() - min("createdAt") FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL))::float AS oldest_queued_age_s,
+       (count(*) FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL
+                           AND jsonb_typeof("metadata"->'lastError') IS DISTINCT FROM 'object'
+                           AND jsonb_typeof("metadata"->'hold') IS DISTINCT FROM 'object'
+                           AND coalesce(("metadata"->>'attempts')::int, 0) = 0
+                           AND "createdAt" < now() - make_interval(secs => %(stuck_after)s)))::int AS stuck_unsent
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "createdAt" > now() - interval '3 days';
+
+-- diagnose_held --
+SELECT "metadata"->'hold'->>'reason' AS reason, "orgId", count(*)::int AS count
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "createdAt" > now() - interval '3 days'
+  AND jsonb_typeof("metadata"->'hold') = 'object'
+GROUP BY 1, 2;
+
+-- diagnose_jobs --
+SELECT (count(*) FILTER (WHERE "status" = 'todo' AND ("scheduled_at" IS NULL OR "scheduled_at" <= now())))::int AS todo,
+       (count(*) FILTER (WHERE "status" = 'doing'))::int AS doing
+FROM procrastinate_jobs
+WHERE "status" IN ('todo', 'doing') AND "queue_name" = %(queue)s;
+
+-- diagnose_workers --
+SELECT (count(*) FILTER (WHERE last_heartbeat > now() - make_interval(secs => %(alive_within)s)))::int AS alive,
+       count(*)::int AS registered,
+       extract(epoch FROM now() - max(last_heartbeat))::float AS last_heartbeat_age_s
+FROM procrastinate_workers;
+
+-- diagnose_flow --
+-- Since the oldest outbound message still waiting for its first attempt: has anything created
+-- after it been handed to Twilio, while inbound kept arriving? (Both on direction, createdAt.)
+WITH recent AS (
+    SELECT "direction", "status", "twilioSid", "createdAt", "metadata" FROM "MessageLog"
+    WHERE "direction" IN ('inbound', 'outbound') AND "createdAt" > now() - make_interval(mins => %(minutes)s)
+), waiting AS (
+    SELECT min("createdAt") AS oldest FROM recent
+    WHERE "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
+      AND jsonb_typeof("metadata"->'hold') IS DISTINCT FROM 'object'
+      AND jsonb_typeof("metadata"->'lastError') IS DISTINCT FROM 'object'
+)
+SELECT (count(*) FILTER (WHERE r."direction" = 'inbound'))::int AS inbound,
+       (count(*) FILTER (WHERE r."direction" = 'outbound'))::int AS outbound,
+       (count(*) FILTER (WHERE r."direction" = 'outbound' AND r."twilioSid" IS NOT NULL))::int AS handed
+FROM recent r, waiting w
+WHERE r."createdAt" >= w.oldest;
+
+-- diagnose_mitigations --
+SELECT "orgId", "smsDisabled", "maxMessagesPerMinute" FROM "OrgSettings"
+WHERE "smsDisabled" OR "maxMessagesPerMinute" IS NOT NULL
+ORDER BY "orgId"
+LIMIT 500;
+
+-- mitigate_org_disabled --
+-- The audit trigger records it; the caller has named the actor with set_actor.
+UPDATE "OrgSettings" SET "smsDisabled" = %(disabled)s WHERE "orgId" = %(org_id)s
+RETURNING "orgId", "smsDisabled", "maxMessagesPerMinute";
+
+-- mitigate_org_rate --
+UPDATE "OrgSettings" SET "maxMessagesPerMinute" = %(per_minute)s WHERE "orgId" = %(org_id)s
+RETURNING "orgId", "smsDisabled", "maxMessagesPerMinute";
+
+-- retry_candidates --
+SELECT "id", "orgId", "from", "to", "status", "createdAt",
+       "metadata"->>'twilioErrorCode' AS code,
+       coalesce(("metadata"->>'retryGeneration')::int, 0) AS generation
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND "metadata"->>'twilioErrorCode' = ANY(%(codes)s)
+  AND NOT ("metadata" ? 'retriedBy')
+ORDER BY "createdAt", "id"
+LIMIT %(limit)s;
+
+-- retry_lock_original --
+-- Re-checked under the row lock: two concurrent retry runs cannot both re-send one message.
+SELECT "id" FROM "MessageLog"
+WHERE "id" = %(id)s AND "status" IN ('failed', 'undelivered') AND NOT ("metadata" ? 'retriedBy')
+FOR UPDATE;
+
+-- retry_insert --
+INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
+                          "segments", "encoding", "metadata")
+SELECT %(new_id)s, "orgId", "channel", 'outbound', 'queued', "from", "to", "content", "segments", "encoding",
+       jsonb_strip_nulls(jsonb_build_object('country', "metadata"->'country',
+                                            'messagingServiceSid', "metadata"->'messagingServiceSid'))
+       || %(metadata)s
+FROM "MessageLog" WHERE "id" = %(id)s
+RETURNING "id";
+
+-- report_buckets --
+SELECT date_bin('5 minutes', "createdAt", %(since)s) AS bucket, count(*)::int AS total,
+       (count(*) FILTER (WHERE "status" IN ('failed', 'undelivered')))::int AS failed
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+GROUP BY 1
+ORDER BY 1;
+
+-- report_audit --
+SELECT "createdAt", "tableName", "orgId", "action", "actor", "reason", "before", "after"
+FROM "AuditLog"
+WHERE "createdAt" > %(since)s AND "createdAt" <= %(until)s
+ORDER BY "createdAt", "id"
+LIMIT 500;
+
+-- report_alert_table --
+SELECT to_regclass('"Alert"') IS NOT NULL AS present;
+
+-- report_alerts --
+-- Alerts that were firing at any moment of the window.
+SELECT "rule", "orgId", "severity", "title", "state", "firedAt", "resolvedAt" FROM "Alert"
+WHERE "firedAt" <= %(until)s AND ("resolvedAt" IS NULL OR "resolvedAt" > %(since)s)
+ORDER BY "firedAt", "id"
+LIMIT 200;
+
+-- report_similar_orgs --
+SELECT "orgId", "metadata"->>'twilioErrorCode' AS code, count(*)::int AS count
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND "metadata"->>'twilioErrorCode' = ANY(%(codes)s)
+  AND NOT ("orgId" = ANY(%(exclude)s))
+GROUP BY 1, 2
+ORDER BY count DESC
+LIMIT 20;
+
+-- ==== dashboard ====
+-- Every dashboard query is bounded by a "createdAt" window (7 days at most) and starts with
+-- a column the "MessageLog" indexes lead with: ("direction", "createdAt"),
+-- ("direction", "status", "createdAt"), ("orgId", "createdAt") or ("to").
+
+-- dash_now --
+SELECT now() AS now;
+
+-- dash_series --
+-- Volume, deliveries and failures per bucket, both directions, for the overview's charts.
+SELECT date_bin(%(bucket)s::interval, "createdAt", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS at,
+       "direction", "status", count(*)::int AS count
+FROM "MessageLog"
+WHERE "direction" IN ('outbound', 'inbound') AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
+GROUP BY 1, 2, 3;
+
+-- dash_org_series --
+SELECT date_bin(%(bucket)s::interval, "createdAt", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS at,
+       "direction", "status", count(*)::int AS count
+FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
+GROUP BY 1, 2, 3;
+
+-- dash_flow --
+-- The runbook's first symptom: outbound handed to Twilio flat while inbound keeps arriving.
+SELECT (count(*) FILTER (WHERE "direction" = 'inbound'))::int AS inbound,
+       (count(*) FILTER (WHERE "direction" = 'outbound'))::int AS outbound,
+       (count(*) FILTER (WHERE "direction" = 'outbound' AND "twilioSid" IS NOT NULL))::int AS handed
+FROM "MessageLog"
+WHERE "direction" IN ('inbound', 'outbound') AND "createdAt" > now() - make_interval(secs => %(seconds)s);
+
+-- dash_held --
+-- Held messages by guard, through the partial open-status index; a hold never outlives the
+-- validity period (10 h by default), so 7 days bounds it with room to spare.
+SELECT coalesce("metadata"->'hold'->>'reason', '?') AS reason, count(*)::int AS count,
+       min("createdAt") AS oldest
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "createdAt" > now() - interval '7 days'
+  AND jsonb_typeof("metadata"->'hold') = 'object'
+GROUP BY 1
+ORDER BY count DESC;
+
+-- dash_org_outcomes --
+-- Runbook step 4 over the chosen window (names and settings are joined in by the caller).
+SELECT "orgId", count(*)::int AS total,
+       (count(*) FILTER (WHERE "status" = 'delivered'))::int AS delivered,
+       (count(*) FILTER (WHERE "status" = 'failed'))::int AS failed,
+       (count(*) FILTER (WHERE "status" = 'undelivered'))::int AS undelivered,
+       (count(*) FILTER (WHERE "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')))::int AS open
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
+GROUP BY 1;
+
+-- dash_error_hits --
+-- Which codes hit which org and sender number; the caller folds rows into codes.
+SELECT "metadata"->>'twilioErrorCode' AS code, "orgId", "from", "status",
+       count(*)::int AS count, max("createdAt") AS last_at
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
+GROUP BY 1, 2, 3, 4
+ORDER BY count DESC
+LIMIT 2000;
+
+-- dash_recent_failures --
+-- Runbook step 2.
+SELECT "id", "orgId", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code,
+       "metadata"->>'twilioErrorMessage' AS error_message, "createdAt"
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_org_failures --
+SELECT "id", "orgId", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code,
+       "metadata"->>'twilioErrorMessage' AS error_message, "createdAt"
+FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
+  AND "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_org_audit --
+SELECT "id", "tableName", "action", "actor", "reason", "before", "after", "createdAt"
+FROM "AuditLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" > now() - interval '30 days'
+ORDER BY "createdAt" DESC, "id" DESC
+LIMIT 20;
+
+-- dash_message_by_sid --
+SELECT * FROM "MessageLog" WHERE "twilioSid" = %(sid)s;
+
+-- dash_messages_by_to --
+SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+FROM "MessageLog"
+WHERE "to" = %(to)s AND "createdAt" >= %(since)s
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(status)s::text IS NULL OR "status" = %(status)s)
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_messages_by_org --
+SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s
+  AND (%(status)s::text IS NULL OR "status" = %(status)s)
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_messages_by_status --
+SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+FROM "MessageLog"
+WHERE "direction" = %(direction)s AND "status" = %(status)s AND "createdAt" >= %(since)s
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_messages_recent --
+SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+FROM "MessageLog"
+WHERE "direction" = %(direction)s AND "createdAt" >= %(since)s
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- ==== guardrails ====
+
+-- rate_lock --
+-- One claimant at a time per org: counting the window and taking a slot are one decision.
+SELECT pg_advisory_xact_lock(hashtextextended('smsrelay.rate:' || %(org_id)s, 0)) AS locked;
+
+-- rate_state --
+-- clock_timestamp(), not now(): the lock above may have been waited for. "recent" counts sends
+-- that occupied any part of the window: a send lasts from just before its request ("at") to its
+-- answer ("doneAt"), and one still in flight (or whose worker died) lasts at most "in_flight"
+-- seconds. "horizon" is when the limit-th latest slot (sent or reserved, this message's own
+-- reservation aside) leaves the window: the time a newcomer should wait for. "freeAt" is when
+-- the oldest send in the window (probably) leaves it: when a due reservation should try again.
+WITH t AS (SELECT clock_timestamp() AS now)
+SELECT t.now AS "now",
+  (SELECT count(*) FROM "SendSlot" s
+   WHERE s."orgId" = %(org_id)s AND NOT s."planned"
+     AND s."at" > t.now - make_interval(secs => %(window)s + %(in_flight)s)
+     AND coalesce(s."doneAt", s."at" + make_interval(secs => %(in_flight)s))
+         > t.now - make_interval(secs => %(window)s))::int AS "recent",
+  (SELECT coalesce(s."doneAt", s."at") FROM "SendSlot" s
+   WHERE s."orgId" = %(org_id)s AND NOT (s."planned" AND s."messageId" = %(message_id)s)
+   ORDER BY s."at" DESC OFFSET %(per_minute)s - 1 LIMIT 1)
+   + make_interval(secs => %(window)s) AS "horizon",
+  (SELECT min(coalesce(s."doneAt", s."at")) FROM "SendSlot" s
+   WHERE s."orgId" = %(org_id)s AND NOT s."planned"
+     AND s."at" > t.now - make_interval(secs => %(window)s + %(in_flight)s)
+     AND coalesce(s."doneAt", s."at" + make_interval(secs => %(in_flight)s))
+         > t.now - make_interval(secs => %(window)s))
+   + make_interval(secs => %(window)s) AS "freeAt",
+  p."at" AS "plannedAt", p."perMinute" AS "plannedPerMinute"
+FROM t LEFT JOIN "SendSlot" p ON p."messageId" = %(message_id)s AND p."planned";
+
+-- rate_drop_plan --
+DELETE FROM "SendSlot" WHERE "messageId" = %(message_id)s AND "planned";
+
+-- rate_record_send --
+-- An unthrottled org's send is logged as instant: it only matters if a limit is set meanwhile.
+INSERT INTO "SendSlot" ("orgId", "messageId", "at", "doneAt", "planned", "perMinute")
+VALUES (%(org_id)s, %(message_id)s, coalesce(%(at)s, clock_timestamp()),
+        CASE WHEN %(in_flight)s THEN NULL ELSE coalesce(%(at)s, clock_timestamp()) END, false, %(per_minute)s)
+RETURNING "id";
+
+-- rate_done --
+UPDATE "SendSlot" SET "doneAt" = clock_timestamp() WHERE "id" = %(id)s AND "doneAt" IS NULL;
+
+-- rate_plan --
+INSERT INTO "SendSlot" ("orgId", "messageId", "at", "planned", "perMinute", "jobId")
+VALUES (%(org_id)s, %(message_id)s, %(at)s, true, %(per_minute)s, %(job_id)s);
+
+-- rate_replan_stale --
+-- Reservations made under another limit than the org's current one (an operator changed
+-- "maxMessagesPerMinute"): drop them and wake their jobs now, so a raised or removed limit
+-- lets the messages go at once and a lowered one re-plans them under the new limit.
+WITH stale AS (
+    DELETE FROM "SendSlot" p USING "OrgSettings" s
+    WHERE p."planned" AND s."orgId" = p."orgId"
+      AND p."perMinute" IS DISTINCT FROM s."maxMessagesPerMinute"
+    RETURNING p."jobId"
+)
+UPDATE procrastinate_jobs SET scheduled_at = now()
+WHERE id IN (SELECT "jobId" FROM stale) AND status = 'todo'
+RETURNING id;
+
+-- rate_purge --
+-- Sends older than the window no longer count; a reservation an hour overdue lost its job.
+DELETE FROM "SendSlot"
+WHERE "at" < now() - make_interval(secs => %(keep_seconds)s)
+  AND (NOT "planned" OR "at" < now() - interval '1 hour');
+
+-- throttled_orgs --
+SELECT p."orgId", count(*)::int AS "waiting", max(p."at") AS "lastAt", min(p."at") AS "nextAt"
+FROM "SendSlot" p WHERE p."planned"
+GROUP BY 1 ORDER BY 1;
+
+-- held_counts --
+SELECT "metadata"->'hold'->>'reason' AS "reason", count(*)::int AS "count"
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" = 'queued' AND jsonb_typeof("metadata"->'hold') = 'object'
+GROUP BY 1 ORDER BY 1;
+
+-- guarded_orgs --
+SELECT "orgId", "smsDisabled", "maxMessagesPerMinute" FROM "OrgSettings"
+WHERE "smsDisabled" OR "maxMessagesPerMinute" IS NOT NULL
+ORDER BY "orgId"
+LIMIT 500;
+
+-- has_outbound_to --
+-- Whether this org ever messaged this recipient (A2P: the first message carries opt-out words).
+SELECT 1 AS "sent" FROM "MessageLog"
+WHERE "to" = %(to)s AND "orgId" = %(org_id)s AND "direction" = 'outbound'
+LIMIT 1;
+
+-- get_org_policy --
+SELECT "orgId", "smsDisabled", "maxMessagesPerMinute", "defaultRegion", "contentPolicy", "landlinePolicy",
+       "allowedCountries", "helpText", "validityPeriodSeconds", "updatedAt"
+FROM "OrgSettings" WHERE "orgId" = %(org_id)s;
+
+-- update_org_policy --
+-- Only the keys present in "changes" move (the rest come from the row itself); the audit
+-- trigger records before and after, with the actor named by set_actor.
+UPDATE "OrgSettings" AS s
+SET ("defaultRegion", "contentPolicy", "landlinePolicy", "allowedCountries", "helpText", "validityPeriodSeconds") =
+    (SELECT r."defaultRegion", r."contentPolicy", r."landlinePolicy", r."allowedCountries", r."helpText",
+            r."validityPeriodSeconds"
+     FROM jsonb_populate_record(s, %(changes)s) AS r)
+WHERE s."orgId" = %(org_id)s
+RETURNING "orgId", "smsDisabled", "maxMessagesPerMinute", "defaultRegion", "contentPolicy", "landlinePolicy",
+          "allowedCountries", "helpText", "validityPeriodSeconds", "updatedAt";
+
+-- ==== API limits, keys and retention (reliability & security) ====
+
+-- count_request --
+-- One row per key and window; the returned count says whether this request is over the limit.
+INSERT INTO "RateCounter" ("key", "window", "count") VALUES (%(key)s, %(window)s, 1)
+ON CONFLICT ("key", "window") DO UPDATE SET "count" = "RateCounter"."count" + 1
+RETURNING "count";
+
+-- forget_old_counters --
+DELETE FROM "RateCounter" WHERE "window" < now() - interval '2 days';
+
+-- list_api_keys --
+SELECT "id", "prefix", "name", "createdAt", "revokedAt" FROM "ApiKey"
+WHERE "orgId" = %(org_id)s ORDER BY "createdAt";
+
+-- revoke_org_api_key --
+UPDATE "ApiKey" SET "revokedAt" = now()
+WHERE "id" = %(id)s AND "orgId" = %(org_id)s AND "revokedAt" IS NULL
+RETURNING "id";
+
+-- purge_content --
+-- Content goes after its retention; the row and its metadata stay for the runbook's queries.
+-- Bounded below by where the last run stopped (so purged history is never rescanned) and
+-- batched (so a first run over years of history never holds long locks).
+WITH batch AS (
+    SELECT "id", "createdAt" FROM "MessageLog"
+    WHERE "direction" = %(direction)s
+      AND "createdAt" >= %(horizon)s AND "createdAt" < %(cutoff)s
+    ORDER BY "createdAt"
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), purged AS (
+    UPDATE "MessageLog" m SET "content" = NULL,
+        "metadata" = m."metadata" || jsonb_build_object('contentPurgedAt', now())
+    FROM batch WHERE m."id" = batch."id" AND m."content" IS NOT NULL
+    RETURNING m."id"
+)
+SELECT (SELECT count(*) FROM purged) AS purged, (SELECT count(*) FROM batch) AS scanned,
+       (SELECT max("createdAt") FROM batch) AS reached;

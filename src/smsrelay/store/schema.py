@@ -183,3 +183,36 @@ SystemSetting = Table(
     Column("value", JSONB, nullable=False),
     Column("updatedAt", TS, nullable=False, server_default=now),
 )
+
+# --- guardrails ------------------------------------------------------------------------------
+
+# One row per send of an org (and one per reserved future time of a throttled message): the
+# sliding window behind "maxMessagesPerMinute", shared by every worker process and machine.
+SendSlot = Table(
+    "SendSlot",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("orgId", Text, nullable=False),
+    Column("messageId", Text, nullable=False),
+    Column("at", TS, nullable=False),
+    # When Twilio answered: the send occupies the window from "at" to here (NULL: in flight).
+    Column("doneAt", TS, nullable=True),
+    # true: a reservation a throttled message waits for; false: a send that happened.
+    Column("planned", Boolean, nullable=False, server_default=text("false")),
+    # The limit the row was planned under: a plan made under another limit is re-planned.
+    Column("perMinute", Integer, nullable=True),
+    Column("jobId", BigInteger, nullable=True),
+    Index("SendSlot_orgId_at_idx", "orgId", "at"),
+    Index("SendSlot_at_idx", "at"),
+    Index("SendSlot_planned_key", "messageId", unique=True, postgresql_where=text('"planned"')),
+)
+
+# Held messages only, so releasing them never reads the rest of the open queue.
+Index(
+    "MessageLog_held_idx",
+    MessageLog.c.orgId,
+    MessageLog.c.createdAt,
+    postgresql_where=text(
+        "\"direction\" = 'outbound' AND \"status\" = 'queued' AND jsonb_typeof(\"metadata\"->'hold') = 'object'"
+    ),
+)

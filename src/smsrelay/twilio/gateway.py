@@ -94,14 +94,17 @@ class TwilioGateway:
                              retryable=True) from exc
         return Sent(sid=msg.sid, status=msg.status, num_segments=_int(msg.num_segments))
 
-    async def find_messages(self, *, to: str, from_: str | None, sent_after: datetime) -> list[dict[str, Any]]:
-        """Messages Twilio holds for this To/From since a moment: how a crashed send is reconciled."""
+    async def find_messages(self, *, to: str, from_: str | None, created_after: datetime) -> list[dict[str, Any]]:
+        """Messages Twilio holds for this To/From created since a moment: how a crashed send is
+        reconciled. Not filtered by DateSent, which stays empty while Twilio still queues it."""
         try:
-            found = await self._async_client().messages.list_async(
-                to=to, from_=from_, date_sent_after=sent_after, limit=50)
+            found = await self._async_client().messages.list_async(to=to, from_=from_, limit=100)
         except TwilioRestException as exc:
             raise classify_rest_error(exc) from exc
-        return [_message_dict(m) for m in found]
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise SendFailed(None, f"network error: {type(exc).__name__}: {exc}", http_status=None,
+                             retryable=True) from exc
+        return [_message_dict(m) for m in found if m.date_created is None or m.date_created >= created_after]
 
     async def fetch_message(self, sid: str) -> dict[str, Any]:
         try:

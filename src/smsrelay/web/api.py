@@ -22,6 +22,12 @@ class SendRequest(BaseModel):
     from_: str | None = Field(default=None, alias="from", description="One of the org's sender numbers")
 
 
+class FindingOut(BaseModel):
+    code: str
+    message: str
+    severity: Literal["error", "warning", "info"]
+
+
 class Accepted(BaseModel):
     id: str
     status: str
@@ -29,6 +35,8 @@ class Accepted(BaseModel):
     encoding: Literal["GSM-7", "UCS-2"]
     to: str
     from_: str | None = Field(default=None, alias="from")
+    findings: list[FindingOut] = Field(default_factory=list,
+                                       description="Content and recipient warnings the org's policy let through")
 
 
 class ErrorBody(BaseModel):
