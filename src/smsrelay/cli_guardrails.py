@@ -135,6 +135,8 @@ def org_policy_command(
         region: Annotated[Optional[str], typer.Option(help="Default region for national numbers")] = None,
         help_text: Annotated[Optional[str], typer.Option(help="Reply to HELP / INFO")] = None,
         validity: Annotated[Optional[int], typer.Option(help="Seconds a held message stays valid")] = None,
+        daily_cap: Annotated[Optional[int], typer.Option(help="Most outbound SMS a day (spend guard)")] = None,
+        no_daily_cap: Annotated[bool, typer.Option("--no-daily-cap", help="Remove the daily cap")] = False,
         reason: Reason = None, as_json: Json = False) -> None:
     """Show an org's guardrail policies, or change the ones given (audited)."""
     from smsrelay.service import org_policy
@@ -150,6 +152,10 @@ def org_policy_command(
         changes["allowedCountries"] = [c for c in countries.split(",") if c.strip()]
     if any_country:
         changes["allowedCountries"] = None
+    if daily_cap is not None and no_daily_cap:
+        fail("give --daily-cap or --no-daily-cap, not both", 2)
+    if daily_cap is not None or no_daily_cap:
+        changes["dailySendCap"] = daily_cap
     if changes:
         data = _with_conn(org_policy.update, org, changes, actor=_actor(), reason=reason)
     else:
@@ -159,7 +165,7 @@ def org_policy_command(
     allowed = ", ".join(data["allowedCountries"] or []) or "any"
     console.print(f"org {data['orgId']}: content {data['contentPolicy']}, landlines {data['landlinePolicy']}, "
                   f"countries {allowed}, region {data['defaultRegion']}, held messages valid "
-                  f"{data['validityPeriodSeconds']} s", highlight=False)
+                  f"{data['validityPeriodSeconds']} s, daily cap {data.get('dailySendCap') or 'none'}", highlight=False)
     console.print(f"HELP reply: {data['helpText'] or '(default)'}", markup=False, highlight=False)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import ids, phone, segments
-from smsrelay.service import admission, jobs
+from smsrelay.service import admission, jobs, spend_guard
 from smsrelay.service.problems import Problem, not_found
 from smsrelay.store import sql
 
@@ -97,6 +97,7 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
                           f"{phone.mask(check.e164)} replied STOP to this org; Twilio would refuse with 21610.",
                           twilioEquivalent=21610)
         findings = await admission.screen(conn, org, check, body)
+        await spend_guard.check_daily_cap(conn, org)
         info = segments.analyse(body)
         metadata: dict[str, Any] = {"attempts": 0, "country": check.country}
         if findings:

@@ -54,6 +54,10 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
                 if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_VALIDITY_SECONDS:
                     raise ValueError(f"validityPeriodSeconds must be a whole number from 1 to {MAX_VALIDITY_SECONDS}")
                 clean[key] = value
+            elif key == "dailySendCap":
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                    raise ValueError("dailySendCap must be a positive whole number, or null for no cap")
+                clean[key] = value
             else:
                 raise ValueError(f"{key!r} is not a policy setting")
     except ValueError as exc:

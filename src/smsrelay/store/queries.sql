@@ -764,20 +764,21 @@ LIMIT 1;
 
 -- get_org_policy --
 SELECT "orgId", "smsDisabled", "maxMessagesPerMinute", "defaultRegion", "contentPolicy", "landlinePolicy",
-       "allowedCountries", "helpText", "validityPeriodSeconds", "updatedAt"
+       "allowedCountries", "helpText", "validityPeriodSeconds", "dailySendCap", "updatedAt"
 FROM "OrgSettings" WHERE "orgId" = %(org_id)s;
 
 -- update_org_policy --
 -- Only the keys present in "changes" move (the rest come from the row itself); the audit
 -- trigger records before and after, with the actor named by set_actor.
 UPDATE "OrgSettings" AS s
-SET ("defaultRegion", "contentPolicy", "landlinePolicy", "allowedCountries", "helpText", "validityPeriodSeconds") =
+SET ("defaultRegion", "contentPolicy", "landlinePolicy", "allowedCountries", "helpText", "validityPeriodSeconds",
+     "dailySendCap") =
     (SELECT r."defaultRegion", r."contentPolicy", r."landlinePolicy", r."allowedCountries", r."helpText",
-            r."validityPeriodSeconds"
+            r."validityPeriodSeconds", r."dailySendCap"
      FROM jsonb_populate_record(s, %(changes)s) AS r)
 WHERE s."orgId" = %(org_id)s
 RETURNING "orgId", "smsDisabled", "maxMessagesPerMinute", "defaultRegion", "contentPolicy", "landlinePolicy",
-          "allowedCountries", "helpText", "validityPeriodSeconds", "updatedAt";
+          "allowedCountries", "helpText", "validityPeriodSeconds", "dailySendCap", "updatedAt";
 
 -- ==== API limits, keys and retention (reliability & security) ====
 
@@ -818,3 +819,11 @@ WITH batch AS (
 )
 SELECT (SELECT count(*) FROM purged) AS purged, (SELECT count(*) FROM batch) AS scanned,
        (SELECT max("createdAt") FROM batch) AS reached;
+
+-- lock_daily_cap --
+-- Serialises the cap check of one org's concurrent sends (only orgs with a cap pay for it).
+SELECT pg_advisory_xact_lock(hashtext('daily-cap:' || %(org_id)s));
+
+-- outbound_since --
+SELECT count(*) AS n FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "direction" = 'outbound';

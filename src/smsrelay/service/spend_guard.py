@@ -1,0 +1,29 @@
+"""A per-org daily send cap: the spend guard against SMS pumping (OWASP API4), where a stolen
+key or an abused sign-up form sends to premium numbers until the bill arrives."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from smsrelay.service.problems import Problem
+from smsrelay.store import sql
+
+
+async def check_daily_cap(conn: AsyncConnection, org: dict[str, Any], *, now: datetime | None = None) -> None:
+    """Inside the accepting transaction: refuse with 429 once today's (UTC) sends reach the cap."""
+    cap = org.get("dailySendCap")
+    if not cap:
+        return
+    now = now or datetime.now(timezone.utc)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    await sql.one(conn, "lock_daily_cap", org_id=org["id"])
+    sent = (await sql.one(conn, "outbound_since", org_id=org["id"], since=day))["n"]
+    if sent >= cap:
+        retry_after = math.ceil((day + timedelta(days=1) - now).total_seconds())
+        raise Problem(429, "daily_cap_reached",
+                      f"This org's daily cap of {cap} messages is reached; it resets at 00:00 UTC.",
+                      retryAfter=retry_after)
