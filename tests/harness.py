@@ -233,9 +233,9 @@ def build_stack(database_url: str, *, sim_overrides: dict | None = None, start_w
         twilio_timeout_seconds=5.0,
     )
     settings = Settings(_env_file=None, **{**fields, **(settings_overrides or {})})
-    sim_config = SimConfig(_env_file=None, inbound_url=f"http://127.0.0.1:{api_port}/webhooks/twilio/inbound",
-                           callback_latency_ms=50, speed_long_code=50, callback_retry_base_ms=50,
-                           **(sim_overrides or {}))
+    sim_fields = dict(inbound_url=f"http://127.0.0.1:{api_port}/webhooks/twilio/inbound",
+                      callback_latency_ms=50, speed_long_code=50, callback_retry_base_ms=50)
+    sim_config = SimConfig(_env_file=None, **{**sim_fields, **(sim_overrides or {})})
     sim = ThreadedServer(create_sim(settings, sim_config), sim_port).start()
     rt = Runtime.create(settings, database_url, pool_size=10, name="test-api")
     api = ThreadedServer(create_app(rt), api_port).start()

@@ -14,9 +14,10 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from smsrelay import failpoints
 from smsrelay.domain import errors as catalogue
 from smsrelay.domain import phone
-from smsrelay.service import guards, jobs
+from smsrelay.service import guards, jobs, throttle
 from smsrelay.service.runtime import Runtime
 from smsrelay.service.status_updates import advance, error_metadata
 from smsrelay.store import sql
@@ -60,57 +61,99 @@ async def send_message(rt: Runtime, message_id: str) -> str:
                 await advance(conn, row, "failed", metadata={
                     "expired": True, "hold": None,
                     "failureReason": f"expired: not sent within its validity period of {org['validityPeriodSeconds']} s"})
+                await throttle.forget(conn, message_id)
                 return "expired"
             hold = await guards.hold_reason(conn, rt.settings, org, row)
             if hold is not None:
                 await sql.execute(conn, "merge_metadata", id=message_id,
-                                  metadata={"hold": {"reason": hold, "since": (meta.get("hold") or {}).get("since") or _now().isoformat()}})
+                                  metadata={"hold": {"reason": hold, "since": (meta.get("hold") or {}).get("since") or _now().isoformat()},
+                                            "throttled": None})
+                await throttle.forget(conn, message_id)
                 return f"held:{hold}"
             refusal = await guards.refusal(conn, org, row)
             if refusal is not None:
                 code, text = refusal
                 await advance(conn, row, "failed", metadata={**error_metadata(code, text), "hold": None})
+                await throttle.forget(conn, message_id)
                 return f"refused:{code}"
+            # Last guard: over the org's rate, the message waits for its slot (a later job).
+            slot = await throttle.claim(conn, rt.settings, org, message_id)
+            if slot.wait_until is not None:
+                await throttle.defer(conn, org, message_id, slot.wait_until)
+                return "throttled"
             in_flight = meta.get("inFlight")
             attempts = int(meta.get("attempts", 0)) + 1
+            now = _now().isoformat()
             await sql.execute(conn, "merge_metadata", id=message_id, metadata={
-                "attempts": attempts, "hold": None,
-                "inFlight": in_flight or {"since": _now().isoformat()}})
+                "attempts": attempts, "hold": None, "throttled": None,
+                "inFlight": in_flight or {"since": now, "last": now}})
     if in_flight:
-        adopted = await _adopt_earlier_send(rt, row, in_flight)
-        if adopted:
-            return "adopted"
+        try:
+            if await _adopt_earlier_send(rt, row, in_flight):
+                return "adopted"
+        except SendFailed as exc:
+            return await _record_failure(rt, message_id, attempts, _undecided(exc))
+        settle = _unsettled_seconds(rt, in_flight)
+        if settle > 0:
+            # The earlier request may still be in Twilio's hands (sent just before a timeout or
+            # a crash): not finding it yet proves nothing. Ask again once it must have settled.
+            async with rt.pool.connection() as conn, conn.transaction():
+                await throttle.forget(conn, message_id)
+                await jobs.enqueue_send(conn, message_id, at=_now() + timedelta(seconds=settle))
+            return "awaiting-earlier-attempt"
+        async with rt.pool.connection() as conn:
+            await sql.execute(conn, "merge_metadata", id=message_id,
+                              metadata={"inFlight": {**in_flight, "last": _now().isoformat()}})
+    failpoints.hit("before_send")
     try:
-        sent = await rt.gateway.send(
-            to=row["to"], from_=row["from"], body=row["content"],
-            messaging_service_sid=meta.get("messagingServiceSid"),
-            status_callback=status_callback_url(rt, message_id),
-            validity_period=min(org["validityPeriodSeconds"], 36000))
+        async with throttle.sending(rt, slot.slot_id):
+            sent = await rt.gateway.send(
+                to=row["to"], from_=row["from"], body=row["content"],
+                messaging_service_sid=meta.get("messagingServiceSid"),
+                status_callback=status_callback_url(rt, message_id),
+                validity_period=min(org["validityPeriodSeconds"], 36000))
     except SendFailed as exc:
         return await _record_failure(rt, message_id, attempts, exc)
+    failpoints.hit("after_send")
     async with rt.pool.connection() as conn, conn.transaction():
         row = await sql.one(conn, "lock_message", id=message_id)
-        await advance(conn, row, sent.status, twilio_sid=sent.sid, metadata={"inFlight": None, "lastError": None})
+        # "hold": a run of this job that overlapped ours (a false stall) may have held it meanwhile.
+        await advance(conn, row, sent.status, twilio_sid=sent.sid,
+                      metadata={"inFlight": None, "lastError": None, "hold": None})
     log.info("sent %s as %s to %s", message_id, sent.sid, phone.mask(row["to"]))
     return "sent"
 
 
 async def _adopt_earlier_send(rt: Runtime, row: dict[str, Any], in_flight: dict[str, Any]) -> bool:
-    """An earlier attempt died after calling Twilio: find what Twilio accepted, if anything."""
+    """An earlier attempt died after calling Twilio: find what Twilio accepted, if anything.
+    A SendFailed here propagates: not knowing whether Twilio has it, we must not resend."""
     since = datetime.fromisoformat(in_flight["since"]) - timedelta(seconds=5)
-    try:
-        candidates = await rt.gateway.find_messages(to=row["to"], from_=row["from"], sent_after=since)
-    except SendFailed:
-        # Cannot tell whether Twilio has it; resending risks a duplicate, so wait and ask again.
-        raise
-    for found in candidates:
-        if found["body"] == row["content"]:
-            async with rt.pool.connection() as conn, conn.transaction():
-                locked = await sql.one(conn, "lock_message", id=row["id"])
-                await advance(conn, locked, found["status"], twilio_sid=found["sid"],
-                              metadata={"inFlight": None, "reconciled": True})
+    candidates = await rt.gateway.find_messages(to=row["to"], from_=row["from"], created_after=since)
+    async with rt.pool.connection() as conn, conn.transaction():
+        for found in sorted(candidates, key=lambda m: m["date_created"] or since):
+            # The same text to the same person can legitimately be another row's message.
+            if found["body"] != row["content"] or await sql.one(conn, "sid_taken", sid=found["sid"]):
+                continue
+            locked = await sql.one(conn, "lock_message", id=row["id"])
+            await advance(conn, locked, found["status"], twilio_sid=found["sid"],
+                          metadata={"inFlight": None, "reconciled": True})
             return True
     return False
+
+
+def _unsettled_seconds(rt: Runtime, in_flight: dict[str, Any]) -> float:
+    """How long until the last attempt is certainly settled at Twilio: a request can only be
+    processed while our side still waits for it, so twice our timeout plus a margin bounds it."""
+    last = datetime.fromisoformat(in_flight.get("last") or in_flight["since"])
+    settled_at = last + timedelta(seconds=2 * rt.settings.twilio_timeout_seconds + 5)
+    return max(0.0, (settled_at - _now()).total_seconds())
+
+
+def _undecided(exc: SendFailed) -> SendFailed:
+    """Twilio could not tell us whether an earlier attempt went through: always worth asking
+    again later, never a reason to fail the message or to resend it."""
+    return SendFailed(None, f"could not check an earlier attempt ({exc.code or exc.http_status}): {exc.message}",
+                      http_status=None, retryable=True)
 
 
 async def _record_failure(rt: Runtime, message_id: str, attempts: int, exc: SendFailed) -> str:
