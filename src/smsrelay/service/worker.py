@@ -75,7 +75,10 @@ async def run_worker(rt: Runtime, *, concurrency: int = 20, heartbeat: float = 1
                                        install_signal_handlers=install_signal_handlers,
                                        update_heartbeat_interval=heartbeat,
                                        fetch_job_polling_interval=SCHEDULED_POLL_SECONDS,
-                                       stalled_worker_timeout=3 * heartbeat)
+                                       stalled_worker_timeout=3 * heartbeat,
+                                       # A finished job is history nobody reads (the message row
+                                       # is the record); keeping them grows every fetch's table.
+                                       delete_jobs="successful")
     finally:
         if releaser is not None:
             releaser.cancel()

@@ -104,7 +104,7 @@ MessageLog = Table(
     Column("sentAt", TS, nullable=True),
     Column("finalAt", TS, nullable=True),
     # Runbook steps 1, 2 and 4 filter on direction + createdAt and group by status/orgId.
-    Index("MessageLog_direction_createdAt_idx", "direction", "createdAt"),
+    Index("MessageLog_direction_createdAt_idx", "direction", "createdAt", postgresql_include=["status", "orgId"]),
     Index("MessageLog_direction_status_createdAt_idx", "direction", "status", "createdAt"),
     Index("MessageLog_orgId_createdAt_idx", "orgId", "createdAt"),
     Index("MessageLog_to_idx", "to"),
