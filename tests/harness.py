@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,23 @@ class Stack:
 
         created = asyncio.run(go())
         return {"id": created.id, "apiKey": created.api_key, "numbers": created.numbers}
+
+    def run(self, fn: Callable[[Any], Any], **settings_overrides: Any) -> Any:
+        """`await fn(rt)` with a Runtime of this stack (settings optionally changed): how a test
+        calls a use case or a scheduler duty directly."""
+        from smsrelay.service.runtime import Runtime
+
+        settings = self.settings.model_copy(update=settings_overrides) if settings_overrides else self.settings
+
+        async def go() -> Any:
+            rt = Runtime.create(settings, self.database_url, pool_size=3, name="test-direct")
+            await rt.open()
+            try:
+                return await fn(rt)
+            finally:
+                await rt.close()
+
+        return asyncio.run(go())
 
     def start_worker(self, concurrency: int = 10, heartbeat: float = 1.0) -> LoopThread:
         from smsrelay.service.runtime import Runtime

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import logging
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from smsrelay.simulator.ledger import SimulatorClient
 from tests.e2e.conftest import USER, create_org, log_in, screenshot, url_re
 
 pytestmark = pytest.mark.e2e

@@ -3,10 +3,8 @@ the API and the simulator, plus "MessageLog" history inserted directly where vol
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from smsrelay.service.runtime import Runtime
 from smsrelay.simulator.ledger import SimulatorClient
 from tests.harness import Stack, wait_until
 
@@ -69,15 +67,7 @@ def sim(stack: Stack) -> SimulatorClient:
 
 
 def with_runtime(stack: Stack, fn: Any) -> Any:
-    async def go() -> Any:
-        rt = Runtime.create(stack.settings, stack.database_url, pool_size=2, name="test-incident")
-        await rt.open()
-        try:
-            return await fn(rt)
-        finally:
-            await rt.close()
-
-    return asyncio.run(go())
+    return stack.run(fn)
 
 
 def diagnose(stack: Stack, since: str = "1h") -> dict:

@@ -122,14 +122,7 @@ def runtime(stack, **overrides) -> Runtime:
 
 
 def run(stack, fn, **overrides):
-    async def go():
-        rt = runtime(stack, **overrides)
-        await rt.open()
-        try:
-            return await fn(rt)
-        finally:
-            await rt.close()
-    return asyncio.run(go())
+    return stack.run(fn, **overrides)
 
 
 def evaluate(stack, **overrides) -> dict:

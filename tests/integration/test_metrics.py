@@ -3,7 +3,6 @@ report exactly what "MessageLog" holds. Also StatsD output and the Prometheus ru
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
@@ -37,15 +36,6 @@ def value(samples: dict[tuple, float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def run(rt_settings, database_url, fn):
-    async def go():
-        rt = Runtime.create(rt_settings, database_url, pool_size=2, name="test-obs")
-        await rt.open()
-        try:
-            return await fn(rt)
-        finally:
-            await rt.close()
-    return asyncio.run(go())
 
 
 def _traffic(stack, api_urls: list[str], api_key: str) -> list[str]:
@@ -102,7 +92,7 @@ def test_metrics__equal_messagelog_counts_after_traffic_through_two_api_servers(
         assert value(first, "twilio_sms_delivery_latency_seconds_sum") == pytest.approx(latency["s"], rel=1e-6)
 
         # Folding the trigger's deltas into the totals changes nothing a scraper sees.
-        assert run(stack.settings, stack.database_url, metrics.fold_counters) > 0
+        assert stack.run(metrics.fold_counters) > 0
         assert stack.sql('SELECT count(*) AS n FROM "MessageCounterDelta"')[0]["n"] == 0
         assert _counters(scrape(second.url)) == _counters(first)
     finally:
@@ -121,7 +111,7 @@ def test_metrics__gauges_held_queue_balance_workers(stack):
     for message_id in ids:
         wait_until(lambda: (stack.message(message_id)["metadata"].get("hold") or {}).get("reason") == "org_disabled",
                    what="message held")
-    run(stack.settings, stack.database_url, lambda rt: metrics.refresh_balance(rt, force=True))
+    stack.run(lambda rt: metrics.refresh_balance(rt, force=True))
     samples = wait_until(lambda: (s := scrape(stack.api_url)) and value(s, "smsrelay_workers_alive") >= 1 and s,
                          what="a worker heartbeat")
     assert value(samples, "smsrelay_sms_held_messages", reason="org_disabled") == 2
@@ -148,7 +138,7 @@ def metric_names_in_dashboard(path: Path) -> set[str]:
 
 
 def test_alerts_yml_and_dashboard__every_metric_they_use_is_exported(stack):
-    run(stack.settings, stack.database_url, lambda rt: metrics.refresh_balance(rt, force=True))
+    stack.run(lambda rt: metrics.refresh_balance(rt, force=True))
     org = stack.create_org("Names", numbers=("+15017122664",))
     with SimulatorClient(stack.sim.url) as sim:
         sim.set_scenario("invalid_to")
@@ -175,14 +165,14 @@ def test_statsd__pushes_dotted_counter_deltas_and_gauges(make_stack):
         sock.settimeout(5)
         stack = make_stack(settings_overrides={"statsd_host": "127.0.0.1", "statsd_port": port})
         org = stack.create_org("Statsd", numbers=("+15017122663",))
-        run(stack.settings, stack.database_url, statsd.push)  # baseline: gauges only
+        stack.run(statsd.push)  # baseline: gauges only
         baseline = sock.recv(65535).decode()
         assert "twilio.sms.outbound" not in baseline and "smsrelay.sms.queued:0|g|#stage:ours" in baseline
         with stack.client(org["apiKey"]) as api:
             ids = [api.post("/v1/messages", json={"to": "+14155552671", "body": f"hi {i}"}).json()["id"] for i in range(3)]
         for message_id in ids:
             stack.wait_status(message_id, "delivered")
-        assert run(stack.settings, stack.database_url, statsd.push) > 0
+        assert stack.run(statsd.push) > 0
         lines = []
         while not any(line.startswith("smsrelay.workers.alive") for line in lines):
             lines += sock.recv(65535).decode().splitlines()

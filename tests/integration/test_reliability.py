@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 import psycopg
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +12,6 @@ from psycopg.rows import dict_row
 from smsrelay.domain.ids import new_id
 from smsrelay.service.callbacks import apply_status_callback
 from smsrelay.service.reconcile import reconcile_open_messages
-from smsrelay.service.runtime import Runtime
 from smsrelay.service.scheduler import default_duties
 from smsrelay.simulator.ledger import SimulatorClient
 from smsrelay.store.db import psycopg_url
@@ -54,17 +52,12 @@ def test_lost_callbacks__reconciled_against_twilio_after_an_hour(make_stack):
     assert stack.message(msg["id"])["status"] in {"queued", "accepted"}, "no callback reached us"
     assert "reconcile" in dict(default_duties()), "the scheduler runs reconciliation"
 
-    async def reconcile(older_than: int) -> int:
-        rt = Runtime.create(stack.settings, stack.database_url, pool_size=2)
-        await rt.open()
-        try:
-            return await reconcile_open_messages(rt, older_than_seconds=older_than)
-        finally:
-            await rt.close()
+    def reconcile(older_than: int) -> int:
+        return stack.run(lambda rt: reconcile_open_messages(rt, older_than_seconds=older_than))
 
-    assert asyncio.run(reconcile(3600)) == 0, "younger than an hour: left alone"
+    assert reconcile(3600) == 0, "younger than an hour: left alone"
     stack.sql('UPDATE "MessageLog" SET "createdAt" = now() - interval \'61 minutes\' WHERE "id" = %s', (msg["id"],))
-    assert asyncio.run(reconcile(3600)) == 1
+    assert reconcile(3600) == 1
     row = stack.message(msg["id"])
     assert row["status"] == "delivered" and row["metadata"]["reconciled"] is True
 

@@ -3,22 +3,18 @@ masking and retention — each one an attack or misuse that must fail."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from datetime import datetime, timezone
 
 import httpx
-import pytest
 from fastapi.routing import APIRoute
 from twilio.request_validator import RequestValidator
 
 from smsrelay.logs import MaskPhoneNumbers, mask_numbers
 from smsrelay.service import retention
-from smsrelay.service.runtime import Runtime
 from smsrelay.simulator.ledger import SimulatorClient
 from smsrelay.web.deps import current_org
-from tests.harness import free_port
 
 TO = "+14155552671"
 
@@ -80,17 +76,12 @@ def test_api_keys__stored_hashed_never_logged_and_revocable(stack, caplog):
         assert api.get("/v1/messages/msg_nope").status_code == 404
     assert all(key not in r.getMessage() for r in caplog.records)
 
-    async def revoke():
+    async def revoke(rt):
         from smsrelay.service import orgs
-        rt = Runtime.create(stack.settings, stack.database_url, pool_size=1)
-        await rt.open()
-        try:
-            async with rt.pool.connection() as conn:
-                await orgs.revoke_key(conn, org["id"], stored[0]["id"])
-        finally:
-            await rt.close()
+        async with rt.pool.connection() as conn:
+            await orgs.revoke_key(conn, org["id"], stored[0]["id"])
 
-    asyncio.run(revoke())
+    stack.run(revoke)
     with stack.client(key) as api:
         r = api.get("/v1/messages")
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
@@ -222,20 +213,15 @@ def test_content_retention__purges_bodies_keeps_rows_for_the_runbook(stack):
     stack.wait_status(old["id"], "delivered")
     stack.sql('UPDATE "MessageLog" SET "createdAt" = now() - interval \'31 days\' WHERE "id" = %s', (old["id"],))
 
-    async def purge():
-        rt = Runtime.create(stack.settings, stack.database_url, pool_size=1)
-        await rt.open()
-        try:
-            return await retention.purge_content(rt, now=datetime.now(timezone.utc))
-        finally:
-            await rt.close()
+    def purge() -> int:
+        return stack.run(lambda rt: retention.purge_content(rt, now=datetime.now(timezone.utc)))
 
-    assert asyncio.run(purge()) == 1
+    assert purge() == 1
     purged, kept = stack.message(old["id"]), stack.message(new["id"])
     assert purged["content"] is None and purged["metadata"]["contentPurgedAt"]
     assert purged["status"] == "delivered" and purged["twilioSid"] and purged["to"] == TO
     assert kept["content"] == "fresh"
-    assert asyncio.run(purge()) == 0, "a second run finds nothing more"
+    assert purge() == 0, "a second run finds nothing more"
 
 
 def test_daily_send_cap__429_once_reached_until_midnight_and_per_org(make_stack):
