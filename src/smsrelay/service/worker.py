@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import signal
 
 import procrastinate
 from procrastinate import RetryStrategy
@@ -16,6 +18,8 @@ from smsrelay.store.db import psycopg_url
 log = logging.getLogger(__name__)
 
 RELEASE_INTERVAL_SECONDS = 2.0
+RESTART_MIN_SECONDS = 1.0
+RESTART_MAX_SECONDS = 30.0
 # New jobs arrive by LISTEN/NOTIFY, but a job deferred to a later time (a throttled send, a
 # retry) is only seen by polling; procrastinate's default of 5 s would make a rate limit lag.
 SCHEDULED_POLL_SECONDS = 0.5
@@ -65,23 +69,58 @@ async def _maintenance_loop(rt: Runtime, app: procrastinate.App, stalled_after: 
 
 async def run_worker(rt: Runtime, *, concurrency: int = 20, heartbeat: float = 10.0,
                      install_signal_handlers: bool = True) -> None:
+    """Run until SIGINT/SIGTERM (or cancellation). procrastinate's worker stops when it loses
+    the database (its heartbeat fails); this one backs off and starts again, so a PostgreSQL
+    restart costs a few seconds, not the worker. Jobs the lost instance held are handed back
+    by the stalled-job recovery once its heartbeat is old."""
     await rt.open()
     app = build_app(rt)
-    releaser: asyncio.Task | None = None
+    stop = asyncio.Event()
+    if install_signal_handlers:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    delay = RESTART_MIN_SECONDS
     try:
-        async with app.open_async():
-            releaser = asyncio.create_task(_maintenance_loop(rt, app, stalled_after=3 * heartbeat))
-            await app.run_worker_async(queues=[jobs.SEND_QUEUE, jobs.WEBHOOK_QUEUE], concurrency=concurrency,
-                                       install_signal_handlers=install_signal_handlers,
-                                       update_heartbeat_interval=heartbeat,
-                                       fetch_job_polling_interval=SCHEDULED_POLL_SECONDS,
-                                       stalled_worker_timeout=3 * heartbeat,
-                                       # A finished job is history nobody reads (the message row
-                                       # is the record); keeping them grows every fetch's table.
-                                       delete_jobs="successful")
+        while not stop.is_set():
+            try:
+                await _run_once(rt, app, stop, concurrency=concurrency, heartbeat=heartbeat)
+                delay = RESTART_MIN_SECONDS
+            except Exception as exc:  # the database went away under procrastinate
+                log.warning("worker lost the database (%s: %s); starting again in about %.0fs",
+                            type(exc).__name__, exc, delay)
+            if stop.is_set():
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, RESTART_MAX_SECONDS)
     finally:
-        if releaser is not None:
-            releaser.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await releaser
         await rt.close()
+
+
+async def _run_once(rt: Runtime, app: procrastinate.App, stop: asyncio.Event, *, concurrency: int,
+                    heartbeat: float) -> None:
+    async with app.open_async():
+        releaser = asyncio.create_task(_maintenance_loop(rt, app, stalled_after=3 * heartbeat))
+        worker = asyncio.create_task(app.run_worker_async(
+            queues=[jobs.SEND_QUEUE, jobs.WEBHOOK_QUEUE], concurrency=concurrency,
+            install_signal_handlers=False, update_heartbeat_interval=heartbeat,
+            fetch_job_polling_interval=SCHEDULED_POLL_SECONDS, stalled_worker_timeout=3 * heartbeat,
+            # A finished job is history nobody reads (the message row is the record); keeping
+            # them grows the table every fetch reads.
+            delete_jobs="successful"))
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({worker, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                # Cancelling is procrastinate's graceful stop: running jobs finish first.
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            else:
+                worker.result()  # raises what stopped it
+                raise RuntimeError("the job worker stopped on its own")
+        finally:
+            for task in (releaser, stopper, worker):
+                task.cancel()
+            await asyncio.gather(releaser, stopper, worker, return_exceptions=True)
