@@ -11,11 +11,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Identity,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Text,
     UniqueConstraint,
@@ -215,4 +217,78 @@ Index(
     postgresql_where=text(
         "\"direction\" = 'outbound' AND \"status\" = 'queued' AND jsonb_typeof(\"metadata\"->'hold') = 'object'"
     ),
+)
+
+# --- observability (migration 0003): counters fed by a trigger on "MessageLog", alert state ---
+
+_counter_columns = (
+    Column("name", Text, nullable=False),
+    Column("orgId", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("errorCode", Text, nullable=False, server_default=text("''")),
+    Column("le", Float, nullable=False, server_default=text("0")),
+)
+
+MessageCounter = Table(
+    "MessageCounter",
+    metadata,
+    *(c.copy() for c in _counter_columns),
+    Column("count", BigInteger, nullable=False, server_default=text("0")),
+    Column("sum", Float, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("name", "orgId", "status", "errorCode", "le"),
+)
+
+# Appended to by the trigger, folded into "MessageCounter" by the scheduler: no hot row to fight over.
+MessageCounterDelta = Table(
+    "MessageCounterDelta",
+    metadata,
+    *(c.copy() for c in _counter_columns),
+    Column("count", BigInteger, nullable=False, server_default=text("1")),
+    Column("sum", Float, nullable=False, server_default=text("0")),
+)
+
+Alert = Table(
+    "Alert",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("orgId", Text, nullable=True),
+    Column("severity", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default=text("'firing'")),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("firedAt", TS, nullable=False, server_default=now),
+    Column("lastSeenAt", TS, nullable=False, server_default=now),
+    Column("resolvedAt", TS, nullable=True),
+    Index("Alert_firing_key", "key", unique=True, postgresql_where=text("\"state\" = 'firing'")),
+    Index("Alert_firedAt_idx", "firedAt"),
+)
+
+AlertNotification = Table(
+    "AlertNotification",
+    metadata,
+    Column("alertId", BigInteger, ForeignKey("Alert.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("claimedAt", TS, nullable=False, server_default=now),
+    Column("sentAt", TS, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("1")),
+    Column("lastError", Text, nullable=True),
+    PrimaryKeyConstraint("alertId", "channel", "event"),
+    Index("AlertNotification_unsent_idx", "claimedAt", postgresql_where=text('"sentAt" IS NULL')),
+)
+
+# --- API limits (migration 0005): UNLOGGED in the database; a lost counter forgives a little ---
+
+RateCounter = Table(
+    "RateCounter",
+    metadata,
+    Column("key", Text, nullable=False),
+    Column("window", TS, nullable=False),
+    Column("count", Integer, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("key", "window"),
+    Index("RateCounter_window_idx", "window"),
+    prefixes=["UNLOGGED"],
 )
