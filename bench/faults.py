@@ -9,12 +9,9 @@ accepted; the counts are printed: kills survived, messages lost (must be 0), dup
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-from pathlib import Path
 
 from tests.fault_harness import run_kills
-from tests.harness import DatabaseFactory, build_stack, embedded_admin_url
+from tests.harness import DatabaseFactory, admin_database_url, build_stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,11 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    admin_url = os.environ.get("TEST_DATABASE_URL")
-    tmp = None
-    if not admin_url:
-        tmp = tempfile.TemporaryDirectory(prefix="smsrelay-faults-")
-        admin_url = embedded_admin_url(Path(tmp.name))
+    admin_url, _server_dir = admin_database_url()
     factory = DatabaseFactory(admin_url)
     factory.prepare()
     stack = build_stack(factory.clone(), start_worker=False,

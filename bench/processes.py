@@ -227,7 +227,6 @@ class MemorySampler:
                 for pid in self._pg_pids:
                     with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                         total += psutil.Process(pid).memory_info().rss / 2**20
-                key = f"postgres backends (sum RSS, ≤{len(self._pg_pids)})"
                 old = next((k for k in self.peaks if k.startswith("postgres backends")), None)
                 best = max(total, self.peaks.pop(old, 0.0) if old else 0.0)
                 n = max(len(self._pg_pids), int(old.split("≤")[1].rstrip(")")) if old else 0)

@@ -3,22 +3,15 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from tests.harness import DatabaseFactory, build_stack, embedded_admin_url
+from tests.harness import DatabaseFactory, admin_database_url, build_stack
 
 
 @pytest.fixture(scope="session")
 def db_factory():
-    url = os.environ.get("TEST_DATABASE_URL")
-    tmp = None
-    if not url:
-        tmp = tempfile.TemporaryDirectory(prefix="smsrelay-test-pg-")
-        url = embedded_admin_url(Path(tmp.name))
+    url, _server_dir = admin_database_url()
     factory = DatabaseFactory(url)
     factory.prepare()
     yield factory

@@ -262,6 +262,18 @@ def build_stack(database_url: str, *, sim_overrides: dict | None = None, start_w
     return stack
 
 
+def admin_database_url() -> tuple[str, Any]:
+    """TEST_DATABASE_URL, or an embedded server in a temporary directory (returned too, so the
+    caller keeps it alive for as long as it needs the server)."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url, None
+    import tempfile
+
+    tmp = tempfile.TemporaryDirectory(prefix="smsrelay-test-pg-")
+    return embedded_admin_url(Path(tmp.name)), tmp
+
+
 def embedded_admin_url(home: Path) -> str:
     from smsrelay.store import embedded
 

@@ -70,12 +70,6 @@ async def authenticate_key(conn: AsyncConnection, api_key: str) -> dict | None:
     return await sql.one(conn, "find_api_key", key_hash=hash_key(api_key))
 
 
-async def authenticate(conn: AsyncConnection, api_key: str) -> str | None:
-    """The org an API key belongs to, or None for an unknown or revoked key."""
-    row = await authenticate_key(conn, api_key)
-    return row["orgId"] if row else None
-
-
 async def list_keys(conn: AsyncConnection, org_id: str) -> list[dict]:
     await get_org(conn, org_id)
     return await sql.all(conn, "list_api_keys", org_id=org_id)

@@ -12,7 +12,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from smsrelay.domain import errors as error_catalogue
-from smsrelay.twilio.http import BaseUrlAsyncHttpClient, BaseUrlHttpClient
+from smsrelay.twilio.http import BaseUrlAsyncHttpClient
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,6 @@ class TwilioGateway:
             self._async_http = BaseUrlAsyncHttpClient(self.base_url, self.timeout)
             self._client = Client(self.account_sid, self.auth_token, http_client=self._async_http)
         return self._client
-
-    def sync_client(self) -> Client:
-        return Client(self.account_sid, self.auth_token,
-                      http_client=BaseUrlHttpClient(self.base_url, self.timeout))
 
     async def close(self) -> None:
         if self._async_http is not None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, ClientTimeout
 from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.http_client import TwilioHttpClient
 
 TWILIO_PREFIX = "https://api.twilio.com"
 
@@ -17,15 +16,6 @@ def rewrite(url: str, base_url: str | None) -> str:
     if base_url and url.startswith(TWILIO_PREFIX):
         return base_url + url[len(TWILIO_PREFIX):]
     return url
-
-
-class BaseUrlHttpClient(TwilioHttpClient):
-    def __init__(self, base_url: str | None, timeout: float):
-        super().__init__(timeout=timeout)
-        self.base_url = base_url
-
-    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
-        return super().request(method, rewrite(url, self.base_url), *args, **kwargs)
 
 
 class BaseUrlAsyncHttpClient(AsyncTwilioHttpClient):
