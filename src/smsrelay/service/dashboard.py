@@ -10,14 +10,14 @@ stay empty while their data does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from smsrelay.domain import errors as catalogue
 from smsrelay.domain import phone
-from smsrelay.service import guards
+from smsrelay.service import guards, rollup
 from smsrelay.service.problems import Problem
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
@@ -30,10 +30,10 @@ except ImportError:  # pragma: no cover - depends on what has landed
 
 DELIVERED = ("delivered", "read")
 FAILED = ("failed", "undelivered")
-OPEN = ("queued", "sending", "accepted", "scheduled", "sent")
 # The alert rule's window for "outbound flat while inbound continues".
 FLAT_SECONDS = 900
-ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
+ORIGIN = rollup.ORIGIN
+TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class Span:
 
 WINDOWS = {
     "1h": Span("1h", timedelta(hours=1), timedelta(minutes=2), "last hour"),
-    "24h": Span("24h", timedelta(hours=24), timedelta(minutes=30), "last 24 hours"),
+    # Buckets of whole hours let the 24-hour and 7-day views read the hourly rollup.
+    "24h": Span("24h", timedelta(hours=24), timedelta(hours=1), "last 24 hours"),
     "7d": Span("7d", timedelta(days=7), timedelta(hours=4), "last 7 days"),
 }
 
@@ -59,6 +60,10 @@ class Window:
 
     def params(self) -> dict[str, datetime]:
         return {"since": self.since, "until": self.until}
+
+    def closed(self) -> tuple[datetime, datetime]:
+        """[since, until) as the rollup's (since, until]: the same rows at microsecond resolution."""
+        return self.since - TICK, self.until - TICK
 
 
 def _floor(at: datetime, bucket: timedelta) -> datetime:
@@ -149,7 +154,7 @@ async def firing_alerts(rt: Runtime) -> list[dict[str, Any]] | None:
 
 
 def fold_errors(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """dash_error_hits rows → one entry per code with the orgs and numbers it hit."""
+    """rollup.error_hits rows → one entry per code with the orgs and numbers it hit."""
     codes: dict[str | None, dict[str, Any]] = {}
     for r in rows:
         c = codes.setdefault(r["code"], {"code": r["code"], "count": 0, "failed": 0, "undelivered": 0,
@@ -172,13 +177,13 @@ def fold_errors(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]]) ->
 async def overview(rt: Runtime, label: str | None) -> dict[str, Any]:
     async with rt.pool.connection() as conn:
         w = await window(conn, label)
-        points = series(await sql.all(conn, "dash_series", bucket=w.span.bucket, **w.params()), w)
+        points = series(await rollup.series(conn, *w.closed(), w.span.bucket), w)
         flow = await sql.one(conn, "dash_flow", seconds=FLAT_SECONDS)
         held = await sql.all(conn, "dash_held")
         switch = await kill_switch(conn, rt)
         money = await balance(conn)
         names = await _org_names(conn)
-        errors = fold_errors(await sql.all(conn, "dash_error_hits", **w.params()), names)
+        errors = fold_errors(await rollup.error_hits(conn, *w.closed()), names)
         recent = await sql.all(conn, "dash_recent_failures", limit=10, **w.params())
     return {"window": w, "series": points, "totals": totals(points), "held": held,
             "heldTotal": sum(h["count"] for h in held), "switch": switch, "balance": money,
@@ -198,7 +203,7 @@ async def orgs_table(rt: Runtime, label: str | None, sort: str = "failed", desc:
         sort = "failed"
     async with rt.pool.connection() as conn:
         w = await window(conn, label)
-        outcomes = {r["orgId"]: r for r in await sql.all(conn, "dash_org_outcomes", **w.params())}
+        outcomes = rollup.by_org(await rollup.outcomes(conn, *w.closed()))
         names = await _org_names(conn)
     rows = []
     for org_id, org in names.items():
@@ -222,7 +227,7 @@ async def org_detail(rt: Runtime, org_id: str, label: str | None) -> dict[str, A
             raise Problem(404, "org_not_found", f"No org {org_id}.")
         org.pop("inboundWebhookSecret", None)  # a secret has no business on a screen
         w = await window(conn, label)
-        points = series(await sql.all(conn, "dash_org_series", org_id=org_id, bucket=w.span.bucket, **w.params()), w)
+        points = series(await rollup.series(conn, *w.closed(), w.span.bucket, org_id=org_id), w)
         senders = await sql.all(conn, "org_senders", org_id=org_id)
         failures = await sql.all(conn, "dash_org_failures", org_id=org_id, limit=20, **w.params())
         audit = await sql.all(conn, "dash_org_audit", org_id=org_id)
@@ -236,7 +241,7 @@ async def error_codes(rt: Runtime, label: str | None) -> dict[str, Any]:
     async with rt.pool.connection() as conn:
         w = await window(conn, label)
         names = await _org_names(conn)
-        codes = fold_errors(await sql.all(conn, "dash_error_hits", **w.params()), names)
+        codes = fold_errors(await rollup.error_hits(conn, *w.closed()), names)
     return {"window": w, "codes": codes, "total": sum(c["count"] for c in codes)}
 
 

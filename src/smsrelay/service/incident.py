@@ -13,14 +13,12 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import aiohttp
 from psycopg import AsyncConnection
-from twilio.base.exceptions import TwilioRestException
 
 from smsrelay.domain import diagnosis
 from smsrelay.domain import errors as catalogue
 from smsrelay.domain import phone
-from smsrelay.service import guards, jobs
+from smsrelay.service import guards, jobs, rollup
 from smsrelay.service.problems import Problem
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
@@ -91,7 +89,10 @@ async def status(conn: AsyncConnection, since: str, org_id: str | None = None) -
     """Runbook step 1: outbound by status."""
     w = await window(conn, since)
     await check_org(conn, org_id)
-    rows = await sql.all(conn, "incident_status", org_id=org_id, **w.params())
+    counts: dict[str, int] = {}
+    for r in await rollup.outcomes(conn, w.since, w.until, org_id=org_id):
+        counts[r["status"]] = counts.get(r["status"], 0) + r["count"]
+    rows = [{"status": s, "count": n} for s, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     total = sum(r["count"] for r in rows)
     failed = sum(r["count"] for r in rows if r["status"] in ("failed", "undelivered"))
     return {"window": w.to_dict(), "org": org_id, "total": total, "failed": failed,
@@ -117,14 +118,16 @@ async def orgs(conn: AsyncConnection, since: str, org_id: str | None = None) -> 
     """Runbook step 4: outcomes per org, worst first."""
     w = await window(conn, since)
     await check_org(conn, org_id)
-    rows = await sql.all(conn, "incident_orgs", org_id=org_id, **w.params())
+    counts = rollup.by_org(await rollup.outcomes(conn, w.since, w.until, org_id=org_id))
+    names = {o["id"]: o for o in await sql.all(conn, "list_orgs")}
     out = []
-    for r in rows:
-        bad = r["failed"] + r["undelivered"]
-        out.append({"orgId": r["orgId"], "name": r["name"], "total": r["total"], "delivered": r["delivered"],
-                    "failed": r["failed"], "undelivered": r["undelivered"], "open": r["open"],
-                    "failureRate": round(bad / r["total"], 4) if r["total"] else 0.0,
-                    "smsDisabled": bool(r["smsDisabled"]), "maxMessagesPerMinute": r["maxMessagesPerMinute"]})
+    for oid, c in counts.items():
+        org = names.get(oid, {})
+        bad = c["failed"] + c["undelivered"]
+        out.append({"orgId": oid, "name": org.get("name", oid), **c,
+                    "failureRate": round(bad / c["total"], 4) if c["total"] else 0.0,
+                    "smsDisabled": bool(org.get("smsDisabled")), "maxMessagesPerMinute": org.get("maxMessagesPerMinute")})
+    out.sort(key=lambda o: (-o["failed"], -o["undelivered"], -o["total"], o["orgId"]))
     return {"window": w.to_dict(), "org": org_id, "orgs": out}
 
 
@@ -183,6 +186,8 @@ def _senders_to_check(failures: tuple[diagnosis.Failure, ...]) -> list[str]:
 
 async def twilio_checks(rt: Runtime, senders: list[str]) -> diagnosis.TwilioChecks:
     """Balance, account status and the status of the senders that fail, through the SDK."""
+    from twilio.base.exceptions import TwilioRestException  # the SDK loads only when Twilio is asked
+
     gw = rt.gateway
 
     async def gather() -> tuple[Any, ...]:
@@ -229,6 +234,9 @@ async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True) -> dict
 # --- Twilio checks (the runbook's console and `twilio` CLI steps) ------------------------------
 
 async def _twilio(call: Any) -> Any:
+    import aiohttp
+    from twilio.base.exceptions import TwilioRestException
+
     try:
         return await asyncio.wait_for(call, TWILIO_CALL_SECONDS)
     except asyncio.TimeoutError:

@@ -21,6 +21,7 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import alert_rules
 from smsrelay.service import jobs as job_names
+from smsrelay.service import rollup
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
@@ -221,8 +222,10 @@ async def scrape(rt: Runtime) -> bytes:
 # --- scheduler side: fold counters, cache the balance ------------------------------------------
 
 async def fold_counters(rt: Runtime) -> int:
+    """Both trigger-kept tallies: these counters and the dashboard's hourly rollup."""
     async with rt.pool.connection() as conn:
-        return await sql.execute(conn, "counter_fold")
+        folded = await sql.execute(conn, "counter_fold")
+        return folded + await rollup.fold(conn)
 
 
 def balance_samples(value: dict[str, Any]) -> list[tuple[datetime, float]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -12,7 +12,8 @@ from rich.table import Table
 
 from smsrelay.settings import get_settings
 
-from .ledger import SimulatorClient
+if TYPE_CHECKING:
+    from .ledger import SimulatorClient
 
 sim_app = typer.Typer(
     help="Twilio simulator: run it (no subcommand) or drive a running one.",
@@ -41,6 +42,8 @@ UrlOpt = typer.Option(None, "--url", help="simulator base URL (default: from set
 
 
 def _client(url: str | None) -> SimulatorClient:
+    from .ledger import SimulatorClient  # httpx: only for the commands that drive a simulator
+
     return SimulatorClient(url or _default_url())
 
 

@@ -208,6 +208,103 @@ GROUP BY 1, 2, 3, 4, 5
 ON CONFLICT ("name", "orgId", "status", "errorCode", "le") DO UPDATE
 SET "count" = "MessageCounter"."count" + excluded."count", "sum" = "MessageCounter"."sum" + excluded."sum";
 
+-- rollup_fold --
+-- Same shape as counter_fold; hours whose +1s and -1s cancel out leave no row behind.
+WITH moved AS (DELETE FROM "MessageRollupDelta" RETURNING *)
+INSERT INTO "MessageRollup" ("hour", "direction", "orgId", "status", "errorCode", "from", "count", "lastAt")
+SELECT "hour", "direction", "orgId", "status", "errorCode", "from", sum("count"), max("lastAt") FROM moved
+GROUP BY 1, 2, 3, 4, 5, 6
+HAVING sum("count") <> 0
+ON CONFLICT ("hour", "direction", "orgId", "status", "errorCode", "from") DO UPDATE
+SET "count" = "MessageRollup"."count" + excluded."count",
+    "lastAt" = greatest("MessageRollup"."lastAt", excluded."lastAt");
+
+-- rollup_prune --
+-- Only recent hours, through the primary key: late changes to older hours are rare.
+DELETE FROM "MessageRollup" WHERE "hour" >= now() - interval '2 days' AND "count" = 0;
+
+-- window_outcomes --
+-- Messages created in (since, until] by org and current status. Whole hours [lo, hi) come from
+-- the rollup (plus unfolded deltas), the partial hours at either end from "MessageLog"; the
+-- caller computes lo and hi (rollup.py), and lo = hi = until reads it all from "MessageLog".
+SELECT "orgId", "status", sum(n)::int AS count FROM (
+    SELECT "orgId", "status", count(*) AS n FROM "MessageLog"
+    WHERE "direction" = %(direction)s AND "createdAt" > %(since)s AND "createdAt" < %(lo)s
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT "orgId", "status", count(*) FROM "MessageLog"
+    WHERE "direction" = %(direction)s AND "createdAt" >= %(hi)s AND "createdAt" <= %(until)s
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT "orgId", "status", sum("count") FROM "MessageRollup"
+    WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND "direction" = %(direction)s
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT "orgId", "status", sum("count") FROM "MessageRollupDelta"
+    WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND "direction" = %(direction)s
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+    GROUP BY 1, 2
+) t
+GROUP BY 1, 2
+HAVING sum(n) <> 0;
+
+-- window_error_hits --
+-- Which codes hit which org and sender number over (since, until], split like window_outcomes;
+-- the caller folds rows into codes.
+SELECT nullif(code, '') AS code, "orgId", nullif(sender, '') AS "from", "status",
+       sum(n)::int AS count, max(last_at) AS last_at FROM (
+    SELECT coalesce("metadata"->>'twilioErrorCode', '') AS code, "orgId", coalesce("from", '') AS sender, "status",
+           count(*) AS n, max("createdAt") AS last_at
+    FROM "MessageLog"
+    WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+      AND "createdAt" > %(since)s AND "createdAt" < %(lo)s
+    GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT coalesce("metadata"->>'twilioErrorCode', ''), "orgId", coalesce("from", ''), "status",
+           count(*), max("createdAt")
+    FROM "MessageLog"
+    WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+      AND "createdAt" >= %(hi)s AND "createdAt" <= %(until)s
+    GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT "errorCode", "orgId", "from", "status", sum("count"), max("lastAt") FROM "MessageRollup"
+    WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+    GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT "errorCode", "orgId", "from", "status", sum("count"), max("lastAt") FROM "MessageRollupDelta"
+    WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+    GROUP BY 1, 2, 3, 4
+) t
+GROUP BY 1, 2, 3, 4
+HAVING sum(n) > 0
+ORDER BY count DESC
+LIMIT 2000;
+
+-- window_series --
+-- Both directions per bucket and status over (since, until], split like window_outcomes; the
+-- bucket is a whole number of hours whenever lo < hi, so each rollup hour falls in one bucket.
+SELECT date_bin(%(bucket)s::interval, at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS at,
+       "direction", "status", sum(n)::int AS count FROM (
+    SELECT "createdAt" AS at, "direction", "status", 1 AS n FROM "MessageLog"
+    WHERE "direction" IN ('outbound', 'inbound') AND "createdAt" > %(since)s AND "createdAt" < %(lo)s
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+    UNION ALL
+    SELECT "createdAt", "direction", "status", 1 FROM "MessageLog"
+    WHERE "direction" IN ('outbound', 'inbound') AND "createdAt" >= %(hi)s AND "createdAt" <= %(until)s
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+    UNION ALL
+    SELECT "hour", "direction", "status", "count" FROM "MessageRollup"
+    WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+    UNION ALL
+    SELECT "hour", "direction", "status", "count" FROM "MessageRollupDelta"
+    WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+) t
+GROUP BY 1, 2, 3
+HAVING sum(n) <> 0;
+
 -- open_outbound --
 -- Messages not yet final, through the partial open-status index. stage: held (a guard holds
 -- it), ours (waiting for a worker), twilio (in Twilio's queue), sent (awaiting the carrier).
@@ -326,13 +423,6 @@ SELECT "rule", count(*)::bigint AS "count" FROM "Alert" WHERE "state" = 'firing'
 -- incident_now --
 SELECT now() AS now;
 
--- incident_status --
-SELECT "status", count(*)::int AS count FROM "MessageLog"
-WHERE "direction" = 'outbound' AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
-  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
-GROUP BY "status"
-ORDER BY count DESC, "status";
-
 -- incident_failures --
 SELECT "id", "orgId", "channel", "status", "from", "to",
        "metadata"->>'twilioErrorCode' AS error_code,
@@ -345,22 +435,6 @@ WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
   AND (%(code)s::text IS NULL OR "metadata"->>'twilioErrorCode' = %(code)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
-
--- incident_orgs --
-SELECT m."orgId", o."name",
-       count(*)::int AS total,
-       (count(*) FILTER (WHERE m."status" = 'delivered'))::int AS delivered,
-       (count(*) FILTER (WHERE m."status" = 'failed'))::int AS failed,
-       (count(*) FILTER (WHERE m."status" = 'undelivered'))::int AS undelivered,
-       (count(*) FILTER (WHERE m."status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')))::int AS open,
-       s."smsDisabled", s."maxMessagesPerMinute"
-FROM "MessageLog" m
-JOIN "Org" o ON o."id" = m."orgId"
-LEFT JOIN "OrgSettings" s ON s."orgId" = m."orgId"
-WHERE m."direction" = 'outbound' AND m."createdAt" > %(since)s AND m."createdAt" <= %(until)s
-  AND (%(org_id)s::text IS NULL OR m."orgId" = %(org_id)s)
-GROUP BY m."orgId", o."name", s."smsDisabled", s."maxMessagesPerMinute"
-ORDER BY failed DESC, undelivered DESC, total DESC;
 
 -- incident_error_codes --
 SELECT "metadata"->>'twilioErrorCode' AS code, count(*)::int AS count,
@@ -427,11 +501,10 @@ WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted',
   AND "createdAt" > now() - interval '3 days';
 
 -- diagnose_held --
+-- Only held rows are in "MessageLog_held_idx" (a hold is set on a queued message, never sent).
 SELECT "metadata"->'hold'->>'reason' AS reason, "orgId", count(*)::int AS count
 FROM "MessageLog"
-WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
-  AND "createdAt" > now() - interval '3 days'
-  AND jsonb_typeof("metadata"->'hold') = 'object'
+WHERE "direction" = 'outbound' AND "status" = 'queued' AND jsonb_typeof("metadata"->'hold') = 'object'
 GROUP BY 1, 2;
 
 -- diagnose_jobs --
@@ -552,21 +625,6 @@ LIMIT 20;
 -- dash_now --
 SELECT now() AS now;
 
--- dash_series --
--- Volume, deliveries and failures per bucket, both directions, for the overview's charts.
-SELECT date_bin(%(bucket)s::interval, "createdAt", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS at,
-       "direction", "status", count(*)::int AS count
-FROM "MessageLog"
-WHERE "direction" IN ('outbound', 'inbound') AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
-GROUP BY 1, 2, 3;
-
--- dash_org_series --
-SELECT date_bin(%(bucket)s::interval, "createdAt", TIMESTAMPTZ '2000-01-01 00:00:00+00') AS at,
-       "direction", "status", count(*)::int AS count
-FROM "MessageLog"
-WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
-GROUP BY 1, 2, 3;
-
 -- dash_flow --
 -- The runbook's first symptom: outbound handed to Twilio flat while inbound keeps arriving.
 SELECT (count(*) FILTER (WHERE "direction" = 'inbound'))::int AS inbound,
@@ -576,38 +634,13 @@ FROM "MessageLog"
 WHERE "direction" IN ('inbound', 'outbound') AND "createdAt" > now() - make_interval(secs => %(seconds)s);
 
 -- dash_held --
--- Held messages by guard, through the partial open-status index; a hold never outlives the
--- validity period (10 h by default), so 7 days bounds it with room to spare.
+-- Held messages by guard, through "MessageLog_held_idx", which holds only them.
 SELECT coalesce("metadata"->'hold'->>'reason', '?') AS reason, count(*)::int AS count,
        min("createdAt") AS oldest
 FROM "MessageLog"
-WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
-  AND "createdAt" > now() - interval '7 days'
-  AND jsonb_typeof("metadata"->'hold') = 'object'
+WHERE "direction" = 'outbound' AND "status" = 'queued' AND jsonb_typeof("metadata"->'hold') = 'object'
 GROUP BY 1
 ORDER BY count DESC;
-
--- dash_org_outcomes --
--- Runbook step 4 over the chosen window (names and settings are joined in by the caller).
-SELECT "orgId", count(*)::int AS total,
-       (count(*) FILTER (WHERE "status" = 'delivered'))::int AS delivered,
-       (count(*) FILTER (WHERE "status" = 'failed'))::int AS failed,
-       (count(*) FILTER (WHERE "status" = 'undelivered'))::int AS undelivered,
-       (count(*) FILTER (WHERE "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')))::int AS open
-FROM "MessageLog"
-WHERE "direction" = 'outbound' AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
-GROUP BY 1;
-
--- dash_error_hits --
--- Which codes hit which org and sender number; the caller folds rows into codes.
-SELECT "metadata"->>'twilioErrorCode' AS code, "orgId", "from", "status",
-       count(*)::int AS count, max("createdAt") AS last_at
-FROM "MessageLog"
-WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
-  AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
-GROUP BY 1, 2, 3, 4
-ORDER BY count DESC
-LIMIT 2000;
 
 -- dash_recent_failures --
 -- Runbook step 2.

@@ -105,8 +105,10 @@ MessageLog = Table(
     Column("updatedAt", TS, nullable=False, server_default=now),
     Column("sentAt", TS, nullable=True),
     Column("finalAt", TS, nullable=True),
-    # Runbook steps 1, 2 and 4 filter on direction + createdAt and group by status/orgId.
-    Index("MessageLog_direction_createdAt_idx", "direction", "createdAt", postgresql_include=["status", "orgId"]),
+    # Runbook steps 1, 2 and 4 filter on direction + createdAt and group by status/orgId;
+    # diagnose also groups by sender number.
+    Index("MessageLog_direction_createdAt_idx", "direction", "createdAt",
+          postgresql_include=["status", "orgId", "from"]),
     Index("MessageLog_direction_status_createdAt_idx", "direction", "status", "createdAt"),
     Index("MessageLog_orgId_createdAt_idx", "orgId", "createdAt"),
     Index("MessageLog_to_idx", "to"),
@@ -221,18 +223,17 @@ Index(
 
 # --- observability (migration 0003): counters fed by a trigger on "MessageLog", alert state ---
 
-_counter_columns = (
-    Column("name", Text, nullable=False),
-    Column("orgId", Text, nullable=False),
-    Column("status", Text, nullable=False),
-    Column("errorCode", Text, nullable=False, server_default=text("''")),
-    Column("le", Float, nullable=False, server_default=text("0")),
-)
+def _counter_columns() -> tuple[Column, ...]:
+    return (Column("name", Text, nullable=False), Column("orgId", Text, nullable=False),
+            Column("status", Text, nullable=False),
+            Column("errorCode", Text, nullable=False, server_default=text("''")),
+            Column("le", Float, nullable=False, server_default=text("0")))
+
 
 MessageCounter = Table(
     "MessageCounter",
     metadata,
-    *(c.copy() for c in _counter_columns),
+    *_counter_columns(),
     Column("count", BigInteger, nullable=False, server_default=text("0")),
     Column("sum", Float, nullable=False, server_default=text("0")),
     PrimaryKeyConstraint("name", "orgId", "status", "errorCode", "le"),
@@ -242,9 +243,37 @@ MessageCounter = Table(
 MessageCounterDelta = Table(
     "MessageCounterDelta",
     metadata,
-    *(c.copy() for c in _counter_columns),
+    *_counter_columns(),
     Column("count", BigInteger, nullable=False, server_default=text("1")),
     Column("sum", Float, nullable=False, server_default=text("0")),
+)
+
+def _rollup_columns() -> tuple[Column, ...]:
+    return (Column("hour", TS, nullable=False), Column("direction", Text, nullable=False),
+            Column("orgId", Text, nullable=False), Column("status", Text, nullable=False),
+            # Only failures carry these two; '' for every other status.
+            Column("errorCode", Text, nullable=False, server_default=text("''")),
+            Column("from", Text, nullable=False, server_default=text("''")))
+
+# Messages per hour of creation, direction, org and current status, failures also per error code
+# and sender number (migration 0007): week-long
+# windows read whole hours here instead of millions of "MessageLog" rows.
+MessageRollup = Table(
+    "MessageRollup",
+    metadata,
+    *_rollup_columns(),
+    Column("count", BigInteger, nullable=False),
+    Column("lastAt", TS, nullable=True),
+    PrimaryKeyConstraint("hour", "direction", "orgId", "status", "errorCode", "from"),
+)
+
+# +1/-1 rows appended by the trigger, folded into "MessageRollup" by the scheduler.
+MessageRollupDelta = Table(
+    "MessageRollupDelta",
+    metadata,
+    *_rollup_columns(),
+    Column("count", Integer, nullable=False),
+    Column("lastAt", TS, nullable=True),
 )
 
 Alert = Table(
