@@ -131,6 +131,9 @@ def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stag
             log(f"\n[send API] load {_load()}")
             asyncio.run(send_api.run(url, api_port, bench_orgs, sizes.api_s, report))
             _empty_pipeline(url)
+            log(f"\n[send API, batch] load {_load()}")
+            asyncio.run(send_api.run_batch(url, api_port, bench_orgs, sizes.api_s, report))
+            _empty_pipeline(url)
 
         if "e2e" in stages:
             log(f"\n[end to end] load {_load()}")

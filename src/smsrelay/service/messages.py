@@ -60,7 +60,11 @@ def validate_body(body: str | None) -> str:
 
 
 async def _choose_sender(conn: AsyncConnection, org_id: str, requested: str | None, region: str) -> dict[str, Any]:
-    senders = await sql.all(conn, "org_senders", org_id=org_id)
+    return pick_sender(await sql.all(conn, "org_senders", org_id=org_id), requested, region)
+
+
+def pick_sender(senders: list[dict[str, Any]], requested: str | None, region: str) -> dict[str, Any]:
+    """The org's sender for one message: the requested one if it is the org's, else the default."""
     if requested:
         check = phone.check(requested, region)
         wanted = check.e164 or requested

@@ -15,15 +15,28 @@ from smsrelay.store import sql
 
 async def check_daily_cap(conn: AsyncConnection, org: dict[str, Any], *, now: datetime | None = None) -> None:
     """Inside the accepting transaction: refuse with 429 once today's (UTC) sends reach the cap."""
+    remaining = await remaining_today(conn, org, now=now)
+    if remaining is not None and remaining <= 0:
+        raise cap_reached(org, now=now)
+
+
+async def remaining_today(conn: AsyncConnection, org: dict[str, Any], *, now: datetime | None = None) -> int | None:
+    """How many more messages the org may send today (UTC), None without a cap. Takes the org's
+    cap lock, so the answer holds until the accepting transaction ends."""
     cap = org.get("dailySendCap")
     if not cap:
-        return
+        return None
     now = now or datetime.now(timezone.utc)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     await sql.one(conn, "lock_daily_cap", org_id=org["id"])
     sent = (await sql.one(conn, "outbound_since", org_id=org["id"], since=day))["n"]
-    if sent >= cap:
-        retry_after = math.ceil((day + timedelta(days=1) - now).total_seconds())
-        raise Problem(429, "daily_cap_reached",
-                      f"This org's daily cap of {cap} messages is reached; it resets at 00:00 UTC.",
-                      retryAfter=retry_after)
+    return cap - sent
+
+
+def cap_reached(org: dict[str, Any], *, now: datetime | None = None) -> Problem:
+    now = now or datetime.now(timezone.utc)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    retry_after = math.ceil((day + timedelta(days=1) - now).total_seconds())
+    return Problem(429, "daily_cap_reached",
+                   f"This org's daily cap of {org['dailySendCap']} messages is reached; it resets at 00:00 UTC.",
+                   retryAfter=retry_after)

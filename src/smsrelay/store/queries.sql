@@ -860,3 +860,41 @@ SELECT pg_advisory_xact_lock(hashtext('daily-cap:' || %(org_id)s));
 -- outbound_since --
 SELECT count(*) AS n FROM "MessageLog"
 WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "direction" = 'outbound';
+
+-- ==== batch send ====
+-- POST /v1/messages:batch: what a single send asks per message, asked once for the whole batch.
+
+-- batch_opted_out --
+SELECT "phone" FROM "OptOut" WHERE "orgId" = %(org_id)s AND "phone" = ANY(%(phones)s::text[]);
+
+-- batch_messaged --
+-- has_outbound_to for many recipients: one probe of "MessageLog_to_idx" each, stopping at the
+-- first row of this org. OFFSET 0 keeps the org and direction filters out of the index scan: with
+-- stale statistics the planner would otherwise AND in the ("direction", …) index, a scan of
+-- every outbound row per recipient.
+SELECT p AS "to" FROM unnest(%(phones)s::text[]) AS p
+CROSS JOIN LATERAL (SELECT 1 FROM (SELECT "orgId", "direction" FROM "MessageLog" WHERE "to" = p OFFSET 0) m
+                    WHERE m."orgId" = %(org_id)s AND m."direction" = 'outbound'
+                    LIMIT 1) AS sent;
+
+-- batch_insert_and_enqueue --
+-- Every accepted message's row and its send job in one statement, so in one transaction with the
+-- rest of the batch: procrastinate's own array defer function, as enqueue_job, fed from the rows
+-- the INSERT returned (a job exists only for a stored row), in the batch's order. The arrays
+-- travel in binary (the "b" placeholders): quoting a thousand JSON documents into a text array
+-- literal costs the API process more than the INSERT costs PostgreSQL.
+WITH inserted AS (
+    INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
+                              "segments", "encoding", "metadata")
+    SELECT m.id, %(org_id)s, 'sms', 'outbound', 'queued', m.sender, m.recipient, m.content,
+           m.segments, m.encoding, m.metadata
+    FROM unnest(%(ids)b::text[], %(froms)b::text[], %(tos)b::text[], %(contents)b::text[],
+                %(segments)b::int[], %(encodings)b::text[], %(metadata)b::jsonb[])
+         AS m(id, sender, recipient, content, segments, encoding, metadata)
+    RETURNING "id"
+)
+SELECT coalesce(cardinality(procrastinate_defer_jobs_v1(array_agg(
+           ROW(%(queue)s, %(task)s, 0, j.lock, NULL, jsonb_build_object('message_id', j.id), NULL)::procrastinate_job_to_defer_v1
+           ORDER BY j.n))), 0) AS jobs
+FROM unnest(%(ids)b::text[], %(locks)b::text[]) WITH ORDINALITY AS j(id, lock, n)
+JOIN inserted i ON i."id" = j.id;

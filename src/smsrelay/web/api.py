@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from smsrelay.domain import lint as content_lint
-from smsrelay.service import messages
+from smsrelay.service import batch, messages
 from smsrelay.web.deps import Conn, OrgId
 
 router = APIRouter(prefix="/v1", tags=["messages"])
@@ -57,6 +57,39 @@ async def send_message(req: SendRequest, org_id: OrgId, conn: Conn,
     """Accept a message for sending. The row and its send job commit together; the reply is 202."""
     status, body = await messages.accept_idempotent(conn, org_id, to=req.to, body=req.body, from_=req.from_,
                                                     idempotency_key=idempotency_key)
+    return JSONResponse(status_code=status, content=body)
+
+
+class BatchRequest(BaseModel):
+    messages: list[SendRequest] = Field(
+        description=f"1 to {batch.MAX_BATCH} messages, each as for POST /v1/messages",
+        # Counted by the use case, so a batch too large gets its own code (413 batch_too_large).
+        json_schema_extra={"minItems": 1, "maxItems": batch.MAX_BATCH})
+
+
+class BatchAccepted(Accepted):
+    index: int = Field(description="Position of the message in the request")
+
+
+class BatchRejected(BaseModel):
+    index: int = Field(description="Position of the message in the request")
+    error: ErrorBody = Field(description="What a single POST /v1/messages would have answered")
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[BatchAccepted | BatchRejected] = Field(description="One per message, in request order")
+
+
+@router.post("/messages:batch", status_code=200, response_model=BatchResult, responses=ERRORS)
+async def send_batch(req: BatchRequest, org_id: OrgId, conn: Conn,
+                     idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
+    """Accept up to 1,000 messages in one request. Each is checked as a single send would be; the
+    ones refused are reported by index and not stored; every accepted row and its send job commit
+    together in one transaction. The per-key request limit counts the batch as one request."""
+    status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, m.body, m.from_) for m in req.messages],
+                                                       idempotency_key=idempotency_key)
     return JSONResponse(status_code=status, content=body)
 
 

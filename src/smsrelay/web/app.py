@@ -38,7 +38,8 @@ def create_app(rt: Runtime) -> FastAPI:
                   responses={status: {"model": ErrorResponse, "description": why}
                              for status, why in COMMON_ERRORS.items()})
     app.state.runtime = rt
-    app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_request_bytes,
+                       per_path={"/v1/messages:batch": rt.settings.max_batch_request_bytes})
     errors.install(app)
     app.include_router(api.router)
     app.include_router(webhooks.router)

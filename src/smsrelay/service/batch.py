@@ -1,0 +1,177 @@
+"""Accepting a batch of outbound messages (POST /v1/messages:batch) in one transaction.
+
+Each message gets exactly the checks a single send gets (messages.accept), in the same order,
+as if the batch's messages were sent one after another: body, recipient, sender, opt-out, the
+org's admission policies (a recipient is "first" only if no earlier message of the org, nor an
+earlier accepted one of this batch, went to it), then the daily cap. A message that fails one
+is reported with its index and the code a single send would answer, and is not stored; every
+accepted message's row and send job commit together in one transaction, all or none.
+
+What a single send looks up per message is looked up once per batch: the org, its senders,
+the opt-outs and the recipients already messaged (one `= ANY` query each), and the daily cap
+(locked once, counted for the whole batch). The rows go in with one multi-row INSERT and their
+jobs with one call of procrastinate's array defer function, in the same statement.
+
+Org disable, kill switch and rate limits act at dispatch, for a batch as for a single send:
+the messages are accepted and queued, and the worker holds them (never drops them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from smsrelay.domain import admission, ids, lint, phone
+from smsrelay.service import jobs, spend_guard
+from smsrelay.service.messages import _LostRace, _replay, _request_hash, pick_sender, validate_body
+from smsrelay.service.problems import Problem, not_found
+from smsrelay.store import sql
+
+MAX_BATCH = 1000
+
+
+def _error(index: int, problem: Problem) -> dict[str, Any]:
+    return {"index": index, **problem.to_dict()}
+
+
+def _batch_hash(items: Sequence[tuple[str, str, str | None]]) -> str:
+    # "batch" keeps a batch's hash apart from any single send's with the same key.
+    return _request_hash({"batch": [{"to": to, "body": body, "from": from_} for to, body, from_ in items]})
+
+
+def check_size(count: int) -> None:
+    if count < 1:
+        raise Problem(422, "batch_empty", "The batch has no messages; send 1 to 1000.")
+    if count > MAX_BATCH:
+        raise Problem(413, "batch_too_large",
+                      f"The batch has {count} messages; at most {MAX_BATCH} go in one request. Split it.",
+                      maxMessages=MAX_BATCH)
+
+
+async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
+                       idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
+    """items: (to, body, from) per message. Returns (200, {"accepted", "rejected", "results"})."""
+    check_size(len(items))
+    request_hash = _batch_hash(items) if idempotency_key is not None else ""
+    async with conn.transaction():
+        if idempotency_key is not None:
+            replay = await _replay(conn, org_id, idempotency_key, request_hash)
+            if replay:
+                return replay
+        org = await sql.one(conn, "get_org", org_id=org_id)
+        if org is None:
+            raise not_found("org")
+        region = org["defaultRegion"]
+        senders = await sql.all(conn, "org_senders", org_id=org_id)
+
+        # 1. What needs no database: body, recipient, sender.
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        valid: list[tuple[int, str, phone.PhoneCheck, dict[str, Any]]] = []
+        checks: dict[str, phone.PhoneCheck] = {}
+        chosen: dict[str | None, dict[str, Any] | Problem] = {}
+        for i, (to, body, from_) in enumerate(items):
+            try:
+                validate_body(body)
+                check = checks.get(to)
+                if check is None:
+                    check = checks[to] = phone.check(to, region)
+                if not check.valid or not check.e164:
+                    raise Problem(422, "invalid_to_number", f"{to!r} is not a valid phone number ({check.reason}).",
+                                  twilioEquivalent=21211)
+                sender = chosen.get(from_)
+                if sender is None:
+                    try:
+                        sender = pick_sender(senders, from_, region)
+                    except Problem as exc:
+                        sender = exc
+                    chosen[from_] = sender
+                if isinstance(sender, Problem):
+                    raise sender
+            except Problem as exc:
+                results[i] = _error(i, exc)
+                continue
+            valid.append((i, body, check, sender))
+
+        # 2. Opt-outs and earlier recipients of every valid message, one query each.
+        phones = list({check.e164 for _, _, check, _ in valid})
+        opted_out = {r["phone"] for r in await sql.all(conn, "batch_opted_out", org_id=org_id, phones=phones)}
+        messaged = {r["to"] for r in await sql.all(conn, "batch_messaged", org_id=org_id, phones=phones)}
+
+        # 3. The org's policies, then the daily cap, message by message in the batch's order.
+        remaining = await spend_guard.remaining_today(conn, org) if valid else None
+        lints: dict[tuple[str, bool], lint.LintResult] = {}
+        rows: dict[str, list[Any]] = {k: [] for k in ("ids", "froms", "tos", "contents", "segments", "encodings",
+                                                     "metadata", "locks")}
+        accepted = 0
+        for i, body, check, sender in valid:
+            e164 = check.e164
+            assert e164 is not None
+            if e164 in opted_out:
+                results[i] = _error(i, Problem(
+                    422, "recipient_opted_out",
+                    f"{phone.mask(e164)} replied STOP to this org; Twilio would refuse with 21610.",
+                    twilioEquivalent=21610))
+                continue
+            first = e164 not in messaged
+            content = lints.get((body, first))
+            if content is None:
+                content = lints[(body, first)] = lint.lint(body, first_message_to_recipient=first)
+            verdict = admission.screen(check, content, allowed_countries=org["allowedCountries"],
+                                       landline_policy=org["landlinePolicy"], content_policy=org["contentPolicy"])
+            if verdict.refusal is not None:
+                results[i] = _error(i, Problem(422, verdict.refusal.code, verdict.refusal.message,
+                                               **verdict.refusal.details))
+                continue
+            if remaining is not None and accepted >= remaining:
+                results[i] = _error(i, spend_guard.cap_reached(org))
+                continue
+            findings = verdict.findings_dicts()
+            metadata: dict[str, Any] = {"attempts": 0, "country": check.country}
+            if findings:
+                metadata["findings"] = findings
+            if sender["messagingServiceSid"]:
+                metadata["messagingServiceSid"] = sender["messagingServiceSid"]
+            message_id = ids.new_id("msg")
+            rows["ids"].append(message_id)
+            rows["froms"].append(sender["number"])
+            rows["tos"].append(e164)
+            rows["contents"].append(body)
+            rows["segments"].append(content.segments)
+            rows["encodings"].append(content.encoding)
+            rows["metadata"].append(Jsonb(metadata))
+            rows["locks"].append(f"send:{message_id}")  # the lock jobs.enqueue_send gives a send job
+            messaged.add(e164)
+            accepted += 1
+            results[i] = {"index": i, "id": message_id, "status": "queued", "segments": content.segments,
+                          "encoding": content.encoding, "to": e164, "from": sender["number"], "findings": findings}
+
+        # 4. Every accepted row and its job, in one statement.
+        if accepted:
+            done = await sql.one(conn, "batch_insert_and_enqueue", org_id=org_id, queue=jobs.SEND_QUEUE,
+                                 task=jobs.SEND_TASK, **rows)
+            if done is None or done["jobs"] != accepted:
+                raise RuntimeError(f"batch stored {done and done['jobs']} jobs for {accepted} messages")
+        response = {"accepted": accepted, "rejected": len(items) - accepted, "results": results}
+        # As for a single send, only an answer that committed something is kept for replay: a batch
+        # refused whole (nothing stored) is evaluated afresh when retried with its key.
+        if idempotency_key is not None and accepted:
+            stored = await sql.one(conn, "insert_idempotency", org_id=org_id, key=idempotency_key,
+                                   request_hash=request_hash, response_status=200, response_body=response)
+            if stored is None:
+                raise _LostRace()
+    return 200, response
+
+
+async def accept_batch_idempotent(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
+                                  idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
+    try:
+        return await accept_batch(conn, org_id, items, idempotency_key=idempotency_key)
+    except _LostRace:
+        # A concurrent request with the same key committed first: ours rolled back; replay theirs.
+        assert idempotency_key is not None
+        replay = await _replay(conn, org_id, idempotency_key, _batch_hash(items))
+        assert replay is not None
+        return replay
