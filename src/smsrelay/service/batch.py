@@ -22,11 +22,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
 from smsrelay.domain import admission, ids, lint, phone
-from smsrelay.service import jobs, spend_guard
-from smsrelay.service.messages import _LostRace, _replay, _request_hash, pick_sender, validate_body
+from smsrelay.service import spend_guard
+from smsrelay.service.messages import _LostRace, _replay, _request_hash, insert_with_jobs, pick_sender, validate_body
 from smsrelay.service.problems import Problem, not_found
 from smsrelay.store import sql
 
@@ -61,11 +60,11 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
             replay = await _replay(conn, org_id, idempotency_key, request_hash)
             if replay:
                 return replay
-        org = await sql.one(conn, "get_org", org_id=org_id)
+        org = await sql.one(conn, "org_for_send", org_id=org_id)
         if org is None:
             raise not_found("org")
         region = org["defaultRegion"]
-        senders = await sql.all(conn, "org_senders", org_id=org_id)
+        senders = org["senders"]
 
         # 1. What needs no database: body, recipient, sender.
         results: list[dict[str, Any] | None] = [None] * len(items)
@@ -103,8 +102,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         # 3. The org's policies, then the daily cap, message by message in the batch's order.
         remaining = await spend_guard.remaining_today(conn, org) if valid else None
         lints: dict[tuple[str, bool], lint.LintResult] = {}
-        rows: dict[str, list[Any]] = {k: [] for k in ("ids", "froms", "tos", "contents", "segments", "encodings",
-                                                     "metadata", "locks")}
+        rows: list[dict[str, Any]] = []
         accepted = 0
         for i, body, check, sender in valid:
             e164 = check.e164
@@ -135,14 +133,8 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
             if sender["messagingServiceSid"]:
                 metadata["messagingServiceSid"] = sender["messagingServiceSid"]
             message_id = ids.new_id("msg")
-            rows["ids"].append(message_id)
-            rows["froms"].append(sender["number"])
-            rows["tos"].append(e164)
-            rows["contents"].append(body)
-            rows["segments"].append(content.segments)
-            rows["encodings"].append(content.encoding)
-            rows["metadata"].append(Jsonb(metadata))
-            rows["locks"].append(f"send:{message_id}")  # the lock jobs.enqueue_send gives a send job
+            rows.append({"id": message_id, "from": sender["number"], "to": e164, "content": body,
+                         "segments": content.segments, "encoding": content.encoding, "metadata": metadata})
             messaged.add(e164)
             accepted += 1
             results[i] = {"index": i, "id": message_id, "status": "queued", "segments": content.segments,
@@ -150,10 +142,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
 
         # 4. Every accepted row and its job, in one statement.
         if accepted:
-            done = await sql.one(conn, "batch_insert_and_enqueue", org_id=org_id, queue=jobs.SEND_QUEUE,
-                                 task=jobs.SEND_TASK, **rows)
-            if done is None or done["jobs"] != accepted:
-                raise RuntimeError(f"batch stored {done and done['jobs']} jobs for {accepted} messages")
+            await insert_with_jobs(conn, org_id, rows)
         response = {"accepted": accepted, "rejected": len(items) - accepted, "results": results}
         # As for a single send, only an answer that committed something is kept for replay: a batch
         # refused whole (nothing stored) is evaluated afresh when retried with its key.

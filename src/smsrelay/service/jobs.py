@@ -14,10 +14,15 @@ SEND_QUEUE = "sms"
 WEBHOOK_QUEUE = "webhooks"
 
 
+def send_lock(message_id: str) -> str:
+    """procrastinate runs one job per lock at a time: never two sends of one message at once."""
+    return f"send:{message_id}"
+
+
 async def enqueue_send(conn: AsyncConnection, message_id: str, at: datetime | None = None) -> int:
     """Returns the job id (a throttled message keeps it, to be woken early if its limit changes)."""
     row = await sql.one(conn, "enqueue_job", queue=SEND_QUEUE, task=SEND_TASK, args={"message_id": message_id},
-                        scheduled_at=at, lock=f"send:{message_id}")
+                        scheduled_at=at, lock=send_lock(message_id))
     return row["id"]
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 
 from smsrelay.domain import ids, phone, segments
 from smsrelay.service import admission, jobs, spend_guard
@@ -59,10 +60,6 @@ def validate_body(body: str | None) -> str:
     return body
 
 
-async def _choose_sender(conn: AsyncConnection, org_id: str, requested: str | None, region: str) -> dict[str, Any]:
-    return pick_sender(await sql.all(conn, "org_senders", org_id=org_id), requested, region)
-
-
 def pick_sender(senders: list[dict[str, Any]], requested: str | None, region: str) -> dict[str, Any]:
     """The org's sender for one message: the requested one if it is the org's, else the default."""
     if requested:
@@ -87,7 +84,7 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
             replay = await _replay(conn, org_id, idempotency_key, request_hash)
             if replay:
                 return replay
-        org = await sql.one(conn, "get_org", org_id=org_id)
+        org = await sql.one(conn, "org_for_send", org_id=org_id)
         if org is None:
             raise not_found("org")
         validate_body(body)
@@ -95,7 +92,7 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
         if not check.valid or not check.e164:
             raise Problem(422, "invalid_to_number", f"{to!r} is not a valid phone number ({check.reason}).",
                           twilioEquivalent=21211)
-        sender = await _choose_sender(conn, org_id, from_, org["defaultRegion"])
+        sender = pick_sender(org["senders"], from_, org["defaultRegion"])
         if await sql.one(conn, "is_opted_out", org_id=org_id, phone=check.e164):
             raise Problem(422, "recipient_opted_out",
                           f"{phone.mask(check.e164)} replied STOP to this org; Twilio would refuse with 21610.",
@@ -108,11 +105,11 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
             metadata["findings"] = findings
         if sender["messagingServiceSid"]:
             metadata["messagingServiceSid"] = sender["messagingServiceSid"]
-        row = await sql.one(conn, "insert_outbound", id=ids.new_id("msg"), org_id=org_id,
-                            from_=sender["number"], to=check.e164, content=body, segments=info.segments,
-                            encoding=info.encoding, metadata=metadata)
-        await jobs.enqueue_send(conn, row["id"])
-        response = {"id": row["id"], "status": row["status"], "segments": info.segments,
+        message_id = ids.new_id("msg")
+        await insert_with_jobs(conn, org_id, [{"id": message_id, "from": sender["number"], "to": check.e164,
+                                               "content": body, "segments": info.segments,
+                                               "encoding": info.encoding, "metadata": metadata}])
+        response = {"id": message_id, "status": "queued", "segments": info.segments,
                     "encoding": info.encoding, "to": check.e164, "from": sender["number"], "findings": findings}
         if idempotency_key is not None:
             stored = await sql.one(conn, "insert_idempotency", org_id=org_id, key=idempotency_key,
@@ -121,6 +118,19 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
                 # A concurrent request with the same key committed first: undo ours, replay theirs.
                 raise _LostRace()
     return 202, response
+
+
+async def insert_with_jobs(conn: AsyncConnection, org_id: str, messages: list[dict[str, Any]]) -> None:
+    """Queued outbound rows and their send jobs (as jobs.enqueue_send makes them), one statement."""
+    columns = {"ids": "id", "froms": "from", "tos": "to", "contents": "content", "segments": "segments",
+               "encodings": "encoding"}
+    arrays: dict[str, list[Any]] = {param: [m[key] for m in messages] for param, key in columns.items()}
+    arrays["metadata"] = [Jsonb(m["metadata"]) for m in messages]
+    arrays["locks"] = [jobs.send_lock(m["id"]) for m in messages]
+    done = await sql.one(conn, "insert_outbound_with_jobs", org_id=org_id, queue=jobs.SEND_QUEUE,
+                         task=jobs.SEND_TASK, **arrays)
+    if done is None or done["jobs"] != len(messages):
+        raise RuntimeError(f"stored {done and done['jobs']} send jobs for {len(messages)} messages")
 
 
 class _LostRace(Exception):

@@ -65,11 +65,6 @@ async def issue_key(conn: AsyncConnection, org_id: str, *, name: str | None = No
     return api_key
 
 
-async def authenticate_key(conn: AsyncConnection, api_key: str) -> dict | None:
-    """The key's row ({"id", "orgId"}), or None for an unknown or revoked key."""
-    return await sql.one(conn, "find_api_key", key_hash=hash_key(api_key))
-
-
 async def list_keys(conn: AsyncConnection, org_id: str) -> list[dict]:
     await get_org(conn, org_id)
     return await sql.all(conn, "list_api_keys", org_id=org_id)

@@ -20,9 +20,18 @@ INSERT INTO "ApiKey" ("id", "orgId", "keyHash", "prefix", "name")
 VALUES (%(id)s, %(org_id)s, %(key_hash)s, %(prefix)s, %(name)s)
 RETURNING "id", "orgId", "prefix", "name", "createdAt";
 
--- find_api_key --
-SELECT k."id", k."orgId" FROM "ApiKey" k
-WHERE k."keyHash" = %(key_hash)s AND k."revokedAt" IS NULL;
+-- authenticate_and_count --
+-- The key (unknown or revoked: no row) and this request counted against its minute, in one
+-- round trip: every API request pays it.
+WITH k AS (
+    SELECT "id", "orgId" FROM "ApiKey" WHERE "keyHash" = %(key_hash)s AND "revokedAt" IS NULL
+), counted AS (
+    INSERT INTO "RateCounter" ("key", "window", "count")
+    SELECT 'api:' || k."id", %(window)s, 1 FROM k
+    ON CONFLICT ("key", "window") DO UPDATE SET "count" = "RateCounter"."count" + 1
+    RETURNING "count"
+)
+SELECT k."id", k."orgId", counted."count" FROM k, counted;
 
 -- revoke_api_key --
 UPDATE "ApiKey" SET "revokedAt" = now() WHERE "id" = %(id)s AND "revokedAt" IS NULL;
@@ -31,6 +40,18 @@ UPDATE "ApiKey" SET "revokedAt" = now() WHERE "id" = %(id)s AND "revokedAt" IS N
 SELECT o.*, s."smsDisabled", s."maxMessagesPerMinute", s."defaultRegion", s."inboundWebhookUrl",
        s."inboundWebhookSecret", s."helpText", s."contentPolicy", s."landlinePolicy",
        s."allowedCountries", s."validityPeriodSeconds", s."dailySendCap"
+FROM "Org" o JOIN "OrgSettings" s ON s."orgId" = o."id"
+WHERE o."id" = %(org_id)s;
+
+-- org_for_send --
+-- get_org plus its senders (as org_senders orders them), in one round trip for the send path.
+SELECT o.*, s."smsDisabled", s."maxMessagesPerMinute", s."defaultRegion", s."inboundWebhookUrl",
+       s."inboundWebhookSecret", s."helpText", s."contentPolicy", s."landlinePolicy",
+       s."allowedCountries", s."validityPeriodSeconds", s."dailySendCap",
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('number', p."number", 'messagingServiceSid',
+                                                     p."messagingServiceSid", 'kind', p."kind")
+                                  ORDER BY p."isDefault" DESC, p."createdAt"), '[]'::jsonb)
+        FROM "PhoneNumber" p WHERE p."orgId" = o."id") AS senders
 FROM "Org" o JOIN "OrgSettings" s ON s."orgId" = o."id"
 WHERE o."id" = %(org_id)s;
 
@@ -46,13 +67,6 @@ ORDER BY "isDefault" DESC, "createdAt";
 
 -- org_by_number --
 SELECT p."orgId", p."number" FROM "PhoneNumber" p WHERE p."number" = %(number)s;
-
--- insert_outbound --
-INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
-                          "segments", "encoding", "metadata")
-VALUES (%(id)s, %(org_id)s, 'sms', 'outbound', 'queued', %(from_)s, %(to)s, %(content)s,
-        %(segments)s, %(encoding)s, %(metadata)s)
-RETURNING *;
 
 -- insert_inbound --
 INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
@@ -815,12 +829,6 @@ RETURNING "orgId", "smsDisabled", "maxMessagesPerMinute", "defaultRegion", "cont
 
 -- ==== API limits, keys and retention (reliability & security) ====
 
--- count_request --
--- One row per key and window; the returned count says whether this request is over the limit.
-INSERT INTO "RateCounter" ("key", "window", "count") VALUES (%(key)s, %(window)s, 1)
-ON CONFLICT ("key", "window") DO UPDATE SET "count" = "RateCounter"."count" + 1
-RETURNING "count";
-
 -- forget_old_counters --
 DELETE FROM "RateCounter" WHERE "window" < now() - interval '2 days';
 
@@ -877,9 +885,9 @@ CROSS JOIN LATERAL (SELECT 1 FROM (SELECT "orgId", "direction" FROM "MessageLog"
                     WHERE m."orgId" = %(org_id)s AND m."direction" = 'outbound'
                     LIMIT 1) AS sent;
 
--- batch_insert_and_enqueue --
--- Every accepted message's row and its send job in one statement, so in one transaction with the
--- rest of the batch: procrastinate's own array defer function, as enqueue_job, fed from the rows
+-- insert_outbound_with_jobs --
+-- Accepted messages' rows and their send jobs in one statement (one round trip for a single send,
+-- one for a whole batch): procrastinate's own array defer function, as enqueue_job, fed from the rows
 -- the INSERT returned (a job exists only for a stored row), in the batch's order. The arrays
 -- travel in binary (the "b" placeholders): quoting a thousand JSON documents into a text array
 -- literal costs the API process more than the INSERT costs PostgreSQL.

@@ -8,12 +8,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
 
-from smsrelay.service import api_limits, orgs
+from smsrelay.service import api_limits
 from smsrelay.service.problems import Problem
 from smsrelay.service.runtime import Runtime
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a thread hop on every
+    # request that cost the callback endpoint a visible share of its CPU (docs/benchmarks.md).
     return request.app.state.runtime
 
 
@@ -30,10 +32,9 @@ async def current_org(request: Request, conn: Conn) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "unauthorized", "Send your API key as 'Authorization: Bearer <key>'.")
-    key = await orgs.authenticate_key(conn, token.strip())
+    key = await api_limits.authenticate(conn, token.strip(), request.app.state.runtime.settings.api_rate_limit_per_minute)
     if key is None:
         raise Problem(401, "unauthorized", "Unknown or revoked API key.")
-    await api_limits.count_request(conn, key["id"], request.app.state.runtime.settings.api_rate_limit_per_minute)
     return key["orgId"]
 
 

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from smsrelay.service.problems import Problem
 from smsrelay.service.runtime import Runtime
+from smsrelay.web.deps import runtime
 from smsrelay.web.dashboard.auth import Auth, Session, csrf_ok, get_auth
 from smsrelay.web.dashboard.render import templates
 
@@ -61,10 +62,6 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
         return PlainTextResponse(message, status_code=status)
     return templates.TemplateResponse(request, "error.html", {"title": title, "message": message, "nav": NAV,
                                                               "active": None, "session": None}, status_code=status)
-
-
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
 
 
 Rt = Annotated[Runtime, Depends(runtime)]
