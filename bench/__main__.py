@@ -83,7 +83,8 @@ def _wait_workers(url: str, count: int, timeout: float = 60) -> None:
 STAGES = ("baselines", "api", "e2e", "callbacks", "queries")
 
 
-def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stages: tuple[str, ...] = STAGES) -> None:
+def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stages: tuple[str, ...] = STAGES,
+            api_workers: int = 1) -> None:
     db = Database()
     db.start()
     home = tempfile.TemporaryDirectory(prefix="smsrelay-bench-home-")
@@ -110,7 +111,8 @@ def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stag
     sampler = MemorySampler(db.admin_url, db.names)
     try:
         sim = cluster.start("simulator", ["sim", "--host", "127.0.0.1", "--port", str(sim_port)], port=sim_port)
-        api = cluster.start("api", ["api", "--host", "127.0.0.1", "--port", str(api_port)], port=api_port)
+        api = cluster.start("api", ["api", "--host", "127.0.0.1", "--port", str(api_port),
+                                    "--workers", str(api_workers)], port=api_port)
         cluster.wait_http(sim, "/_sim/health")
         cluster.wait_http(api, "/healthz")
         sampler.watch("simulator", sim.popen.pid)
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   "for a full run)")
     parser.add_argument("--e2e-rate", type=float, help="offered rate of the end-to-end stage (default 500/s)")
     parser.add_argument("--rows", help="comma-separated \"MessageLog\" sizes of the query stage, e.g. 1000000,10000000")
+    parser.add_argument("--api-workers", type=int, default=1, help="processes of the API under test "
+                                                                    "(smsrelay api --workers)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"a subset of {','.join(STAGES)}")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -216,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, e2e_rate=args.e2e_rate)
     report = Report()
     started = time.perf_counter()
-    run_all(sizes, args.quick, args.profile, report, tuple(args.stages.split(",")))
+    report.meta["api workers"] = args.api_workers
+    run_all(sizes, args.quick, args.profile, report, tuple(args.stages.split(",")), api_workers=args.api_workers)
     report.meta["duration_s"] = f"{time.perf_counter() - started:.0f}"
     report.meta["load at end"] = _load()
     print("\n" + report.table())

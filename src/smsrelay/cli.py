@@ -163,18 +163,26 @@ async def _ensure_demo_org(rt: Any, settings: Settings) -> dict | None:
 
 @app.command()
 @command_errors
-def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+def api(host: str = "127.0.0.1", port: int = 8000,
+        workers: Annotated[int, typer.Option(min=1, max=64, help="Processes sharing the port; one is the "
+                                             "Python ceiling of a core, so up to one per core")] = 1) -> None:
     """Run the HTTP API alone (scale out against a shared DATABASE_URL)."""
     import uvicorn
 
-    from smsrelay.service.runtime import Runtime
-    from smsrelay.web.app import create_app
-
     _setup_logging()
     settings = get_settings()
-    rt = Runtime.create(settings, _database_url(settings), pool_size=20, name="smsrelay-api")
+    url = _database_url(settings)
     # log_config=None: uvicorn logs through the root handlers, so numbers are masked there too.
-    uvicorn.run(create_app(rt), host=host, port=port, log_level="warning", access_log=False, log_config=None)
+    options = {"host": host, "port": port, "log_level": "warning", "access_log": False, "log_config": None}
+    if workers > 1:
+        # Each process builds its own app (and pool) from the environment: the resolved database,
+        # already migrated here, once.
+        os.environ["DATABASE_URL"] = url
+        uvicorn.run("smsrelay.web.app:from_environment", factory=True, workers=workers, **options)
+        return
+    from smsrelay.web.app import from_environment
+
+    uvicorn.run(from_environment(url), **options)
 
 
 @app.command()

@@ -84,8 +84,10 @@ async def send_message(rt: Runtime, message_id: str) -> str:
             in_flight = meta.get("inFlight")
             attempts = int(meta.get("attempts", 0)) + 1
             now = _now().isoformat()
+            # "firstAttemptAt" - "createdAt" is the time the message waited for a worker.
             await sql.execute(conn, "merge_metadata", id=message_id, metadata={
                 "attempts": attempts, "hold": None, "throttled": None,
+                "firstAttemptAt": meta.get("firstAttemptAt") or now,
                 "inFlight": in_flight or {"since": now, "last": now}})
     if in_flight:
         try:

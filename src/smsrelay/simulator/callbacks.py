@@ -59,7 +59,11 @@ class WebhookSender:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+            # Under a burst, callbacks queue for one of 100 kept-alive connections rather than
+            # open (and close) a new one each; time spent waiting in that queue is ours, not the
+            # receiver's, so it does not count against the receiver's timeout (no pool timeout).
+            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
+                                             limits=httpx.Limits(max_connections=100, max_keepalive_connections=100))
         return self._client
 
     def headers(self, url: str, params: dict[str, str], token: str) -> dict[str, str]:
@@ -79,7 +83,8 @@ class WebhookSender:
         last = Delivery(None, "", 0, token)
         for attempt in range(1, attempts + 1):
             try:
-                resp = await self._http().post(url, data=params, headers=headers, timeout=self.timeout)
+                resp = await self._http().post(url, data=params, headers=headers,
+                                               timeout=httpx.Timeout(self.timeout, pool=None))
                 last = Delivery(resp.status_code, resp.text, attempt, token)
                 if resp.status_code < 500:
                     return last

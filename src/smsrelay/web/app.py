@@ -56,3 +56,15 @@ def create_app(rt: Runtime) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def from_environment(database_url: str | None = None) -> FastAPI:
+    """The app `smsrelay api` serves, its settings from the environment (uvicorn's factory for
+    `--workers N`, where each process calls it)."""
+    from smsrelay.settings import get_settings
+
+    settings = get_settings()
+    url = database_url or settings.database_url
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set")
+    return create_app(Runtime.create(settings, url, pool_size=20, name="smsrelay-api"))
