@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 
 from smsrelay.simulator.ledger import SimulatorClient
@@ -24,8 +25,8 @@ from smsrelay.store.db import psycopg_url
 
 from bench import baselines, callbacks, end_to_end, generate, queries, send_api
 from bench.orgs import create_orgs
-from bench.processes import Cluster, Database, MemorySampler, free_port, machine, tail
-from bench.report import Report
+from bench.processes import LOADGEN, Cluster, Database, MemorySampler, free_port, machine, tail
+from bench.report import Figure, Report
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,32 @@ def _wait_workers(url: str, count: int, timeout: float = 60) -> None:
 STAGES = ("baselines", "api", "e2e", "callbacks", "queries")
 
 
+def _count(url: str, sql: str) -> int:
+    with psycopg.connect(psycopg_url(url)) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def _cpu_figures(report: Report, key: str, before: dict[str, float], after: dict[str, float], count: int,
+                 what: str) -> None:
+    """Where a stage's CPU went, per unit of work: with two cores the machine has 2,000 CPU-ms a
+    second, so the total bounds the stage's rate whatever the code does with its time."""
+    if count <= 0:
+        return
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    used = {name: v for name, v in used.items() if v > 0.01}
+    total = sum(used.values())
+    cores = psutil.cpu_count(logical=True) or 1
+    for name, seconds in sorted(used.items(), key=lambda kv: -kv[1]):
+        report.add(f"{key}_cpu_{name}", Figure(f"  CPU per {what}: {name}", seconds * 1000 / count, "ms",
+                                               note=f"{seconds:.1f} CPU-s over {count:,}"))
+    # The load generator shares the cores but is not the system under test.
+    system = total - used.get(LOADGEN, 0.0)
+    report.add(f"{key}_cpu_total", Figure(
+        f"  CPU per {what}: smsrelay, simulator and PostgreSQL", system * 1000 / count, "ms",
+        note=f"{cores} cores = {cores * 1000:,} CPU-ms/s: at most {cores * count / system:,.0f}/s with no load "
+             f"generator; {cores * count / total:,.0f}/s sharing the cores with it, as measured"))
+
+
 def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stages: tuple[str, ...] = STAGES,
             api_workers: int = 1) -> None:
     db = Database()
@@ -131,7 +158,10 @@ def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stag
 
         if "api" in stages:
             log(f"\n[send API] load {_load()}")
+            cpu = sampler.cpu_seconds()
             asyncio.run(send_api.run(url, api_port, bench_orgs, sizes.api_s, report))
+            _cpu_figures(report, "api", cpu, sampler.cpu_seconds(), _count(url, 'SELECT count(*) FROM "MessageLog"'),
+                         "accepted message")
             _empty_pipeline(url)
             log(f"\n[send API, batch] load {_load()}")
             asyncio.run(send_api.run_batch(url, api_port, bench_orgs, sizes.api_s, report))
@@ -145,16 +175,24 @@ def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stag
             for w in workers:
                 sampler.watch(w.name, w.popen.pid)
             _wait_workers(url, sizes.workers)
+            cpu = sampler.cpu_seconds()
             asyncio.run(end_to_end.run(url, api_port, sim_port, bench_orgs, rate=sizes.e2e_rate, duration=sizes.e2e_s,
                                        report=report, quick=quick))
+            _cpu_figures(report, "e2e", cpu, sampler.cpu_seconds(),
+                         _count(url, 'SELECT count(*) FROM "MessageLog" WHERE "twilioSid" IS NOT NULL'),
+                         "message handed to Twilio")
             for w in workers:
                 cluster.stop(w)
             time.sleep(1.5)  # the simulator's last 'delivered' callbacks
             SimulatorClient(sim_url).reset()
+            _empty_pipeline(url)
 
         if "callbacks" in stages:
             log(f"\n[status callbacks] load {_load()}")
+            cpu = sampler.cpu_seconds()
             asyncio.run(callbacks.run(url, api_port, public, bench_orgs[0], sizes.callback_messages, report))
+            _cpu_figures(report, "callbacks", cpu, sampler.cpu_seconds(),
+                         _count(url, 'SELECT count(*) FROM "MessageEvent"'), "callback")
         cluster.stop(api)
 
         if "queries" in stages:

@@ -175,6 +175,9 @@ def tail(path: Path | None, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+LOADGEN = "bench (load generator)"
+
+
 class MemorySampler:
     """Peak RSS per named process, sampled every 0.25 s in a thread (psutil). PostgreSQL is
     reported as the sum over the backends of the run's databases; that sum counts shared buffers
@@ -182,7 +185,7 @@ class MemorySampler:
 
     def __init__(self, admin_url: str | None, databases: list[str]):
         self.peaks: dict[str, float] = {}
-        self._watch: dict[str, int] = {"bench (load generator)": os.getpid()}
+        self._watch: dict[str, int] = {LOADGEN: os.getpid()}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._admin_url = admin_url
@@ -231,6 +234,22 @@ class MemorySampler:
                 best = max(total, self.peaks.pop(old, 0.0) if old else 0.0)
                 n = max(len(self._pg_pids), int(old.split("≤")[1].rstrip(")")) if old else 0)
                 self.peaks[f"postgres backends (sum RSS, ≤{n})"] = best
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU each watched process (with its children) and the run's PostgreSQL
+        backends have used so far. Backends that exit between two readings take their share with
+        them; the pools keep theirs open for a whole stage, so the difference is close."""
+        out: dict[str, float] = {}
+        for name, pid in list(self._watch.items()):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                p = psutil.Process(pid)
+                out[name] = sum(sum(q.cpu_times()[:2]) for q in [p, *p.children(recursive=True)])
+        total = 0.0
+        for pid in self._pg_backends():
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                total += sum(psutil.Process(pid).cpu_times()[:2])
+        out["postgres backends"] = total
+        return out
 
     def stop(self) -> dict[str, float]:
         self._stop.set()
