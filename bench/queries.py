@@ -28,7 +28,14 @@ RUNBOOK_NAMES = {1: "runbook 1: status counts (1 h)", 2: "runbook 2: latest fail
 CLI_COMMANDS = [
     ["incident", "status"], ["incident", "failures"], ["incident", "orgs"], ["incident", "errors"],
     ["incident", "diagnose"], ["incident", "diagnose", "--json"], ["incident", "report"],
+    ["incident", "status", "--since", "7d"], ["incident", "orgs", "--since", "7d"],
     ["retry", "--dry-run"],
+    # Mitigations in pairs, so each leaves the history as it found it; and the Twilio checks.
+    ["org", "throttle", "org_gen01", "--per-minute", "600", "--reason", "bench"],
+    ["org", "throttle", "org_gen01", "--off", "--reason", "bench"],
+    ["org", "disable", "org_gen01", "--reason", "bench"], ["org", "enable", "org_gen01", "--reason", "bench"],
+    ["sms", "pause", "--reason", "bench"], ["sms", "resume", "--reason", "bench"],
+    ["twilio", "balance"], ["twilio", "account"], ["twilio", "numbers"],
 ]
 DASHBOARD_PASSWORD = "bench-dashboard-password"
 

@@ -23,7 +23,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 
 console = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line, however narrow the terminal
 T = TypeVar("T")
 
 
@@ -44,6 +44,7 @@ def command_errors(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         from psycopg import OperationalError
+        from psycopg.errors import UndefinedColumn, UndefinedFunction, UndefinedTable
 
         from smsrelay.service.problems import Problem
 
@@ -51,6 +52,9 @@ def command_errors(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(*args, **kwargs)
         except Problem as exc:
             fail(f"{exc.message} ({exc.code})", 2 if exc.status < 500 else 1)
+        except (UndefinedTable, UndefinedColumn, UndefinedFunction) as exc:
+            first = str(exc).strip().splitlines()[0]
+            fail(f"the database schema is older than this smsrelay ({first}); run `smsrelay db upgrade`")
         except OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             fail(f"cannot reach the database: {first}")
@@ -81,8 +85,13 @@ async def _with_runtime(settings: Settings, url: str, fn: Callable[[Any], Awaita
 
 
 def run_with_runtime(fn: Callable[[Any], Awaitable[T]]) -> T:
+    """For operators' commands. A DATABASE_URL is one the service processes keep migrated, so
+    it is not migrated here (Alembic alone is a second of start-up, against a 2 s budget); the
+    embedded database, which nothing else may have started yet, is."""
+    from smsrelay.database import resolve_url
+
     settings = get_settings()
-    return asyncio.run(_with_runtime(settings, _database_url(settings), fn))
+    return asyncio.run(_with_runtime(settings, resolve_url(settings, upgrade=not settings.database_url), fn))
 
 
 # --- running the service -------------------------------------------------------------------

@@ -63,7 +63,7 @@ async def _runtime_call(fn: Callable[[Any], Awaitable[T]]) -> T:
     # A pool retries an unreachable server for its whole timeout; one direct attempt fails fast.
     probe = await psycopg.AsyncConnection.connect(psycopg_url(url), connect_timeout=5)
     await probe.close()
-    rt = Runtime.create(settings, url, pool_size=2, name="smsrelay-incident")
+    rt = Runtime.create(settings, url, pool_size=4, name="smsrelay-incident")  # diagnose asks in 3 at once
     await rt.open()
     try:
         return await fn(rt)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from collections.abc import Awaitable
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -147,33 +148,44 @@ async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = No
 
 # --- facts and diagnosis ----------------------------------------------------------------------
 
-async def _database_facts(conn: AsyncConnection, rt: Runtime, w: Window) -> dict[str, Any]:
+async def _failure_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Failure, ...]:
     p = w.params()
-    traffic = [diagnosis.Traffic(r["orgId"], r["from"], r["total"], r["failed"], r["delivered"])
-               for r in await sql.all(conn, "diagnose_traffic", **p)]
-    failed = [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"])
-              for r in await sql.all(conn, "diagnose_failures", **p)]
-    failed += [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"], transient=True,
-                                 http_status=r["http_status"])
-               for r in await sql.all(conn, "diagnose_transient", **p)]
-    queue = await sql.one(conn, "diagnose_queue", stuck_after=diagnosis.STUCK_AFTER_SECONDS)
-    held = tuple(diagnosis.Held(r["reason"] or "?", r["orgId"], r["count"]) for r in await sql.all(conn, "diagnose_held"))
-    jobs_row = await sql.one(conn, "diagnose_jobs", queue=jobs.SEND_QUEUE)
-    workers = await sql.one(conn, "diagnose_workers", alive_within=WORKER_ALIVE_SECONDS)
-    flow = await sql.one(conn, "diagnose_flow", minutes=RECENT_MINUTES)
-    mitigations = await sql.all(conn, "diagnose_mitigations")
-    pipeline = diagnosis.Pipeline(
+    async with rt.pool.connection() as conn:
+        failed = [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"])
+                  for r in await sql.all(conn, "diagnose_failures", **p)]
+        failed += [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"], transient=True,
+                                     http_status=r["http_status"])
+                   for r in await sql.all(conn, "diagnose_transient", **p)]
+    return tuple(failed)
+
+
+async def _traffic_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Traffic, ...]:
+    async with rt.pool.connection() as conn:
+        return tuple(diagnosis.Traffic(r["orgId"], r["from"], r["total"], r["failed"], r["delivered"])
+                     for r in await sql.all(conn, "diagnose_traffic", **w.params()))
+
+
+async def _pipeline_facts(rt: Runtime) -> diagnosis.Pipeline:
+    async with rt.pool.connection() as conn:
+        queue = await sql.one(conn, "diagnose_queue", stuck_after=diagnosis.STUCK_AFTER_SECONDS)
+        held = tuple(diagnosis.Held(r["reason"] or "?", r["orgId"], r["count"])
+                     for r in await sql.all(conn, "diagnose_held"))
+        jobs_row = await sql.one(conn, "diagnose_jobs", queue=jobs.SEND_QUEUE)
+        workers = await sql.one(conn, "diagnose_workers", alive_within=WORKER_ALIVE_SECONDS)
+        flow = await sql.one(conn, "diagnose_flow", minutes=RECENT_MINUTES)
+        mitigations = await sql.all(conn, "diagnose_mitigations")
+        paused = await guards.paused(conn)
+    return diagnosis.Pipeline(
         queued_unsent=queue["queued_unsent"], oldest_queued_age_s=queue["oldest_queued_age_s"],
         stuck_unsent=queue["stuck_unsent"], jobs_todo=jobs_row["todo"],
         workers_alive=workers["alive"], workers_registered=workers["registered"],
         last_heartbeat_age_s=workers["last_heartbeat_age_s"],
         inbound_recent=flow["inbound"], outbound_recent=flow["outbound"], outbound_handed_recent=flow["handed"],
-        recent_minutes=RECENT_MINUTES, paused=await guards.paused(conn), feature_enabled=rt.settings.feature_sms_enabled,
+        recent_minutes=RECENT_MINUTES, paused=paused, feature_enabled=rt.settings.feature_sms_enabled,
         disabled_orgs=tuple(m["orgId"] for m in mitigations if m["smsDisabled"]),
         throttled_orgs=tuple((m["orgId"], m["maxMessagesPerMinute"]) for m in mitigations
                              if m["maxMessagesPerMinute"] is not None),
         held=held)
-    return {"traffic": tuple(traffic), "failures": tuple(failed), "pipeline": pipeline}
 
 
 def _senders_to_check(failures: tuple[diagnosis.Failure, ...]) -> list[str]:
@@ -184,17 +196,23 @@ def _senders_to_check(failures: tuple[diagnosis.Failure, ...]) -> list[str]:
     return [s for s, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:MAX_NUMBER_CHECKS]]
 
 
-async def twilio_checks(rt: Runtime, senders: list[str]) -> diagnosis.TwilioChecks:
-    """Balance, account status and the status of the senders that fail, through the SDK."""
+async def twilio_checks(rt: Runtime, failures: Awaitable[tuple[diagnosis.Failure, ...]]) -> diagnosis.TwilioChecks:
+    """Balance, account status and the status of the senders that fail, through the SDK. Balance
+    and account are asked at once; the numbers as soon as the failures name them."""
     from twilio.base.exceptions import TwilioRestException  # the SDK loads only when Twilio is asked
 
     gw = rt.gateway
+    senders: list[str] = []
 
-    async def gather() -> tuple[Any, ...]:
-        return await asyncio.gather(gw.balance(), gw.account(), *(gw.numbers(s) for s in senders))
+    async def account_checks() -> tuple[Any, ...]:
+        return tuple(await asyncio.wait_for(asyncio.gather(gw.balance(), gw.account()), TWILIO_CHECK_SECONDS))
+
+    async def number_checks() -> list[Any]:
+        senders.extend(_senders_to_check(await failures))  # our database: not on Twilio's clock
+        return list(await asyncio.wait_for(asyncio.gather(*(gw.numbers(s) for s in senders)), TWILIO_CHECK_SECONDS))
 
     try:
-        balance, account, *numbers = await asyncio.wait_for(gather(), TWILIO_CHECK_SECONDS)
+        (balance, account), numbers_found = await asyncio.gather(account_checks(), number_checks())
     except asyncio.TimeoutError:
         return diagnosis.TwilioChecks(timed_out=True)
     except TwilioRestException as exc:
@@ -202,7 +220,7 @@ async def twilio_checks(rt: Runtime, senders: list[str]) -> diagnosis.TwilioChec
     except Exception as exc:  # noqa: BLE001 - any failure to reach Twilio is evidence, not a crash
         return diagnosis.TwilioChecks(error_message=f"{type(exc).__name__}: {exc}")
     checks = []
-    for sender, found in zip(senders, numbers):
+    for sender, found in zip(senders, numbers_found):
         match = next((n for n in found if n["phone_number"] == sender), None)
         checks.append(diagnosis.NumberCheck(sender, match is not None, match and match["status"],
                                             None if match is None else bool((match["capabilities"] or {}).get("sms"))))
@@ -218,11 +236,20 @@ def _decimal(value: Any) -> float | None:
 
 
 async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnosis.Facts:
+    """Every fact at once: three groups of queries on their own connections, and Twilio's
+    answers (its latency is the largest part) while they run."""
     async with rt.pool.connection() as conn:
         w = await window(conn, since)
-        db = await _database_facts(conn, rt, w)
-    tw = await twilio_checks(rt, _senders_to_check(db["failures"])) if live else None
-    return diagnosis.Facts(since=w.since, until=w.until, since_label=w.label, twilio=tw, **db)
+    failures = asyncio.ensure_future(_failure_facts(rt, w))
+    try:
+        checks = twilio_checks(rt, asyncio.shield(failures)) if live else asyncio.sleep(0, None)
+        traffic, pipeline, tw = await asyncio.gather(_traffic_facts(rt, w), _pipeline_facts(rt), checks)
+        failed = await failures
+    finally:
+        if not failures.done():
+            failures.cancel()
+    return diagnosis.Facts(since=w.since, until=w.until, since_label=w.label, twilio=tw,
+                           traffic=traffic, failures=failed, pipeline=pipeline)
 
 
 async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True) -> dict[str, Any]:
