@@ -209,11 +209,16 @@ class MemorySampler:
         except psycopg.Error:
             return []
 
-    def _rss(self, pid: int) -> float:
+    @staticmethod
+    def _tree(name: str, pid: int) -> list[psutil.Process]:
+        # A process and its children: pyinstrument or uvicorn may run the real work in a child.
+        # Not the load generator's: its children are the processes under test.
+        p = psutil.Process(pid)
+        return [p] if name == LOADGEN else [p, *p.children(recursive=True)]
+
+    def _rss(self, name: str, pid: int) -> float:
         try:
-            p = psutil.Process(pid)
-            # The process and its children: pyinstrument or uvicorn may run the real work in a child.
-            return sum(q.memory_info().rss for q in [p, *p.children(recursive=True)]) / 2**20
+            return sum(q.memory_info().rss for q in self._tree(name, pid)) / 2**20
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return 0.0
 
@@ -221,7 +226,7 @@ class MemorySampler:
         tick = 0
         while not self._stop.wait(0.25):
             for name, pid in list(self._watch.items()):
-                self.peaks[name] = max(self.peaks.get(name, 0.0), self._rss(pid))
+                self.peaks[name] = max(self.peaks.get(name, 0.0), self._rss(name, pid))
             if tick % 8 == 0:  # the backend list changes slowly; ask PostgreSQL every 2 s
                 self._pg_pids = self._pg_backends()
             tick += 1
@@ -242,8 +247,7 @@ class MemorySampler:
         out: dict[str, float] = {}
         for name, pid in list(self._watch.items()):
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                p = psutil.Process(pid)
-                out[name] = sum(sum(q.cpu_times()[:2]) for q in [p, *p.children(recursive=True)])
+                out[name] = sum(sum(q.cpu_times()[:2]) for q in self._tree(name, pid))
         total = 0.0
         for pid in self._pg_backends():
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
