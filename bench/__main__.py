@@ -169,7 +169,7 @@ def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stag
 
         if "e2e" in stages:
             log(f"\n[end to end] load {_load()}")
-            SimulatorClient(sim_url).reset()
+            SimulatorClient(sim_url, timeout=120).reset()  # it may still be draining a backlog
             workers = [cluster.start(f"worker-{i + 1}", ["worker", "--concurrency", str(sizes.worker_concurrency)])
                        for i in range(sizes.workers)]
             for w in workers:
@@ -184,7 +184,7 @@ def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stag
             for w in workers:
                 cluster.stop(w)
             time.sleep(1.5)  # the simulator's last 'delivered' callbacks
-            SimulatorClient(sim_url).reset()
+            SimulatorClient(sim_url, timeout=120).reset()  # it may still be draining a backlog
             _empty_pipeline(url)
 
         if "callbacks" in stages:

@@ -25,8 +25,9 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import admission, ids, lint, phone
 from smsrelay.service import spend_guard
-from smsrelay.service.messages import _LostRace, _replay, _request_hash, insert_with_jobs, pick_sender, validate_body
-from smsrelay.service.problems import Problem, not_found
+from smsrelay.service.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
+                                       outbound_row, pick_sender, recipient, replay_or_org, validate_body)
+from smsrelay.service.problems import Problem
 from smsrelay.store import sql
 
 MAX_BATCH = 1000
@@ -56,13 +57,9 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
     check_size(len(items))
     request_hash = _batch_hash(items) if idempotency_key is not None else ""
     async with conn.transaction():
-        if idempotency_key is not None:
-            replay = await _replay(conn, org_id, idempotency_key, request_hash)
-            if replay:
-                return replay
-        org = await sql.one(conn, "org_for_send", org_id=org_id)
-        if org is None:
-            raise not_found("org")
+        replay, org = await replay_or_org(conn, org_id, idempotency_key, request_hash)
+        if replay:
+            return replay
         region = org["defaultRegion"]
         senders = org["senders"]
 
@@ -77,9 +74,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
                 check = checks.get(to)
                 if check is None:
                     check = checks[to] = phone.check(to, region)
-                if not check.valid or not check.e164:
-                    raise Problem(422, "invalid_to_number", f"{to!r} is not a valid phone number ({check.reason}).",
-                                  twilioEquivalent=21211)
+                recipient(to, region, check)
                 sender = chosen.get(from_)
                 if sender is None:
                     try:
@@ -96,7 +91,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
 
         # 2. Opt-outs and earlier recipients of every valid message, one query each.
         phones = list({check.e164 for _, _, check, _ in valid})
-        opted_out = {r["phone"] for r in await sql.all(conn, "batch_opted_out", org_id=org_id, phones=phones)}
+        stopped = {r["phone"] for r in await sql.all(conn, "batch_opted_out", org_id=org_id, phones=phones)}
         messaged = {r["to"] for r in await sql.all(conn, "batch_messaged", org_id=org_id, phones=phones)}
 
         # 3. The org's policies, then the daily cap, message by message in the batch's order.
@@ -107,11 +102,8 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         for i, body, check, sender in valid:
             e164 = check.e164
             assert e164 is not None
-            if e164 in opted_out:
-                results[i] = _error(i, Problem(
-                    422, "recipient_opted_out",
-                    f"{phone.mask(e164)} replied STOP to this org; Twilio would refuse with 21610.",
-                    twilioEquivalent=21610))
+            if e164 in stopped:
+                results[i] = _error(i, opted_out(e164))
                 continue
             first = e164 not in messaged
             content = lints.get((body, first))
@@ -127,14 +119,8 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
                 results[i] = _error(i, spend_guard.cap_reached(org))
                 continue
             findings = verdict.findings_dicts()
-            metadata: dict[str, Any] = {"attempts": 0, "country": check.country}
-            if findings:
-                metadata["findings"] = findings
-            if sender["messagingServiceSid"]:
-                metadata["messagingServiceSid"] = sender["messagingServiceSid"]
             message_id = ids.new_id("msg")
-            rows.append({"id": message_id, "from": sender["number"], "to": e164, "content": body,
-                         "segments": content.segments, "encoding": content.encoding, "metadata": metadata})
+            rows.append(outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings))
             messaged.add(e164)
             accepted += 1
             results[i] = {"index": i, "id": message_id, "status": "queued", "segments": content.segments,

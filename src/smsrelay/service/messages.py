@@ -74,41 +74,54 @@ def pick_sender(senders: list[dict[str, Any]], requested: str | None, region: st
     return senders[0]
 
 
+async def replay_or_org(conn: AsyncConnection, org_id: str, idempotency_key: str | None,
+                        request_hash: str) -> tuple[tuple[int, dict[str, Any]] | None, dict[str, Any]]:
+    """Inside the accepting transaction: the stored answer to replay, or the org (with its senders)."""
+    if idempotency_key is not None:
+        replay = await _replay(conn, org_id, idempotency_key, request_hash)
+        if replay:
+            return replay, {}
+    org = await sql.one(conn, "org_for_send", org_id=org_id)
+    if org is None:
+        raise not_found("org")
+    return None, org
+
+
+def recipient(to: str, region: str, check: phone.PhoneCheck | None = None) -> phone.PhoneCheck:
+    """The parsed recipient (`check`, if already parsed), or 422 invalid_to_number."""
+    check = check or phone.check(to, region)
+    if not check.valid or not check.e164:
+        raise Problem(422, "invalid_to_number", f"{to!r} is not a valid phone number ({check.reason}).",
+                      twilioEquivalent=21211)
+    return check
+
+
+def opted_out(e164: str) -> Problem:
+    return Problem(422, "recipient_opted_out",
+                   f"{phone.mask(e164)} replied STOP to this org; Twilio would refuse with 21610.",
+                   twilioEquivalent=21610)
+
+
 async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from_: str | None = None,
                  idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
     """Validate, store the message and enqueue its send in one transaction. Returns (status, body)."""
     request = {"to": to, "body": body, "from": from_}
     request_hash = _request_hash(request)
     async with conn.transaction():
-        if idempotency_key is not None:
-            replay = await _replay(conn, org_id, idempotency_key, request_hash)
-            if replay:
-                return replay
-        org = await sql.one(conn, "org_for_send", org_id=org_id)
-        if org is None:
-            raise not_found("org")
+        replay, org = await replay_or_org(conn, org_id, idempotency_key, request_hash)
+        if replay:
+            return replay
         validate_body(body)
-        check = phone.check(to, org["defaultRegion"])
-        if not check.valid or not check.e164:
-            raise Problem(422, "invalid_to_number", f"{to!r} is not a valid phone number ({check.reason}).",
-                          twilioEquivalent=21211)
+        check = recipient(to, org["defaultRegion"])
         sender = pick_sender(org["senders"], from_, org["defaultRegion"])
         if await sql.one(conn, "is_opted_out", org_id=org_id, phone=check.e164):
-            raise Problem(422, "recipient_opted_out",
-                          f"{phone.mask(check.e164)} replied STOP to this org; Twilio would refuse with 21610.",
-                          twilioEquivalent=21610)
+            raise opted_out(check.e164)
         findings = await admission.screen(conn, org, check, body)
         await spend_guard.check_daily_cap(conn, org)
         info = segments.analyse(body)
-        metadata: dict[str, Any] = {"attempts": 0, "country": check.country}
-        if findings:
-            metadata["findings"] = findings
-        if sender["messagingServiceSid"]:
-            metadata["messagingServiceSid"] = sender["messagingServiceSid"]
         message_id = ids.new_id("msg")
-        await insert_with_jobs(conn, org_id, [{"id": message_id, "from": sender["number"], "to": check.e164,
-                                               "content": body, "segments": info.segments,
-                                               "encoding": info.encoding, "metadata": metadata}])
+        await insert_with_jobs(conn, org_id, [outbound_row(message_id, sender, check, body, info.segments,
+                                                           info.encoding, findings)])
         response = {"id": message_id, "status": "queued", "segments": info.segments,
                     "encoding": info.encoding, "to": check.e164, "from": sender["number"], "findings": findings}
         if idempotency_key is not None:
@@ -118,6 +131,18 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
                 # A concurrent request with the same key committed first: undo ours, replay theirs.
                 raise _LostRace()
     return 202, response
+
+
+def outbound_row(message_id: str, sender: dict[str, Any], check: phone.PhoneCheck, body: str, segment_count: int,
+                 encoding: str, findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """A queued outbound message as insert_with_jobs stores it."""
+    metadata: dict[str, Any] = {"attempts": 0, "country": check.country}
+    if findings:
+        metadata["findings"] = findings
+    if sender["messagingServiceSid"]:
+        metadata["messagingServiceSid"] = sender["messagingServiceSid"]
+    return {"id": message_id, "from": sender["number"], "to": check.e164, "content": body,
+            "segments": segment_count, "encoding": encoding, "metadata": metadata}
 
 
 async def insert_with_jobs(conn: AsyncConnection, org_id: str, messages: list[dict[str, Any]]) -> None:
