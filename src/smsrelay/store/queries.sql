@@ -620,22 +620,6 @@ WHERE "firedAt" <= %(until)s AND ("resolvedAt" IS NULL OR "resolvedAt" > %(since
 ORDER BY "firedAt", "id"
 LIMIT 200;
 
--- report_similar_orgs --
-SELECT "orgId", "metadata"->>'twilioErrorCode' AS code, count(*)::int AS count
-FROM "MessageLog"
-WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
-  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
-  AND "metadata"->>'twilioErrorCode' = ANY(%(codes)s)
-  AND NOT ("orgId" = ANY(%(exclude)s))
-GROUP BY 1, 2
-ORDER BY count DESC
-LIMIT 20;
-
--- ==== dashboard ====
--- Every dashboard query is bounded by a "createdAt" window (7 days at most) and starts with
--- a column the "MessageLog" indexes lead with: ("direction", "createdAt"),
--- ("direction", "status", "createdAt"), ("orgId", "createdAt") or ("to").
-
 -- dash_now --
 SELECT now() AS now;
 
