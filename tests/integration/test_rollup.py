@@ -29,7 +29,7 @@ def _seed(conn: psycopg.Connection, now: datetime, rng: random.Random, n: int = 
         age = timedelta(seconds=rng.uniform(0, 9 * 86400)) if i % 3 else timedelta(seconds=rng.uniform(0, 7200))
         created = now - age
         if i % 50 == 0:
-            created = rollup.hour_floor(created)
+            created = rollup.floor(created)
         status = rng.choice(STATUSES)
         code = rng.choice(CODES) if status in ("failed", "undelivered") else None
         rows.append((f"msg_{i:05d}", rng.choice(ORGS), rng.choice(("outbound", "outbound", "inbound")),
@@ -78,7 +78,7 @@ def _raw_error_hits(conn, since, until) -> dict[tuple, tuple]:
 
 
 def _windows(now: datetime, rng: random.Random) -> list[tuple[datetime, datetime]]:
-    hour = rollup.hour_floor(now)
+    hour = rollup.floor(now)
     fixed = [(now - timedelta(hours=1), now), (now - timedelta(days=7), now), (now - timedelta(hours=24), now),
              (hour - timedelta(hours=5), hour), (hour - timedelta(hours=5, microseconds=1), hour - timedelta(hours=1)),
              (now - timedelta(minutes=20), now - timedelta(minutes=5)), (now - timedelta(days=30), now)]

@@ -32,7 +32,6 @@ DELIVERED = ("delivered", "read")
 FAILED = ("failed", "undelivered")
 # The alert rule's window for "outbound flat while inbound continues".
 FLAT_SECONDS = 900
-ORIGIN = rollup.ORIGIN
 TICK = timedelta(microseconds=1)
 
 
@@ -66,17 +65,13 @@ class Window:
         return self.since - TICK, self.until - TICK
 
 
-def _floor(at: datetime, bucket: timedelta) -> datetime:
-    return ORIGIN + ((at - ORIGIN) // bucket) * bucket
-
-
 async def window(conn: AsyncConnection, label: str | None) -> Window:
     span = WINDOWS.get(label or "1h")
     if span is None:
         raise Problem(422, "invalid_window", f"The window must be one of {', '.join(WINDOWS)}.")
     now = (await sql.one(conn, "dash_now"))["now"]
     # Whole buckets, so the first bar is not a fraction of the others.
-    since = _floor(now - span.length, span.bucket) + span.bucket
+    since = rollup.floor(now - span.length, span.bucket) + span.bucket
     return Window(span, since, now + timedelta(microseconds=1))
 
 

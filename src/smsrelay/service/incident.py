@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from collections.abc import Awaitable
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -242,7 +242,7 @@ async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnos
         w = await window(conn, since)
     failures = asyncio.ensure_future(_failure_facts(rt, w))
     try:
-        checks = twilio_checks(rt, asyncio.shield(failures)) if live else asyncio.sleep(0, None)
+        checks = twilio_checks(rt, failures) if live else asyncio.sleep(0, None)  # None: not asked
         traffic, pipeline, tw = await asyncio.gather(_traffic_facts(rt, w), _pipeline_facts(rt), checks)
         failed = await failures
     finally:

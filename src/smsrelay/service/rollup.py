@@ -13,6 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from smsrelay.domain import status as lattice
 from smsrelay.store import sql
 
 HOUR = timedelta(hours=1)
@@ -20,8 +21,9 @@ HOUR = timedelta(hours=1)
 ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-def hour_floor(at: datetime) -> datetime:
-    return ORIGIN + ((at - ORIGIN) // HOUR) * HOUR
+def floor(at: datetime, step: timedelta = HOUR) -> datetime:
+    """The start of `at`'s bucket of `step`, binned from ORIGIN as date_bin() is in SQL."""
+    return ORIGIN + ((at - ORIGIN) // step) * step
 
 
 def split(since: datetime, until: datetime, bucket: timedelta | None = None) -> dict[str, datetime]:
@@ -30,7 +32,7 @@ def split(since: datetime, until: datetime, bucket: timedelta | None = None) -> 
     With a bucket that is not a whole number of hours, an hour could straddle two buckets, so
     the window is read from "MessageLog" alone.
     """
-    lo, hi = hour_floor(since) + HOUR, hour_floor(until)
+    lo, hi = floor(since) + HOUR, floor(until)
     if lo >= hi or (bucket is not None and bucket % HOUR):
         lo = hi = until
     return {"since": since, "until": until, "lo": lo, "hi": hi}
@@ -42,9 +44,6 @@ async def outcomes(conn: AsyncConnection, since: datetime, until: datetime, *, d
     return await sql.all(conn, "window_outcomes", direction=direction, org_id=org_id, **split(since, until))
 
 
-OPEN = ("queued", "sending", "accepted", "scheduled", "sent")
-
-
 def by_org(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """outcomes() rows → the runbook's step-4 columns per org."""
     out: dict[str, dict[str, int]] = {}
@@ -53,7 +52,7 @@ def by_org(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
         o["total"] += r["count"]
         if r["status"] in ("delivered", "failed", "undelivered"):
             o[r["status"]] += r["count"]
-        elif r["status"] in OPEN:
+        elif not lattice.is_final(r["status"]):
             o["open"] += r["count"]
     return out
 
