@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+import traceback
 
 import pytest
 
@@ -45,3 +49,24 @@ def make_stack(database_url):
     yield make
     for s in made:
         s.stop()
+
+
+def pytest_unconfigure(config):
+    """A thread a test forgot to stop would keep the interpreter alive after pytest has
+    reported, and CI would wait out its whole time limit. Name it and exit instead."""
+    leftover = [t for t in threading.enumerate()
+                if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if not leftover:
+        return
+    frames = sys._current_frames()
+    for t in leftover:
+        where = "".join(traceback.format_stack(frames.get(t.ident))) if t.ident in frames else "?"
+        sys.stderr.write(f"\nthread {t.name!r} is still running after the tests:\n{where}")
+    sys.stderr.write(f"\n{len(leftover)} test thread(s) left running: a test does not stop what it starts\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(int(getattr(config, "_smsrelay_exitstatus", 0)) or 3)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._smsrelay_exitstatus = exitstatus

@@ -13,7 +13,7 @@ from procrastinate import RetryStrategy
 
 from smsrelay.service import dispatch, inbound, jobs, release, throttle
 from smsrelay.service.runtime import Runtime
-from smsrelay.store.db import psycopg_url
+from smsrelay.store.db import RECONNECT_SECONDS, psycopg_url
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ SCHEDULED_POLL_SECONDS = 0.5
 
 
 def build_app(rt: Runtime) -> procrastinate.App:
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=psycopg_url(rt.database_url)))
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(
+        conninfo=psycopg_url(rt.database_url), reconnect_timeout=RECONNECT_SECONDS))
 
     @app.task(name=jobs.SEND_TASK, queue=jobs.SEND_QUEUE,
               retry=RetryStrategy(max_attempts=20, exponential_wait=2, retry_exceptions={Exception}))
