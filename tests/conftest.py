@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
 
 import pytest
@@ -56,6 +57,11 @@ def pytest_unconfigure(config):
     reported, and CI would wait out its whole time limit. Name it and exit instead."""
     leftover = [t for t in threading.enumerate()
                 if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    # A thread winding down (an executor's worker after its loop closed) gets a grace period.
+    deadline = time.monotonic() + 20
+    for t in leftover:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    leftover = [t for t in leftover if t.is_alive()]
     if not leftover:
         return
     frames = sys._current_frames()
