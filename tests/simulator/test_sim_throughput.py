@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
+from tests.harness import wait_until
+
 from .helpers import LONG, LONG2, TO_US, TOLL
 
 
@@ -66,7 +68,8 @@ def test_messages_outliving_their_validity_fail_with_30001(sim, twilio, receiver
     by_sid = {r["sid"]: r for r in rows}
     assert by_sid[sids[0]]["status"] == "delivered"
     assert (by_sid[sids[-1]]["status"], by_sid[sids[-1]]["error_code"]) == ("failed", 30001)
-    failed_cb = [h for h in receiver.for_sid(sids[-1])]
+    # The ledger shows the status as soon as it is set; its callback is posted after that.
+    failed_cb = wait_until(lambda: receiver.for_sid(sids[-1]), timeout=10, what="the failed message's callback")
     assert [(h.params["MessageStatus"], h.params["ErrorCode"]) for h in failed_cb] == [("failed", "30001")]
 
 
