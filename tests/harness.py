@@ -112,10 +112,12 @@ class LoopThread:
         self.task: asyncio.Task | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.error: BaseException | None = None
+        self._has_task = threading.Event()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.task = self.loop.create_task(self.factory())
+        self._has_task.set()
         try:
             self.loop.run_until_complete(self.task)
         except asyncio.CancelledError:
@@ -127,12 +129,19 @@ class LoopThread:
 
     def start(self) -> "LoopThread":
         self.thread.start()
+        # Until the task exists, stop() would have nothing to cancel and the worker would run
+        # on behind a test that stopped it (seen on CI: a message sent after stop_workers()).
+        if not self._has_task.wait(timeout=10):
+            raise RuntimeError("the loop thread did not start its task")
         return self
 
     def stop(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.loop.call_soon_threadsafe(self.task.cancel)
+        if not self.task.done():
+            with contextlib.suppress(RuntimeError):  # the loop closed in between: nothing to cancel
+                self.loop.call_soon_threadsafe(self.task.cancel)
         self.thread.join(timeout=15)
+        if self.thread.is_alive():
+            raise RuntimeError("the loop thread did not stop within 15 s of being cancelled")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05,
