@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import psutil
@@ -59,8 +58,9 @@ def test_up__fresh_directory_send_delivered_then_ctrl_c_stops_everything(tmp_pat
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
-    time.sleep(1)
-    left = [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    # Grandchildren are reaped by their own parents a moment after `up` returns.
+    _, alive = psutil.wait_procs(children, timeout=15)
+    left = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not left, f"processes left behind: {left}"
     pgdata = tmp_path / "home" / "pgdata"
     assert not (pgdata / "postmaster.pid").exists(), "the embedded PostgreSQL was stopped"

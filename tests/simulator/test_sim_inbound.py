@@ -31,7 +31,8 @@ def test_inbound_posts_a_signed_webhook_and_returns_twiml(sim, receiver, setting
 def test_inbound_goes_to_the_numbers_sms_url(twilio, sim, receiver):
     twilio.incoming_phone_numbers.create(phone_number=LONG2, sms_url=receiver.url("/inbound?tenant=7"))
     sim.send_inbound(TO_US, LONG2, "hi")
-    assert receiver.hits[-1].url == receiver.url("/inbound?tenant=7")
+    # The latest inbound hit (a late status callback of an earlier test may land after it).
+    assert [h for h in receiver.hits if h.path == "/inbound"][-1].url == receiver.url("/inbound?tenant=7")
 
 
 def test_stop_makes_later_sends_fail_with_21610_when_opted_out_is_active(twilio, sim):
