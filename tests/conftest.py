@@ -66,7 +66,7 @@ def pytest_unconfigure(config):
         return
     frames = sys._current_frames()
     for t in leftover:
-        where = "".join(traceback.format_stack(frames.get(t.ident))) if t.ident in frames else "?"
+        where = "".join(traceback.format_stack(frames[t.ident])) if t.ident in frames else "?"
         sys.stderr.write(f"\nthread {t.name!r} is still running after the tests:\n{where}")
     sys.stderr.write(f"\n{len(leftover)} test thread(s) left running: a test does not stop what it starts\n")
     sys.stderr.flush()

@@ -45,6 +45,24 @@ def test_webhook_signature__replayed_to_another_url_is_403(stack):
     assert stack.message(msg["id"])["status"] == "delivered"
 
 
+def test_webhook_signature__unsigned_requests_never_take_a_database_connection(stack):
+    # A flood of forged webhooks must not occupy the API's pool: the signature is checked first.
+    pool = stack.api.server.config.app.state.runtime.pool
+    params = _status_params(stack)
+    taken_before = pool.get_stats().get("requests_num", 0)
+    with httpx.Client() as http:
+        for path in ("/webhooks/twilio/status?messageId=msg_x", "/webhooks/twilio/inbound"):
+            for _ in range(5):
+                r = http.post(stack.api_url + path, data=params, headers={"X-Twilio-Signature": "AAAA"})
+                assert r.status_code == 403
+        signed = "/webhooks/twilio/status?messageId=msg_x"
+        ok = http.post(stack.api_url + signed, data=params,
+                       headers={"X-Twilio-Signature": _sign(stack, stack.api_url + signed, params)})
+    assert ok.status_code == 200
+    # Only the signed one asked the pool for a connection.
+    assert pool.get_stats().get("requests_num", 0) - taken_before == 1
+
+
 def test_webhook_signature__behind_a_proxy_uses_public_base_url(make_stack):
     public = "https://sms.example.com"
     stack = make_stack(settings_overrides={"public_base_url": public}, start_worker=False)
