@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from smsrelay.service import orgs
+from smsrelay.service.tenancy import orgs
 from smsrelay.store.db import psycopg_url
 
 from bench.loadgen import request_bytes

@@ -73,7 +73,7 @@ def measure_runbook(url: str, label: str, runs: int, report: Report) -> dict[str
 
 
 async def _diagnose_times(url: str, sim_url: str, runs: int) -> list[float]:
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
     from smsrelay.service.runtime import Runtime
 
     rt = Runtime.create(Settings(database_url=url, twilio_api_base=sim_url), url, pool_size=4, name="bench-diagnose")

@@ -184,7 +184,7 @@ class Stack:
         return httpx.Client(base_url=self.api_url, headers=headers, timeout=10)
 
     def create_org(self, name: str = "Acme", numbers: tuple[str, ...] = ("+15017122661",), **kwargs: Any) -> dict:
-        from smsrelay.service import orgs
+        from smsrelay.service.tenancy import orgs
 
         async def go() -> Any:
             async with await psycopg.AsyncConnection.connect(psycopg_url(self.database_url), row_factory=dict_row) as conn:
@@ -212,7 +212,7 @@ class Stack:
 
     def start_worker(self, concurrency: int = 10, heartbeat: float = 1.0) -> LoopThread:
         from smsrelay.service.runtime import Runtime
-        from smsrelay.service.worker import run_worker
+        from smsrelay.processes.worker import run_worker
 
         def factory():
             rt = Runtime.create(self.settings, self.database_url, pool_size=concurrency + 2, name="test-worker")

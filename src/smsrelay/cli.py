@@ -103,7 +103,7 @@ def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "
        workers: Annotated[int, typer.Option(help="Worker processes")] = 1) -> None:
     """Run everything: database (embedded unless DATABASE_URL), simulator (unless Twilio
     credentials are set), API, worker and scheduler. Ctrl-C stops it all."""
-    from smsrelay.processes import Supervisor
+    from smsrelay.processes.supervisor import Supervisor
 
     _setup_logging()
     settings = get_settings()
@@ -151,7 +151,7 @@ DEMO_NUMBER = "+15017122661"
 
 async def _ensure_demo_org(rt: Any, settings: Settings) -> dict | None:
     """A demo org for the simulator, its key kept in $SMSRELAY_HOME so every `up` can show it."""
-    from smsrelay.service import orgs
+    from smsrelay.service.tenancy import orgs
     from smsrelay.store import sql
 
     if not settings.uses_simulator:
@@ -200,7 +200,7 @@ def worker(concurrency: Annotated[int, typer.Option(help="Jobs in flight at once
            heartbeat: Annotated[float, typer.Option(help="Seconds between worker heartbeats")] = 10.0) -> None:
     """Run a worker alone: sends messages and forwards inbound ones."""
     from smsrelay.service.runtime import Runtime
-    from smsrelay.service.worker import run_worker
+    from smsrelay.processes.worker import run_worker
 
     _setup_logging()
     settings = get_settings()
@@ -215,7 +215,7 @@ def scheduler(tick: Annotated[float, typer.Option(help="Seconds between rounds")
     import signal
 
     from smsrelay.service.runtime import Runtime
-    from smsrelay.service.scheduler import run_scheduler
+    from smsrelay.processes.scheduler import run_scheduler
 
     _setup_logging()
     settings = get_settings()
@@ -250,7 +250,7 @@ def org_create(name: str,
                region: Annotated[str, typer.Option(help="Default region for national numbers")] = "US",
                as_json: Annotated[bool, typer.Option("--json", help="Print {\"id\", \"apiKey\"}")] = False) -> None:
     """Create an org with its sender numbers; prints its id and a new API key (shown once)."""
-    from smsrelay.service import orgs
+    from smsrelay.service.tenancy import orgs
 
     async def go(rt: Any) -> Any:
         async with rt.pool.connection() as conn:
@@ -272,7 +272,7 @@ def send(text: str, org: Annotated[str, typer.Option(help="Org id")],
          from_: Annotated[Optional[str], typer.Option("--from", help="Sender number")] = None,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Queue an SMS for an org, exactly as the API would."""
-    from smsrelay.service import messages
+    from smsrelay.service.outbound import messages
 
     async def go(rt: Any) -> Any:
         async with rt.pool.connection() as conn:
@@ -294,7 +294,7 @@ org_app.add_typer(key_app, name="key")
 def key_create(org: str, name: Annotated[Optional[str], typer.Option(help="A label for the key")] = None,
                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Issue a new API key for an org (printed once; only its hash is kept)."""
-    from smsrelay.service import orgs
+    from smsrelay.service.tenancy import orgs
 
     async def go(rt: Any) -> str:
         async with rt.pool.connection() as conn, conn.transaction():
@@ -311,7 +311,7 @@ def key_list(org: str) -> None:
     """An org's keys: id, prefix, label, created, revoked (never the key itself)."""
     from rich.table import Table
 
-    from smsrelay.service import orgs
+    from smsrelay.service.tenancy import orgs
 
     async def go(rt: Any) -> list:
         async with rt.pool.connection() as conn:
@@ -327,7 +327,7 @@ def key_list(org: str) -> None:
 @command_errors
 def key_revoke(org: str, key_id: str) -> None:
     """Revoke a key at once: its next request answers 401."""
-    from smsrelay.service import orgs
+    from smsrelay.service.tenancy import orgs
 
     async def go(rt: Any) -> None:
         async with rt.pool.connection() as conn:

@@ -23,7 +23,7 @@ def alerts_list(state: Annotated[Optional[str], typer.Option(help="firing or res
                 limit: Annotated[int, typer.Option(help="Most recent first")] = 50,
                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Alerts raised by the scheduler, most recent first, with their notifications."""
-    from smsrelay.service import alerts
+    from smsrelay.service.operations import alerts
 
     if state not in (None, "firing", "resolved"):
         fail("--state is firing or resolved", 2)
@@ -46,7 +46,7 @@ def alerts_list(state: Annotated[Optional[str], typer.Option(help="firing or res
 @command_errors
 def alerts_test(no_resolve: Annotated[bool, typer.Option("--no-resolve", help="Send the trigger only")] = False) -> None:
     """Send a test alert (and its resolution) to every configured channel."""
-    from smsrelay.service import alerts
+    from smsrelay.service.operations import alerts
 
     results = run_with_runtime(lambda rt: alerts.send_test(rt, resolve=not no_resolve))
     if not results:

@@ -61,7 +61,7 @@ def _show_status(data: dict[str, Any]) -> None:
 @command_errors
 def sms_pause(reason: Reason = None, as_json: Json = False) -> None:
     """Hold every outbound SMS now, in every process; messages are kept, not dropped."""
-    from smsrelay.service import guards
+    from smsrelay.service.outbound import guards
 
     data = _with_conn(guards.pause, actor=_actor(), reason=reason)
     if as_json:
@@ -73,7 +73,7 @@ def sms_pause(reason: Reason = None, as_json: Json = False) -> None:
 @command_errors
 def sms_resume(reason: Reason = None, as_json: Json = False) -> None:
     """Lift the pause; held messages go out, oldest first."""
-    from smsrelay.service import guards
+    from smsrelay.service.outbound import guards
 
     data = _with_conn(guards.resume, actor=_actor(), reason=reason)
     if as_json:
@@ -85,7 +85,7 @@ def sms_resume(reason: Reason = None, as_json: Json = False) -> None:
 @command_errors
 def sms_status(as_json: Json = False) -> None:
     """The kill switches, disabled and throttled orgs, and how many messages they hold."""
-    from smsrelay.service import guards
+    from smsrelay.service.outbound import guards
     from smsrelay.settings import get_settings
 
     data = _with_conn(guards.status, get_settings())
@@ -139,7 +139,7 @@ def org_policy_command(
         no_daily_cap: Annotated[bool, typer.Option("--no-daily-cap", help="Remove the daily cap")] = False,
         reason: Reason = None, as_json: Json = False) -> None:
     """Show an org's guardrail policies, or change the ones given (audited)."""
-    from smsrelay.service import org_policy
+    from smsrelay.service.tenancy import org_policy
 
     if countries is not None and any_country:
         fail("give --countries or --any-country, not both", 2)

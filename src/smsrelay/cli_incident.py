@@ -125,7 +125,7 @@ def _window(data: dict[str, Any]) -> str:
 @incident_app.command("status")
 def incident_status(since: Since = "1h", org: OrgOpt = None, as_json: Json = False) -> None:
     """Runbook step 1: outbound messages by status."""
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     data = _conn_call(incident.status, since, org)
     if as_json:
@@ -141,7 +141,7 @@ def incident_failures(since: Since = "1h", org: OrgOpt = None,
                       code: Annotated[Optional[str], typer.Option(help="Only this error code")] = None,
                       limit: Annotated[int, typer.Option(help="At most this many")] = 50, as_json: Json = False) -> None:
     """Runbook step 2: the latest failed and undelivered messages."""
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     data = _conn_call(incident.failures, since, org, code, limit)
     if as_json:
@@ -154,7 +154,7 @@ def incident_failures(since: Since = "1h", org: OrgOpt = None,
 @incident_app.command("orgs")
 def incident_orgs(since: Since = "1h", org: OrgOpt = None, as_json: Json = False) -> None:
     """Runbook step 4: outcomes per org, most failures first."""
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     data = _conn_call(incident.orgs, since, org)
     if as_json:
@@ -169,7 +169,7 @@ def incident_orgs(since: Since = "1h", org: OrgOpt = None, as_json: Json = False
 @incident_app.command("errors")
 def incident_errors(since: Since = "1h", org: OrgOpt = None, as_json: Json = False) -> None:
     """Runbook step 5: every error code seen, what it means, what to do, whether to retry."""
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     data = _conn_call(incident.error_codes, since, org)
     if as_json:
@@ -182,7 +182,7 @@ def incident_errors(since: Since = "1h", org: OrgOpt = None, as_json: Json = Fal
 @incident_app.command("diagnose")
 def incident_diagnose(since: Since = "1h", as_json: Json = False) -> None:
     """Rank the likely causes, with evidence, a confidence and the commands to run."""
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     data = run(lambda rt: incident.diagnose(rt, since))
     if as_json:
@@ -203,7 +203,7 @@ def incident_diagnose(since: Since = "1h", as_json: Json = False) -> None:
 def incident_report(since: Since = "2h",
                     out: Annotated[Optional[Path], typer.Option("--out", help="Write the Markdown here")] = None) -> None:
     """A Markdown post-incident report (timeline, root-cause draft, affected orgs, checklist)."""
-    from smsrelay.service import incident_report as report
+    from smsrelay.service.operations import report
 
     text = run(lambda rt: report.build(rt, since))
     if out is None:
@@ -224,8 +224,8 @@ def retry_command(since: Since = "1h", org: OrgOpt = None,
                   yes: Annotated[bool, typer.Option("--yes", help="Allow codes Twilio says not to retry")] = False,
                   as_json: Json = False) -> None:
     """Re-send failed outbound messages once each, through the guards, recording lineage."""
-    from smsrelay.domain import errors as catalogue
-    from smsrelay.service import retry
+    from smsrelay.domain import catalogue
+    from smsrelay.service.outbound import retry
 
     from smsrelay.service.problems import Problem
 
@@ -275,7 +275,7 @@ def _preview(p: Any) -> None:
 @twilio_app.command("balance")
 def twilio_balance(as_json: Json = False) -> None:
     """The account balance (runbook: check account balance)."""
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     data = run(incident.twilio_balance)
     if as_json:
@@ -286,7 +286,7 @@ def twilio_balance(as_json: Json = False) -> None:
 @twilio_app.command("account")
 def twilio_account(as_json: Json = False) -> None:
     """The account's status (active, suspended, closed): also proves the credentials work."""
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     data = run(incident.twilio_account)
     if as_json:
@@ -303,7 +303,7 @@ def _numbers_table(numbers: list[dict[str, Any]]) -> None:
 @twilio_app.command("numbers")
 def twilio_numbers(as_json: Json = False) -> None:
     """Every number on the account with its status and SMS capability."""
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     data = run(incident.twilio_numbers)
     if as_json:
@@ -314,7 +314,7 @@ def twilio_numbers(as_json: Json = False) -> None:
 @twilio_app.command("number")
 def twilio_number(number: Annotated[str, typer.Argument(help="E.164, e.g. +15017122661")], as_json: Json = False) -> None:
     """One number (the runbook's `twilio phone-numbers:fetch +1XXXXXXXXXX`)."""
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     data = run(lambda rt: incident.twilio_numbers(rt, number))
     if as_json:
@@ -334,14 +334,14 @@ def _show_org(data: dict[str, Any], as_json: bool) -> None:
 
 def org_disable(org: Annotated[str, typer.Argument(help="Org id")], reason: Reason = None, as_json: Json = False) -> None:
     """Hold every outbound SMS of one org (runbook: "Disable SMS for affected org")."""
-    from smsrelay.service import mitigations
+    from smsrelay.service.tenancy import mitigations
 
     _show_org(_conn_call(mitigations.disable_org, org, actor=_actor(), reason=reason), as_json)
 
 
 def org_enable(org: Annotated[str, typer.Argument(help="Org id")], reason: Reason = None, as_json: Json = False) -> None:
     """Lift an org's disable; its held messages go out, oldest first."""
-    from smsrelay.service import mitigations
+    from smsrelay.service.tenancy import mitigations
 
     _show_org(_conn_call(mitigations.enable_org, org, actor=_actor(), reason=reason), as_json)
 
@@ -351,7 +351,7 @@ def org_throttle(org: Annotated[str, typer.Argument(help="Org id")],
                  off: Annotated[bool, typer.Option("--off", help="Remove the limit")] = False,
                  reason: Reason = None, as_json: Json = False) -> None:
     """Limit an org's send rate (runbook: "Lower message rate")."""
-    from smsrelay.service import mitigations
+    from smsrelay.service.tenancy import mitigations
 
     if off == (per_minute is not None):
         fail("give exactly one of --per-minute N or --off", 2)

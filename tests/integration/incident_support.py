@@ -71,7 +71,7 @@ def with_runtime(stack: Stack, fn: Any) -> Any:
 
 
 def diagnose(stack: Stack, since: str = "1h") -> dict:
-    from smsrelay.service import incident
+    from smsrelay.service.operations import incident
 
     return with_runtime(stack, lambda rt: incident.diagnose(rt, since))
 

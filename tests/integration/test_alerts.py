@@ -15,9 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from typer.testing import CliRunner
 
-from smsrelay.service import alerts
+from smsrelay.service.operations import alerts
 from smsrelay.service.runtime import Runtime
-from smsrelay.service.scheduler import run_scheduler
+from smsrelay.processes.scheduler import run_scheduler
 from smsrelay.simulator.app import create_app as create_sim
 from smsrelay.simulator.config import SimConfig
 from smsrelay.simulator.ledger import SimulatorClient

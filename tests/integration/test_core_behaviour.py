@@ -11,7 +11,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from smsrelay.service.inbound import sign
+from smsrelay.service.delivery.inbound import sign
 from smsrelay.simulator.ledger import SimulatorClient
 from tests.harness import free_port, wait_until
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from smsrelay.service import metrics, statsd
+from smsrelay.service.operations import metrics, statsd
 from smsrelay.service.runtime import Runtime
 from smsrelay.simulator.ledger import SimulatorClient
 from smsrelay.web.app import create_app

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
 from smsrelay.domain.ids import new_id
-from smsrelay.service.callbacks import apply_status_callback
-from smsrelay.service.reconcile import reconcile_open_messages
-from smsrelay.service.scheduler import default_duties
+from smsrelay.service.delivery.status_callbacks import apply_status_callback
+from smsrelay.service.delivery.reconcile import reconcile_open_messages
+from smsrelay.processes.scheduler import default_duties
 from smsrelay.simulator.ledger import SimulatorClient
 from smsrelay.store.db import psycopg_url
 from tests.harness import free_port, wait_until

@@ -12,7 +12,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from smsrelay.service import rollup
+from smsrelay.service.operations import rollup
 
 STATUSES = ("queued", "sent", "delivered", "failed", "undelivered")
 CODES = ("30003", "30007", "21610", None)

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from twilio.request_validator import RequestValidator
 
 from smsrelay.logs import MaskPhoneNumbers, mask_numbers
-from smsrelay.service import retention
+from smsrelay.service.operations import retention
 from smsrelay.simulator.ledger import SimulatorClient
 from smsrelay.web.deps import current_org
 
@@ -95,7 +95,7 @@ def test_api_keys__stored_hashed_never_logged_and_revocable(stack, caplog):
     assert all(key not in r.getMessage() for r in caplog.records)
 
     async def revoke(rt):
-        from smsrelay.service import orgs
+        from smsrelay.service.tenancy import orgs
         async with rt.pool.connection() as conn:
             await orgs.revoke_key(conn, org["id"], stored[0]["id"])
 

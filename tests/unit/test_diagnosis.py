@@ -8,7 +8,7 @@ import pytest
 
 from smsrelay.domain.diagnosis import (Facts, Failure, Held, NumberCheck, Pipeline, Traffic, TwilioChecks,
                                        cause_of, diagnose)
-from smsrelay.domain.errors import CAUSES
+from smsrelay.domain.catalogue import CAUSES
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 ORGS = ("org_a", "org_b", "org_c")

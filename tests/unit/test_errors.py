@@ -1,6 +1,6 @@
 import pytest
 
-from smsrelay.domain.errors import (
+from smsrelay.domain.catalogue import (
     CATALOGUE,
     CAUSES,
     TwilioError,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from smsrelay.domain import errors as catalogue
+from smsrelay.domain import catalogue
 
 OPEN_STATUSES = ("queued", "sending", "accepted", "scheduled", "sent")
 DESTINATION_BACKGROUND_SHARE = 0.05

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from smsrelay.domain import errors, phone, segments
+from smsrelay.domain import catalogue as errors, phone, segments
 from smsrelay.settings import Settings
 
 from .callbacks import WebhookSender, idempotency_token

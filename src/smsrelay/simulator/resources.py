@@ -21,7 +21,7 @@ def rfc2822(ts: float | None) -> str | None:
 
 
 def error_message(code: int, fallback: str = "") -> str:
-    from smsrelay.domain import errors
+    from smsrelay.domain import catalogue as errors
 
     entry = errors.lookup(code)
     return entry.message if entry else fallback or f"Error {code}"

@@ -11,7 +11,7 @@ import aiohttp
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from smsrelay.domain import errors as error_catalogue
+from smsrelay.domain import catalogue as error_catalogue
 from smsrelay.twilio.http import BaseUrlAsyncHttpClient
 
 

@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from smsrelay.service import guards, org_policy
+from smsrelay.service.outbound import guards
+from smsrelay.service.tenancy import org_policy
 from smsrelay.service.runtime import Runtime
 from smsrelay.web.deps import Conn, Operator, operator, runtime
 

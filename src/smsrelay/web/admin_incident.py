@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from smsrelay.service import incident, mitigations
+from smsrelay.service.operations import incident
+from smsrelay.service.tenancy import mitigations
 from smsrelay.service.runtime import Runtime
 from smsrelay.web.deps import Conn, Operator, operator, runtime
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from smsrelay.domain import lint as content_lint
-from smsrelay.service import batch, messages
+from smsrelay.service.outbound import batch, messages
 from smsrelay.web.deps import Conn, OrgId
 
 router = APIRouter(prefix="/v1", tags=["messages"])

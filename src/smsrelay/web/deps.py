@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
 
-from smsrelay.service import api_limits
+from smsrelay.service.tenancy import api_limits
 from smsrelay.service.problems import Problem
 from smsrelay.service.runtime import Runtime
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from smsrelay.service import metrics
+from smsrelay.service.operations import metrics
 from smsrelay.service.runtime import Runtime
 from smsrelay.web.deps import runtime
 

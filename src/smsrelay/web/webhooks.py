@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from smsrelay.service import callbacks, inbound
+from smsrelay.service.delivery import status_callbacks as callbacks, inbound
 from smsrelay.service.problems import Problem
 from smsrelay.twilio import signature
 

@@ -1,6 +1,6 @@
 """Operator actions. Each is a GET that shows what will happen (the confirmation step) and a POST
 that does it, carrying the session's CSRF token. The work is the incident toolkit's own
-(service/mitigations.py, service/retry.py), which writes "AuditLog" with the actor
+(service/tenancy/mitigations.py, service/outbound/retry.py), which writes "AuditLog" with the actor
 "dashboard:<operator>"."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from smsrelay.service import orgs as org_service
+from smsrelay.service.tenancy import orgs as org_service
 from smsrelay.service.problems import Problem
 from smsrelay.web.dashboard.deps import DashboardRoute, Form, Operator, Refused, Rt, page
 
 try:  # issue 5
-    from smsrelay.service import mitigations as _mitigations
-    from smsrelay.service import retry as _retry
+    from smsrelay.service.tenancy import mitigations as _mitigations
+    from smsrelay.service.outbound import retry as _retry
 except ImportError:  # pragma: no cover - depends on what has landed
     _mitigations = _retry = None
 

@@ -1,18 +1,18 @@
 """The dashboard's pages and the fragments its script refreshes. Handlers only read parameters,
-call a read model (service/dashboard.py, service/incident.py) and render."""
+call a read model (service/operations/dashboard.py, service/operations/incident.py) and render."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from smsrelay.service import dashboard as board
+from smsrelay.service.operations import dashboard as board
 from smsrelay.web.dashboard.auth import LOGIN_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE, verify_password
 from smsrelay.web.dashboard.deps import AuthDep, DashboardRoute, Form, Operator, Rt, page
 from smsrelay.web.dashboard.render import HERE
 
 try:  # issue 5
-    from smsrelay.service import incident as _incident
+    from smsrelay.service.operations import incident as _incident
 except ImportError:  # pragma: no cover - depends on what has landed
     _incident = None
 

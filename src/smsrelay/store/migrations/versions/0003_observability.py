@@ -20,7 +20,7 @@ depends_on = None
 # Semantics (documented in docs/observability.md): a message counts once under each status it
 # reaches; 'sent' counts when "sentAt" is first set (handed to a carrier), so a message whose
 # 'sent' callback was skipped still counts. Latency buckets must match LATENCY_BUCKETS in
-# smsrelay.service.metrics.
+# smsrelay.service.operations.metrics.
 SCHEMA = """
 CREATE TABLE "MessageCounter" (
     "name" text NOT NULL,

@@ -11,7 +11,7 @@ import asyncio
 import socket
 from typing import Any
 
-from smsrelay.service import metrics
+from smsrelay.service.operations import metrics
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 

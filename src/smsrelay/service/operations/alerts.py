@@ -18,7 +18,8 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import alert_rules
 from smsrelay.domain.alert_rules import Facts, Finding, Thresholds
-from smsrelay.service import metrics, notify, statsd
+from smsrelay.service.operations import metrics, statsd
+from smsrelay import notify
 from smsrelay.service.runtime import Runtime
 from smsrelay.settings import Settings
 from smsrelay.store import sql

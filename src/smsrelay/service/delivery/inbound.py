@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import ids, keywords, phone, segments
 from smsrelay.service import jobs
-from smsrelay.service.messages import present
+from smsrelay.service.outbound.messages import present
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 

@@ -9,7 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import status as lattice
-from smsrelay.service.status_updates import advance, error_metadata
+from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.store import sql
 
 log = logging.getLogger(__name__)

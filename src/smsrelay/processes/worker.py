@@ -11,7 +11,9 @@ import signal
 import procrastinate
 from procrastinate import RetryStrategy
 
-from smsrelay.service import dispatch, inbound, jobs, release, throttle
+from smsrelay.service.outbound import dispatch, release, throttle
+from smsrelay.service.delivery import inbound
+from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
 from smsrelay.store.db import RECONNECT_SECONDS, psycopg_url
 

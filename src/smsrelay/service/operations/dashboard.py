@@ -15,16 +15,17 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from smsrelay.domain import errors as catalogue
+from smsrelay.domain import catalogue
 from smsrelay.domain import phone
-from smsrelay.service import guards, rollup
+from smsrelay.service.outbound import guards
+from smsrelay.service.operations import rollup
 from smsrelay.service.problems import Problem
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
 try:  # issue 6; the overview shows alerts and the balance once they exist
-    from smsrelay.service import alerts as _alerts
-    from smsrelay.service import metrics as _metrics
+    from smsrelay.service.operations import alerts as _alerts
+    from smsrelay.service.operations import metrics as _metrics
 except ImportError:  # pragma: no cover - depends on what has landed
     _alerts = _metrics = None
 

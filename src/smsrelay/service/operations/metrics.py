@@ -21,7 +21,7 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import alert_rules
 from smsrelay.service import jobs as job_names
-from smsrelay.service import rollup
+from smsrelay.service.operations import rollup
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from smsrelay.service import guards, jobs
+from smsrelay.service.outbound import guards
+from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from psycopg import AsyncConnection
 
-from smsrelay.service import orgs
+from smsrelay.service.tenancy import orgs
 from smsrelay.service.problems import Problem
 from smsrelay.store import sql
 

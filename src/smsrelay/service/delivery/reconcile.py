@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from smsrelay.service.runtime import Runtime
-from smsrelay.service.status_updates import advance, error_metadata
+from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.store import sql
 from smsrelay.twilio.gateway import SendFailed
 

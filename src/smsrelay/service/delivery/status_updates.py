@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from smsrelay.domain import errors as catalogue
+from smsrelay.domain import catalogue
 from smsrelay.domain import status as lattice
 from smsrelay.store import sql
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from smsrelay.domain import errors as catalogue
-from smsrelay.service import incident, rollup
+from smsrelay.domain import catalogue
+from smsrelay.service.operations import incident, rollup
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 

@@ -3,7 +3,7 @@
 Org changes go through "OrgSettings", whose trigger writes "AuditLog"; we name the actor and
 reason in the same transaction. The kill switch (pause/resume) belongs to the guardrails; it is
 re-exported here so the admin API has one home for mitigations. A mitigation holds messages, never drops them: the guards
-(service/guards.py) hold sends while it is on, and the workers release them when it is lifted.
+(service/outbound/guards.py) hold sends while it is on, and the workers release them when it is lifted.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from smsrelay.service import guards
+from smsrelay.service.outbound import guards
 from smsrelay.service.problems import Problem
 from smsrelay.store import sql
 

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from smsrelay.domain import errors as catalogue
+from smsrelay.domain import catalogue
 from smsrelay.domain import ids, phone
-from smsrelay.service import incident, jobs
+from smsrelay.service.operations import incident
+from smsrelay.service import jobs
 from smsrelay.service.problems import Problem
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql

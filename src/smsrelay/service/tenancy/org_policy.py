@@ -1,7 +1,7 @@
 """An org's guardrail policies in "OrgSettings": content and landline policy, allowed countries,
 default region, HELP text and how long a held message stays valid.
 
-Disabling and throttling an org are mitigations (service/mitigations.py). Every change here is
+Disabling and throttling an org are mitigations (service/tenancy/mitigations.py). Every change here is
 recorded in "AuditLog" by the "OrgSettings" trigger, with the actor and reason we name.
 """
 

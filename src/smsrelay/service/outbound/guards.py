@@ -11,7 +11,7 @@ Holds, by reason (kept in "metadata"->'hold'->>'reason'):
   reads, so it needs no restart.
 - org_disabled: the runbook's `UPDATE "OrgSettings" SET "smsDisabled" = true`.
 - rate_zero: "maxMessagesPerMinute" set to 0 or less, which can only mean "send nothing".
-The rate limit itself (service/throttle.py) defers rather than holds.
+The rate limit itself (service/outbound/throttle.py) defers rather than holds.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from smsrelay.service import throttle
+from smsrelay.service.outbound import throttle
 from smsrelay.service.problems import Problem
 from smsrelay.settings import Settings
 from smsrelay.store import sql

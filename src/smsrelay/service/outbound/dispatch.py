@@ -15,11 +15,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from smsrelay import failpoints
-from smsrelay.domain import errors as catalogue
+from smsrelay.domain import catalogue
 from smsrelay.domain import phone
-from smsrelay.service import guards, jobs, throttle
+from smsrelay.service.outbound import guards, throttle
+from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
-from smsrelay.service.status_updates import advance, error_metadata
+from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.store import sql
 from smsrelay.twilio.gateway import SendFailed
 

@@ -24,8 +24,8 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import admission, ids, lint, phone
-from smsrelay.service import spend_guard
-from smsrelay.service.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
+from smsrelay.service.outbound import spend_guard
+from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
                                        outbound_row, pick_sender, recipient, replay_or_org, validate_body)
 from smsrelay.service.problems import Problem
 from smsrelay.store import sql

@@ -11,7 +11,8 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from smsrelay.domain import ids, phone, segments
-from smsrelay.service import admission, jobs, spend_guard
+from smsrelay.service.outbound import admission, spend_guard
+from smsrelay.service import jobs
 from smsrelay.service.problems import Problem, not_found
 from smsrelay.store import sql
 

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 
-from smsrelay.service import reconcile, retention
+from smsrelay.service.delivery import reconcile
+from smsrelay.service.operations import retention
 from smsrelay.service.runtime import Runtime
 from smsrelay.store.db import psycopg_url
 
@@ -25,7 +26,7 @@ Duty = Callable[[Runtime], Awaitable[object]]
 
 
 def default_duties() -> list[tuple[str, Duty]]:
-    from smsrelay.service.alerts import observability_duty
+    from smsrelay.service.operations.alerts import observability_duty
 
     return [("reconcile", reconcile.reconcile_open_messages), ("observability", observability_duty),
             ("retention", retention.purge_content)]

@@ -17,9 +17,11 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import diagnosis
-from smsrelay.domain import errors as catalogue
+from smsrelay.domain import catalogue
 from smsrelay.domain import phone
-from smsrelay.service import guards, jobs, rollup
+from smsrelay.service.outbound import guards
+from smsrelay.service import jobs
+from smsrelay.service.operations import rollup
 from smsrelay.service.problems import Problem
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
