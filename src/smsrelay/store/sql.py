@@ -1,7 +1,10 @@
-"""Named SQL: every statement the service runs lives in queries.sql, one block per name.
+"""Named SQL: every statement the service runs lives in store/queries/, one block per name.
 
-Keeping SQL in one file (as procrastinate does) makes it reviewable next to the runbook and
-the indexes in schema.py, and keeps handlers and use cases free of SQL.
+Keeping SQL in a few files (as procrastinate does) makes it reviewable next to the runbook and
+the indexes in schema.py, and keeps handlers and use cases free of SQL. One file per concept
+(queries/<concept>.sql, the service package that calls them) gives each statement one obvious
+home; a name is global, so a second definition anywhere is refused at import rather than one
+silently winning.
 """
 
 from __future__ import annotations
@@ -16,12 +19,23 @@ from psycopg.types.json import Jsonb
 _BLOCK = re.compile(r"^-- (\w+) --\n(.*?)(?=^-- \w+ --\n|\Z)", re.S | re.M)
 
 
-def _load() -> dict[str, str]:
-    text = (Path(__file__).parent / "queries.sql").read_text()
+QUERIES_DIR = Path(__file__).parent / "queries"
+
+
+class DuplicateQuery(Exception):
+    pass
+
+
+def _load(directory: Path = QUERIES_DIR) -> dict[str, str]:
     queries: dict[str, str] = {}
-    for name, body in _BLOCK.findall(text):
-        lines = [line for line in body.strip().splitlines() if not line.startswith("-- ")]
-        queries[name] = "\n".join(lines).strip()
+    defined_in: dict[str, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        for name, body in _BLOCK.findall(path.read_text()):
+            if name in defined_in:
+                raise DuplicateQuery(f"query {name!r} is defined twice: in {defined_in[name]} and in {path.name}")
+            defined_in[name] = path.name
+            lines = [line for line in body.strip().splitlines() if not line.startswith("-- ")]
+            queries[name] = "\n".join(lines).strip()
     return queries
 
 
