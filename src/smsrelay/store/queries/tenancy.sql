@@ -82,9 +82,6 @@ WITH k AS (
 )
 SELECT k."id", k."orgId", counted."count" FROM k, counted;
 
--- revoke_api_key --
-UPDATE "ApiKey" SET "revokedAt" = now() WHERE "id" = %(id)s AND "revokedAt" IS NULL;
-
 -- list_api_keys --
 SELECT "id", "prefix", "name", "createdAt", "revokedAt" FROM "ApiKey"
 WHERE "orgId" = %(org_id)s ORDER BY "createdAt";
