@@ -1,10 +1,11 @@
 -- What an operator asks during an incident (service/operations: incident.py, report.py,
 -- dashboard.py): the incident toolkit, diagnosis, the report and the dashboard's pages.
--- Every window query filters "direction" and a "createdAt" range first, so it is a range scan
--- of ("direction", "createdAt") or ("direction", "status", "createdAt"); queries over messages
--- not yet final repeat the partial index's predicate so the planner can use "MessageLog_open_idx".
 
 -- ==== incident ====
+-- Every window query of the incident toolkit (incident, diagnosis) filters "direction" and a
+-- "createdAt" range first, so it is a range scan of ("direction", "createdAt") or ("direction",
+-- "status", "createdAt"); queries over messages not yet final repeat the partial index's predicate
+-- so the planner can use "MessageLog_open_idx".
 
 -- incident_now --
 SELECT now() AS now;

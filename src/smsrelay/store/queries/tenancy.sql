@@ -126,6 +126,7 @@ RETURNING "orgId", "smsDisabled", "maxMessagesPerMinute";
 SELECT 1 AS opted_out FROM "OptOut" WHERE "orgId" = %(org_id)s AND "phone" = %(phone)s;
 
 -- batch_opted_out --
+-- is_opted_out for a whole batch (POST /v1/messages:batch): one query, not one per recipient.
 SELECT "phone" FROM "OptOut" WHERE "orgId" = %(org_id)s AND "phone" = ANY(%(phones)s::text[]);
 
 -- insert_opt_out --
