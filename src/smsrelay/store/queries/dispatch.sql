@@ -1,0 +1,160 @@
+-- The worker's side of an outbound message (service/outbound: dispatch.py, guards.py,
+-- throttle.py, release.py, retry.py, and service/jobs.py): jobs, the send claim, holds, the
+-- per-org rate, releasing held messages and re-sending failed ones.
+
+-- ==== jobs and claims ====
+
+-- enqueue_job --
+-- procrastinate's own defer function, called on our connection so the job commits (or not)
+-- together with the "MessageLog" row.
+-- The lock (the message id for sends) keeps two jobs of one message from ever running at once.
+SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(
+    %(queue)s, %(task)s, 0, %(lock)s, NULL, %(args)s, %(scheduled_at)s
+)]::procrastinate_job_to_defer_v1[])) AS id;
+
+-- sid_taken --
+SELECT 1 AS taken FROM "MessageLog" WHERE "twilioSid" = %(sid)s;
+
+-- try_lock --
+-- One holder at a time across processes and machines for a periodic duty.
+SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
+
+-- ==== guards ====
+
+-- held_counts --
+SELECT "metadata"->'hold'->>'reason' AS "reason", count(*)::int AS "count"
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" = 'queued' AND jsonb_typeof("metadata"->'hold') = 'object'
+GROUP BY 1 ORDER BY 1;
+
+-- guarded_orgs --
+SELECT "orgId", "smsDisabled", "maxMessagesPerMinute" FROM "OrgSettings"
+WHERE "smsDisabled" OR "maxMessagesPerMinute" IS NOT NULL
+ORDER BY "orgId"
+LIMIT 500;
+
+-- releasable_messages --
+-- Held messages whose guard has lifted, plus any held past its validity (the job expires it),
+-- oldest first. Per org through "MessageLog_held_idx" with one range on "createdAt" (everything
+-- for a released org, only the expired for a disabled one), so a million held for a disabled
+-- org cost one index probe, not a scan. A rate of 0 per minute holds like a disable.
+SELECT h."id" FROM "OrgSettings" s
+CROSS JOIN LATERAL (
+    SELECT m."id", m."createdAt" FROM "MessageLog" m
+    WHERE m."orgId" = s."orgId" AND m."direction" = 'outbound' AND m."status" = 'queued'
+      AND jsonb_typeof(m."metadata"->'hold') = 'object' AND m."twilioSid" IS NULL
+      AND m."createdAt" < CASE WHEN NOT s."smsDisabled" AND coalesce(s."maxMessagesPerMinute", 1) > 0
+                               THEN 'infinity'::timestamptz
+                               ELSE now() - make_interval(secs => s."validityPeriodSeconds") END
+    ORDER BY m."createdAt", m."id"
+    LIMIT %(limit)s
+    FOR UPDATE OF m SKIP LOCKED
+) h
+ORDER BY h."createdAt", h."id"
+LIMIT %(limit)s;
+
+-- ==== throttle ====
+
+-- rate_lock --
+-- One claimant at a time per org: counting the window and taking a slot are one decision.
+SELECT pg_advisory_xact_lock(hashtextextended('smsrelay.rate:' || %(org_id)s, 0)) AS locked;
+
+-- rate_state --
+-- clock_timestamp(), not now(): the lock above may have been waited for. "recent" counts sends
+-- that occupied any part of the window: a send lasts from just before its request ("at") to its
+-- answer ("doneAt"), and one still in flight (or whose worker died) lasts at most "in_flight"
+-- seconds. "horizon" is when the limit-th latest slot (sent or reserved, this message's own
+-- reservation aside) leaves the window: the time a newcomer should wait for. "freeAt" is when
+-- the oldest send in the window (probably) leaves it: when a due reservation should try again.
+WITH t AS (SELECT clock_timestamp() AS now)
+SELECT t.now AS "now",
+  (SELECT count(*) FROM "SendSlot" s
+   WHERE s."orgId" = %(org_id)s AND NOT s."planned"
+     AND s."at" > t.now - make_interval(secs => %(window)s + %(in_flight)s)
+     AND coalesce(s."doneAt", s."at" + make_interval(secs => %(in_flight)s))
+         > t.now - make_interval(secs => %(window)s))::int AS "recent",
+  (SELECT coalesce(s."doneAt", s."at") FROM "SendSlot" s
+   WHERE s."orgId" = %(org_id)s AND NOT (s."planned" AND s."messageId" = %(message_id)s)
+   ORDER BY s."at" DESC OFFSET %(per_minute)s - 1 LIMIT 1)
+   + make_interval(secs => %(window)s) AS "horizon",
+  (SELECT min(coalesce(s."doneAt", s."at")) FROM "SendSlot" s
+   WHERE s."orgId" = %(org_id)s AND NOT s."planned"
+     AND s."at" > t.now - make_interval(secs => %(window)s + %(in_flight)s)
+     AND coalesce(s."doneAt", s."at" + make_interval(secs => %(in_flight)s))
+         > t.now - make_interval(secs => %(window)s))
+   + make_interval(secs => %(window)s) AS "freeAt",
+  p."at" AS "plannedAt", p."perMinute" AS "plannedPerMinute"
+FROM t LEFT JOIN "SendSlot" p ON p."messageId" = %(message_id)s AND p."planned";
+
+-- rate_drop_plan --
+DELETE FROM "SendSlot" WHERE "messageId" = %(message_id)s AND "planned";
+
+-- rate_record_send --
+-- An unthrottled org's send is logged as instant: it only matters if a limit is set meanwhile.
+INSERT INTO "SendSlot" ("orgId", "messageId", "at", "doneAt", "planned", "perMinute")
+VALUES (%(org_id)s, %(message_id)s, coalesce(%(at)s, clock_timestamp()),
+        CASE WHEN %(in_flight)s THEN NULL ELSE coalesce(%(at)s, clock_timestamp()) END, false, %(per_minute)s)
+RETURNING "id";
+
+-- rate_done --
+UPDATE "SendSlot" SET "doneAt" = clock_timestamp() WHERE "id" = %(id)s AND "doneAt" IS NULL;
+
+-- rate_plan --
+INSERT INTO "SendSlot" ("orgId", "messageId", "at", "planned", "perMinute", "jobId")
+VALUES (%(org_id)s, %(message_id)s, %(at)s, true, %(per_minute)s, %(job_id)s);
+
+-- rate_replan_stale --
+-- Reservations made under another limit than the org's current one (an operator changed
+-- "maxMessagesPerMinute"): drop them and wake their jobs now, so a raised or removed limit
+-- lets the messages go at once and a lowered one re-plans them under the new limit.
+WITH stale AS (
+    DELETE FROM "SendSlot" p USING "OrgSettings" s
+    WHERE p."planned" AND s."orgId" = p."orgId"
+      AND p."perMinute" IS DISTINCT FROM s."maxMessagesPerMinute"
+    RETURNING p."jobId"
+)
+UPDATE procrastinate_jobs SET scheduled_at = now()
+WHERE id IN (SELECT "jobId" FROM stale) AND status = 'todo'
+RETURNING id;
+
+-- rate_purge --
+-- Sends older than the window no longer count; a reservation an hour overdue lost its job.
+DELETE FROM "SendSlot"
+WHERE "at" < now() - make_interval(secs => %(keep_seconds)s)
+  AND (NOT "planned" OR "at" < now() - interval '1 hour');
+
+-- throttled_orgs --
+SELECT p."orgId", count(*)::int AS "waiting", max(p."at") AS "lastAt", min(p."at") AS "nextAt"
+FROM "SendSlot" p WHERE p."planned"
+GROUP BY 1 ORDER BY 1;
+
+-- ==== retry ====
+
+-- retry_candidates --
+SELECT "id", "orgId", "from", "to", "status", "createdAt",
+       "metadata"->>'twilioErrorCode' AS code,
+       coalesce(("metadata"->>'retryGeneration')::int, 0) AS generation
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND "metadata"->>'twilioErrorCode' = ANY(%(codes)s)
+  AND NOT ("metadata" ? 'retriedBy')
+ORDER BY "createdAt", "id"
+LIMIT %(limit)s;
+
+-- retry_lock_original --
+-- Re-checked under the row lock: two concurrent retry runs cannot both re-send one message.
+SELECT "id" FROM "MessageLog"
+WHERE "id" = %(id)s AND "status" IN ('failed', 'undelivered') AND NOT ("metadata" ? 'retriedBy')
+FOR UPDATE;
+
+-- retry_insert --
+INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
+                          "segments", "encoding", "metadata")
+SELECT %(new_id)s, "orgId", "channel", 'outbound', 'queued', "from", "to", "content", "segments", "encoding",
+       jsonb_strip_nulls(jsonb_build_object('country', "metadata"->'country',
+                                            'messagingServiceSid', "metadata"->'messagingServiceSid'))
+       || %(metadata)s
+FROM "MessageLog" WHERE "id" = %(id)s
+RETURNING "id";

@@ -1,0 +1,239 @@
+-- What an operator asks during an incident (service/operations: incident.py, report.py,
+-- dashboard.py): the incident toolkit, diagnosis, the report and the dashboard's pages.
+
+-- ==== incident ====
+-- Every window query of the incident toolkit (incident, diagnosis) filters "direction" and a
+-- "createdAt" range first, so it is a range scan of ("direction", "createdAt") or ("direction",
+-- "status", "createdAt"); queries over messages not yet final repeat the partial index's predicate
+-- so the planner can use "MessageLog_open_idx".
+
+-- incident_now --
+SELECT now() AS now;
+
+-- incident_failures --
+SELECT "id", "orgId", "channel", "status", "from", "to",
+       "metadata"->>'twilioErrorCode' AS error_code,
+       "metadata"->>'twilioErrorMessage' AS error_message,
+       "createdAt"
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(code)s::text IS NULL OR "metadata"->>'twilioErrorCode' = %(code)s)
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- incident_error_codes --
+SELECT "metadata"->>'twilioErrorCode' AS code, count(*)::int AS count,
+       count(DISTINCT "orgId")::int AS orgs, min("createdAt") AS first_at, max("createdAt") AS last_at
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+GROUP BY 1
+ORDER BY count DESC;
+
+-- incident_retrying_codes --
+-- The last error of messages still being retried: a rate limit or an outage shows here first.
+SELECT coalesce("metadata"->'lastError'->>'code', 'HTTP ' || ("metadata"->'lastError'->>'httpStatus'), 'network') AS code,
+       count(*)::int AS count, count(DISTINCT "orgId")::int AS orgs,
+       min("createdAt") AS first_at, max("createdAt") AS last_at
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND jsonb_typeof("metadata"->'lastError') = 'object'
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+GROUP BY 1
+ORDER BY count DESC;
+
+-- ==== diagnosis ====
+
+-- diagnose_traffic --
+SELECT "orgId", "from", count(*)::int AS total,
+       (count(*) FILTER (WHERE "status" IN ('failed', 'undelivered')))::int AS failed,
+       (count(*) FILTER (WHERE "status" = 'delivered'))::int AS delivered
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+GROUP BY 1, 2;
+
+-- diagnose_failures --
+SELECT "metadata"->>'twilioErrorCode' AS code, "orgId", "from", "metadata"->>'country' AS country,
+       count(*)::int AS count
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+GROUP BY 1, 2, 3, 4;
+
+-- diagnose_transient --
+SELECT "metadata"->'lastError'->>'code' AS code, ("metadata"->'lastError'->>'httpStatus')::int AS http_status,
+       "orgId", "from", "metadata"->>'country' AS country, count(*)::int AS count
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND jsonb_typeof("metadata"->'lastError') = 'object'
+GROUP BY 1, 2, 3, 4, 5;
+
+-- diagnose_queue --
+-- Bounded to 3 days: older open messages are the reconciler's business, not a live queue.
+SELECT (count(*) FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL))::int AS queued_unsent,
+       extract(epoch FROM now() - min("createdAt") FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL))::float AS oldest_queued_age_s,
+       (count(*) FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL
+                           AND jsonb_typeof("metadata"->'lastError') IS DISTINCT FROM 'object'
+                           AND jsonb_typeof("metadata"->'hold') IS DISTINCT FROM 'object'
+                           AND coalesce(("metadata"->>'attempts')::int, 0) = 0
+                           AND "createdAt" < now() - make_interval(secs => %(stuck_after)s)))::int AS stuck_unsent
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "createdAt" > now() - interval '3 days';
+
+-- diagnose_held --
+-- Only held rows are in "MessageLog_held_idx" (a hold is set on a queued message, never sent).
+SELECT "metadata"->'hold'->>'reason' AS reason, "orgId", count(*)::int AS count
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" = 'queued' AND jsonb_typeof("metadata"->'hold') = 'object'
+GROUP BY 1, 2;
+
+-- diagnose_jobs --
+SELECT (count(*) FILTER (WHERE "status" = 'todo' AND ("scheduled_at" IS NULL OR "scheduled_at" <= now())))::int AS todo,
+       (count(*) FILTER (WHERE "status" = 'doing'))::int AS doing
+FROM procrastinate_jobs
+WHERE "status" IN ('todo', 'doing') AND "queue_name" = %(queue)s;
+
+-- diagnose_workers --
+SELECT (count(*) FILTER (WHERE last_heartbeat > now() - make_interval(secs => %(alive_within)s)))::int AS alive,
+       count(*)::int AS registered,
+       extract(epoch FROM now() - max(last_heartbeat))::float AS last_heartbeat_age_s
+FROM procrastinate_workers;
+
+-- diagnose_flow --
+-- Since the oldest outbound message still waiting for its first attempt: has anything created
+-- after it been handed to Twilio, while inbound kept arriving? (Both on direction, createdAt.)
+WITH recent AS (
+    SELECT "direction", "status", "twilioSid", "createdAt", "metadata" FROM "MessageLog"
+    WHERE "direction" IN ('inbound', 'outbound') AND "createdAt" > now() - make_interval(mins => %(minutes)s)
+), waiting AS (
+    SELECT min("createdAt") AS oldest FROM recent
+    WHERE "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
+      AND jsonb_typeof("metadata"->'hold') IS DISTINCT FROM 'object'
+      AND jsonb_typeof("metadata"->'lastError') IS DISTINCT FROM 'object'
+)
+SELECT (count(*) FILTER (WHERE r."direction" = 'inbound'))::int AS inbound,
+       (count(*) FILTER (WHERE r."direction" = 'outbound'))::int AS outbound,
+       (count(*) FILTER (WHERE r."direction" = 'outbound' AND r."twilioSid" IS NOT NULL))::int AS handed
+FROM recent r, waiting w
+WHERE r."createdAt" >= w.oldest;
+
+-- diagnose_mitigations --
+SELECT "orgId", "smsDisabled", "maxMessagesPerMinute" FROM "OrgSettings"
+WHERE "smsDisabled" OR "maxMessagesPerMinute" IS NOT NULL
+ORDER BY "orgId"
+LIMIT 500;
+
+-- ==== report ====
+
+-- report_buckets --
+SELECT date_bin('5 minutes', "createdAt", %(since)s) AS bucket, count(*)::int AS total,
+       (count(*) FILTER (WHERE "status" IN ('failed', 'undelivered')))::int AS failed
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+GROUP BY 1
+ORDER BY 1;
+
+-- report_audit --
+SELECT "createdAt", "tableName", "orgId", "action", "actor", "reason", "before", "after"
+FROM "AuditLog"
+WHERE "createdAt" > %(since)s AND "createdAt" <= %(until)s
+ORDER BY "createdAt", "id"
+LIMIT 500;
+
+-- report_alert_table --
+SELECT to_regclass('"Alert"') IS NOT NULL AS present;
+
+-- report_alerts --
+-- Alerts that were firing at any moment of the window.
+SELECT "rule", "orgId", "severity", "title", "state", "firedAt", "resolvedAt" FROM "Alert"
+WHERE "firedAt" <= %(until)s AND ("resolvedAt" IS NULL OR "resolvedAt" > %(since)s)
+ORDER BY "firedAt", "id"
+LIMIT 200;
+
+-- ==== dashboard ====
+
+-- dash_now --
+SELECT now() AS now;
+
+-- dash_flow --
+-- The runbook's first symptom: outbound handed to Twilio flat while inbound keeps arriving.
+SELECT (count(*) FILTER (WHERE "direction" = 'inbound'))::int AS inbound,
+       (count(*) FILTER (WHERE "direction" = 'outbound'))::int AS outbound,
+       (count(*) FILTER (WHERE "direction" = 'outbound' AND "twilioSid" IS NOT NULL))::int AS handed
+FROM "MessageLog"
+WHERE "direction" IN ('inbound', 'outbound') AND "createdAt" > now() - make_interval(secs => %(seconds)s);
+
+-- dash_held --
+-- Held messages by guard, through "MessageLog_held_idx", which holds only them.
+SELECT coalesce("metadata"->'hold'->>'reason', '?') AS reason, count(*)::int AS count,
+       min("createdAt") AS oldest
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" = 'queued' AND jsonb_typeof("metadata"->'hold') = 'object'
+GROUP BY 1
+ORDER BY count DESC;
+
+-- dash_recent_failures --
+-- Runbook step 2.
+SELECT "id", "orgId", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code,
+       "metadata"->>'twilioErrorMessage' AS error_message, "createdAt"
+FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_org_failures --
+SELECT "id", "orgId", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code,
+       "metadata"->>'twilioErrorMessage' AS error_message, "createdAt"
+FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
+  AND "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_org_audit --
+SELECT "id", "tableName", "action", "actor", "reason", "before", "after", "createdAt"
+FROM "AuditLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" > now() - interval '30 days'
+ORDER BY "createdAt" DESC, "id" DESC
+LIMIT 20;
+
+-- dash_message_by_sid --
+SELECT * FROM "MessageLog" WHERE "twilioSid" = %(sid)s;
+
+-- dash_messages_by_to --
+SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+FROM "MessageLog"
+WHERE "to" = %(to)s AND "createdAt" >= %(since)s
+  AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(status)s::text IS NULL OR "status" = %(status)s)
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_messages_by_org --
+SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s
+  AND (%(status)s::text IS NULL OR "status" = %(status)s)
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_messages_by_status --
+SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+FROM "MessageLog"
+WHERE "direction" = %(direction)s AND "status" = %(status)s AND "createdAt" >= %(since)s
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;
+
+-- dash_messages_recent --
+SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+FROM "MessageLog"
+WHERE "direction" = %(direction)s AND "createdAt" >= %(since)s
+ORDER BY "createdAt" DESC
+LIMIT %(limit)s;

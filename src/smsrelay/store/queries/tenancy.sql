@@ -1,0 +1,146 @@
+-- Orgs and what they own or have set (service/tenancy: orgs.py, api_limits.py, org_policy.py,
+-- mitigations.py): numbers, API keys and their per-minute limit, policy, opt-outs, the
+-- system-wide settings, and the audit trail every settings change writes.
+
+-- ==== audit ====
+
+-- set_actor --
+-- Names who makes the following writes in this transaction, for the audit trigger.
+SELECT set_config('smsrelay.actor', %(actor)s, true), set_config('smsrelay.reason', coalesce(%(reason)s, ''), true);
+
+-- insert_audit --
+INSERT INTO "AuditLog" ("tableName", "orgId", "action", "actor", "reason", "before", "after")
+VALUES (%(table_name)s, %(org_id)s, %(action)s, %(actor)s, %(reason)s, %(before)s, %(after)s);
+
+-- ==== orgs and numbers ====
+
+-- insert_org --
+INSERT INTO "Org" ("id", "name") VALUES (%(id)s, %(name)s) RETURNING *;
+
+-- insert_org_settings --
+INSERT INTO "OrgSettings" ("orgId", "defaultRegion", "inboundWebhookUrl", "inboundWebhookSecret", "helpText")
+VALUES (%(org_id)s, %(default_region)s, %(inbound_webhook_url)s, %(inbound_webhook_secret)s, %(help_text)s)
+RETURNING *;
+
+-- insert_phone_number --
+INSERT INTO "PhoneNumber" ("id", "orgId", "number", "messagingServiceSid", "kind")
+VALUES (%(id)s, %(org_id)s, %(number)s, %(messaging_service_sid)s, %(kind)s)
+RETURNING *;
+
+-- get_org --
+SELECT o.*, s."smsDisabled", s."maxMessagesPerMinute", s."defaultRegion", s."inboundWebhookUrl",
+       s."inboundWebhookSecret", s."helpText", s."contentPolicy", s."landlinePolicy",
+       s."allowedCountries", s."validityPeriodSeconds", s."dailySendCap"
+FROM "Org" o JOIN "OrgSettings" s ON s."orgId" = o."id"
+WHERE o."id" = %(org_id)s;
+
+-- org_for_send --
+-- get_org plus its senders (as org_senders orders them), in one round trip for the send path.
+SELECT o.*, s."smsDisabled", s."maxMessagesPerMinute", s."defaultRegion", s."inboundWebhookUrl",
+       s."inboundWebhookSecret", s."helpText", s."contentPolicy", s."landlinePolicy",
+       s."allowedCountries", s."validityPeriodSeconds", s."dailySendCap",
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('number', p."number", 'messagingServiceSid',
+                                                     p."messagingServiceSid", 'kind', p."kind")
+                                  ORDER BY p."isDefault" DESC, p."createdAt"), '[]'::jsonb)
+        FROM "PhoneNumber" p WHERE p."orgId" = o."id") AS senders
+FROM "Org" o JOIN "OrgSettings" s ON s."orgId" = o."id"
+WHERE o."id" = %(org_id)s;
+
+-- list_orgs --
+SELECT o."id", o."name", o."createdAt", s."smsDisabled", s."maxMessagesPerMinute"
+FROM "Org" o JOIN "OrgSettings" s ON s."orgId" = o."id"
+ORDER BY o."createdAt";
+
+-- org_senders --
+SELECT "number", "messagingServiceSid", "kind" FROM "PhoneNumber"
+WHERE "orgId" = %(org_id)s
+ORDER BY "isDefault" DESC, "createdAt";
+
+-- org_by_number --
+SELECT p."orgId", p."number" FROM "PhoneNumber" p WHERE p."number" = %(number)s;
+
+-- org_exists --
+SELECT "id" FROM "Org" WHERE "id" = %(org_id)s;
+
+-- ==== API keys and limits ====
+
+-- insert_api_key --
+INSERT INTO "ApiKey" ("id", "orgId", "keyHash", "prefix", "name")
+VALUES (%(id)s, %(org_id)s, %(key_hash)s, %(prefix)s, %(name)s)
+RETURNING "id", "orgId", "prefix", "name", "createdAt";
+
+-- authenticate_and_count --
+-- The key (unknown or revoked: no row) and this request counted against its minute, in one
+-- round trip: every API request pays it.
+WITH k AS (
+    SELECT "id", "orgId" FROM "ApiKey" WHERE "keyHash" = %(key_hash)s AND "revokedAt" IS NULL
+), counted AS (
+    INSERT INTO "RateCounter" ("key", "window", "count")
+    SELECT 'api:' || k."id", %(window)s, 1 FROM k
+    ON CONFLICT ("key", "window") DO UPDATE SET "count" = "RateCounter"."count" + 1
+    RETURNING "count"
+)
+SELECT k."id", k."orgId", counted."count" FROM k, counted;
+
+-- list_api_keys --
+SELECT "id", "prefix", "name", "createdAt", "revokedAt" FROM "ApiKey"
+WHERE "orgId" = %(org_id)s ORDER BY "createdAt";
+
+-- revoke_org_api_key --
+UPDATE "ApiKey" SET "revokedAt" = now()
+WHERE "id" = %(id)s AND "orgId" = %(org_id)s AND "revokedAt" IS NULL
+RETURNING "id";
+
+-- ==== policy and mitigations ====
+
+-- get_org_policy --
+SELECT "orgId", "smsDisabled", "maxMessagesPerMinute", "defaultRegion", "contentPolicy", "landlinePolicy",
+       "allowedCountries", "helpText", "validityPeriodSeconds", "dailySendCap", "updatedAt"
+FROM "OrgSettings" WHERE "orgId" = %(org_id)s;
+
+-- update_org_policy --
+-- Only the keys present in "changes" move (the rest come from the row itself); the audit
+-- trigger records before and after, with the actor named by set_actor.
+UPDATE "OrgSettings" AS s
+SET ("defaultRegion", "contentPolicy", "landlinePolicy", "allowedCountries", "helpText", "validityPeriodSeconds",
+     "dailySendCap") =
+    (SELECT r."defaultRegion", r."contentPolicy", r."landlinePolicy", r."allowedCountries", r."helpText",
+            r."validityPeriodSeconds", r."dailySendCap"
+     FROM jsonb_populate_record(s, %(changes)s) AS r)
+WHERE s."orgId" = %(org_id)s
+RETURNING "orgId", "smsDisabled", "maxMessagesPerMinute", "defaultRegion", "contentPolicy", "landlinePolicy",
+          "allowedCountries", "helpText", "validityPeriodSeconds", "dailySendCap", "updatedAt";
+
+-- mitigate_org_disabled --
+-- The audit trigger records it; the caller has named the actor with set_actor.
+UPDATE "OrgSettings" SET "smsDisabled" = %(disabled)s WHERE "orgId" = %(org_id)s
+RETURNING "orgId", "smsDisabled", "maxMessagesPerMinute";
+
+-- mitigate_org_rate --
+UPDATE "OrgSettings" SET "maxMessagesPerMinute" = %(per_minute)s WHERE "orgId" = %(org_id)s
+RETURNING "orgId", "smsDisabled", "maxMessagesPerMinute";
+
+-- ==== opt-outs ====
+
+-- is_opted_out --
+SELECT 1 AS opted_out FROM "OptOut" WHERE "orgId" = %(org_id)s AND "phone" = %(phone)s;
+
+-- batch_opted_out --
+-- is_opted_out for a whole batch (POST /v1/messages:batch): one query, not one per recipient.
+SELECT "phone" FROM "OptOut" WHERE "orgId" = %(org_id)s AND "phone" = ANY(%(phones)s::text[]);
+
+-- insert_opt_out --
+INSERT INTO "OptOut" ("orgId", "phone", "source") VALUES (%(org_id)s, %(phone)s, %(source)s)
+ON CONFLICT DO NOTHING;
+
+-- delete_opt_out --
+DELETE FROM "OptOut" WHERE "orgId" = %(org_id)s AND "phone" = %(phone)s;
+
+-- ==== system settings ====
+
+-- get_system_setting --
+SELECT "value" FROM "SystemSetting" WHERE "key" = %(key)s;
+
+-- put_system_setting --
+INSERT INTO "SystemSetting" ("key", "value") VALUES (%(key)s, %(value)s)
+ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", "updatedAt" = now();
