@@ -51,6 +51,13 @@ def test_a_problem__carries_only_its_declared_details_in_the_body():
     assert not problems.ORG_NOT_FOUND(org_id="org_x").retryable
 
 
+def test_fixed_facts__go_into_every_occurrence():
+    problem = problems.RECIPIENT_OPTED_OUT(masked="+1501***2661")
+    assert problem.to_dict() == {"error": {
+        "code": "recipient_opted_out", "twilioEquivalent": 21610,
+        "message": "+1501***2661 replied STOP to this org; Twilio would refuse with 21610."}}
+
+
 def test_variants__keep_the_code_and_change_only_the_wording():
     missing, unknown = problems.UNAUTHORIZED(), problems.UNAUTHORIZED("unknown_key")
     assert (missing.code, missing.status) == (unknown.code, unknown.status) == ("unauthorized", 401)

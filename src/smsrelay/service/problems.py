@@ -39,10 +39,13 @@ class ErrorKind:
     details: tuple[str, ...] = ()
     retryable: bool = False
     variants: Mapping[str, str] = field(default_factory=dict)
+    # Facts every occurrence carries (e.g. the Twilio code the same mistake would get there).
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
     def __call__(self, _variant: str | None = None, /, **facts: Any) -> Problem:
         """The Problem for these facts: they fill the template, and those named in `details` also
         go into the error body (in the order given)."""
+        facts = {**self.fixed, **facts}
         template = self.variants[_variant] if _variant is not None else self.message
         problem = Problem(self.status, self.code, template.format(**facts),
                           **{k: v for k, v in facts.items() if k in self.details})
@@ -103,10 +106,10 @@ BODY_TOO_LONG = _declare("body_too_long", 422,
 INVALID_FROM_NUMBER = _declare("invalid_from_number", 422, "{number} is not one of this org's sender numbers.")
 NO_SENDER = _declare("no_sender", 422, "This org has no sender number or Messaging Service configured.")
 INVALID_TO_NUMBER = _declare("invalid_to_number", 422, "{to!r} is not a valid phone number ({reason}).",
-                             details=("twilioEquivalent",))
+                             details=("twilioEquivalent",), fixed={"twilioEquivalent": 21211})
 RECIPIENT_OPTED_OUT = _declare("recipient_opted_out", 422,
-                               "{masked} replied STOP to this org; Twilio would refuse with 21610.",
-                               details=("twilioEquivalent",))
+                               "{masked} replied STOP to this org; Twilio would refuse with {twilioEquivalent}.",
+                               details=("twilioEquivalent",), fixed={"twilioEquivalent": 21610})
 IDEMPOTENCY_KEY_REUSED = _declare("idempotency_key_reused", 422,
                                   "This Idempotency-Key was used with a different request body.")
 BATCH_EMPTY = _declare("batch_empty", 422, "The batch has no messages; send 1 to 1000.")

@@ -92,12 +92,12 @@ def recipient(to: str, region: str, check: phone.PhoneCheck | None = None) -> ph
     """The parsed recipient (`check`, if already parsed), or 422 invalid_to_number."""
     check = check or phone.check(to, region)
     if not check.valid or not check.e164:
-        raise problems.INVALID_TO_NUMBER(to=to, reason=check.reason, twilioEquivalent=21211)
+        raise problems.INVALID_TO_NUMBER(to=to, reason=check.reason)
     return check
 
 
 def opted_out(e164: str) -> Problem:
-    return problems.RECIPIENT_OPTED_OUT(masked=phone.mask(e164), twilioEquivalent=21610)
+    return problems.RECIPIENT_OPTED_OUT(masked=phone.mask(e164))
 
 
 async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from_: str | None = None,
