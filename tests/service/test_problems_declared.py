@@ -75,3 +75,10 @@ def test_no_call_site__writes_a_status_and_code_by_hand():
             if re.search(r"\bProblem\(\s*\d{3}", line):
                 handwritten.append(f"{path.relative_to(SRC)}:{lineno}")
     assert handwritten == []
+
+
+def test_every_refusal_the_domain_words__is_a_declared_422():
+    source = (SRC / "domain" / "admission.py").read_text()
+    codes = set(re.findall(r'Refusal\(\s*"([a-z_]+)"', source))
+    assert codes == {"country_not_allowed", "landline_destination", "content_blocked"}
+    assert all(problems.by_code(code).status == 422 for code in codes)
