@@ -61,9 +61,9 @@ def _show_status(data: dict[str, Any]) -> None:
 @command_errors
 def sms_pause(reason: Reason = None, as_json: Json = False) -> None:
     """Hold every outbound SMS now, in every process; messages are kept, not dropped."""
-    from smsrelay.service.outbound import guards
+    from smsrelay.service.tenancy import mitigations
 
-    data = _with_conn(guards.pause, actor=_actor(), reason=reason)
+    data = _with_conn(mitigations.pause, actor=_actor(), reason=reason)
     if as_json:
         return _print_json(data)
     console.print("SMS paused: outbound messages are held until `smsrelay sms resume`.")
@@ -73,9 +73,9 @@ def sms_pause(reason: Reason = None, as_json: Json = False) -> None:
 @command_errors
 def sms_resume(reason: Reason = None, as_json: Json = False) -> None:
     """Lift the pause; held messages go out, oldest first."""
-    from smsrelay.service.outbound import guards
+    from smsrelay.service.tenancy import mitigations
 
-    data = _with_conn(guards.resume, actor=_actor(), reason=reason)
+    data = _with_conn(mitigations.resume, actor=_actor(), reason=reason)
     if as_json:
         return _print_json(data)
     console.print("SMS resumed: held messages are being released.")
@@ -170,8 +170,6 @@ def org_policy_command(
 
 
 def register(app: typer.Typer, org_app: typer.Typer) -> None:
-    # The incident toolkit mounts a plain `sms` group when ours is absent; ours replaces it.
-    app.registered_groups[:] = [g for g in app.registered_groups if g.name != "sms"]
     app.add_typer(sms_app, name="sms")
     app.command("lint")(lint_command)
     org_app.command("policy")(org_policy_command)

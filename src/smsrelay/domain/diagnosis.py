@@ -26,7 +26,6 @@ from typing import Any
 
 from smsrelay.domain import catalogue
 
-OPEN_STATUSES = ("queued", "sending", "accepted", "scheduled", "sent")
 DESTINATION_BACKGROUND_SHARE = 0.05
 STUCK_AFTER_SECONDS = 120
 

@@ -1,11 +1,23 @@
-"""Errors a use case reports to its caller: a machine-readable code, a message, an HTTP status."""
+"""Errors a use case reports to its caller, declared once as data (as nyaruka/courier declares its
+send errors): each named error has its machine-readable code, HTTP status, message template,
+the detail fields it carries in the body, and whether the same request may succeed later.
+
+A call site names the error and gives the facts, e.g. `raise ORG_NOT_FOUND(org_id=org_id)`; the
+code, status and wording live only here, so the same failure reads the same from every route and
+command. A code with two wordings (a missing key and an unknown key are both "unauthorized")
+declares the second as a variant: `UNAUTHORIZED("unknown_key")`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
 
 
 class Problem(Exception):
+    retryable = False
+
     def __init__(self, status: int, code: str, message: str, **details: Any):
         super().__init__(message)
         self.status = status
@@ -19,6 +31,120 @@ class Problem(Exception):
         return {"error": body}
 
 
-def not_found(what: str = "message") -> Problem:
-    # Another org's resource answers exactly like a missing one: its existence is not ours to reveal.
-    return Problem(404, "not_found", f"No such {what}.")
+@dataclass(frozen=True)
+class ErrorKind:
+    code: str
+    status: int
+    message: str
+    details: tuple[str, ...] = ()
+    retryable: bool = False
+    variants: Mapping[str, str] = field(default_factory=dict)
+    # Facts every occurrence carries (e.g. the Twilio code the same mistake would get there).
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+    def __call__(self, _variant: str | None = None, /, **facts: Any) -> Problem:
+        """The Problem for these facts: they fill the template, and those named in `details` also
+        go into the error body (in the order given)."""
+        facts = {**self.fixed, **facts}
+        template = self.variants[_variant] if _variant is not None else self.message
+        problem = Problem(self.status, self.code, template.format(**facts),
+                          **{k: v for k, v in facts.items() if k in self.details})
+        problem.retryable = self.retryable
+        return problem
+
+
+_DECLARED: dict[str, ErrorKind] = {}
+DECLARED: Mapping[str, ErrorKind] = MappingProxyType(_DECLARED)
+
+
+def _declare(code: str, status: int, message: str, **options: Any) -> ErrorKind:
+    if code in _DECLARED:
+        raise ValueError(f"error code {code!r} is declared twice")
+    kind = ErrorKind(code, status, message, **options)
+    _DECLARED[code] = kind
+    return kind
+
+
+def by_code(code: str) -> ErrorKind:
+    return _DECLARED[code]
+
+
+def refused(refusal: Any) -> Problem:
+    """The Problem for a domain/admission.py Refusal, which words itself and names its code."""
+    return by_code(refusal.code)(message=refusal.message, **refusal.details)
+
+
+# --- the caller: authentication and request shape ---------------------------------------------
+
+UNAUTHORIZED = _declare("unauthorized", 401, "Send your API key as 'Authorization: Bearer <key>'.",
+                        variants={"unknown_key": "Unknown or revoked API key."})
+ADMIN_DISABLED = _declare("admin_disabled", 403, "Admin API is disabled: set ADMIN_API_TOKEN to enable it.")
+FORBIDDEN = _declare("forbidden", 403, "A valid admin token is required.")
+INVALID_SIGNATURE = _declare("invalid_signature", 403, "Missing or invalid X-Twilio-Signature.")
+INVALID_FORM = _declare("invalid_form", 400, "A webhook carries at most {max_fields} form fields.")
+INVALID_REQUEST = _declare("invalid_request", 422, "{message}", details=("fields",))
+RATE_LIMITED = _declare("rate_limited", 429, "This API key is limited to {per_minute} requests a minute.",
+                        details=("retryAfter",), retryable=True)
+DATABASE_UNAVAILABLE = _declare("database_unavailable", 503, "The database is unavailable; retry shortly.",
+                                retryable=True)
+INTERNAL_ERROR = _declare("internal_error", 500, "Something went wrong on our side.")
+
+# --- lookups ------------------------------------------------------------------------------------
+
+# Another org's resource answers exactly like a missing one: its existence is not ours to reveal.
+NOT_FOUND = _declare("not_found", 404, "No such {what}.")
+ORG_NOT_FOUND = _declare("org_not_found", 404, "No org {org_id}.")
+KEY_NOT_FOUND = _declare("key_not_found", 404, "No active key {key_id} for org {org_id}.")
+MESSAGE_NOT_FOUND = _declare("message_not_found", 404, "No message {message_id}.")
+NUMBER_NOT_FOUND = _declare("number_not_found", 404, "{number} is not a number on this Twilio account.")
+
+# --- a message and its acceptance -------------------------------------------------------------
+
+EMPTY_BODY = _declare("empty_body", 422, "The message body is empty.")
+BODY_TOO_LONG = _declare("body_too_long", 422,
+                         "The body has {length} characters; Twilio accepts at most {max_length}.")
+INVALID_FROM_NUMBER = _declare("invalid_from_number", 422, "{number} is not one of this org's sender numbers.")
+NO_SENDER = _declare("no_sender", 422, "This org has no sender number or Messaging Service configured.")
+INVALID_TO_NUMBER = _declare("invalid_to_number", 422, "{to!r} is not a valid phone number ({reason}).",
+                             details=("twilioEquivalent",), fixed={"twilioEquivalent": 21211})
+RECIPIENT_OPTED_OUT = _declare("recipient_opted_out", 422,
+                               "{masked} replied STOP to this org; Twilio would refuse with {twilioEquivalent}.",
+                               details=("twilioEquivalent",), fixed={"twilioEquivalent": 21610})
+IDEMPOTENCY_KEY_REUSED = _declare("idempotency_key_reused", 422,
+                                  "This Idempotency-Key was used with a different request body.")
+BATCH_EMPTY = _declare("batch_empty", 422, "The batch has no messages; send 1 to 1000.")
+BATCH_TOO_LARGE = _declare("batch_too_large", 413,
+                           "The batch has {count} messages; at most {maxMessages} go in one request. Split it.",
+                           details=("maxMessages",))
+DAILY_CAP_REACHED = _declare("daily_cap_reached", 429,
+                             "This org's daily cap of {cap} messages is reached; it resets at 00:00 UTC.",
+                             details=("retryAfter",), retryable=True)
+# The org's policies refuse it (domain/admission.py words the refusal, since it knows the facts).
+COUNTRY_NOT_ALLOWED = _declare("country_not_allowed", 422, "{message}",
+                               details=("country", "allowedCountries", "twilioEquivalent"))
+LANDLINE_DESTINATION = _declare("landline_destination", 422, "{message}", details=("twilioEquivalent",))
+CONTENT_BLOCKED = _declare("content_blocked", 422, "{message}", details=("findings", "policy"))
+
+# --- orgs, policies and mitigations -----------------------------------------------------------
+
+INVALID_NAME = _declare("invalid_name", 422, "The org needs a non-empty name.")
+INVALID_NUMBER = _declare("invalid_number", 422, "{raw!r} is not a valid phone number: {reason}.",
+                          variants={"e164": "{raw!r} is not a valid E.164 phone number."})
+NUMBER_TAKEN = _declare("number_taken", 409, "{number} already belongs to an org.")
+INVALID_POLICY = _declare("invalid_policy", 422, "{message}")
+INVALID_REASON = _declare("invalid_reason", 422, "The reason must be at most {max_length} characters.")
+INVALID_RATE = _declare("invalid_rate", 422, "--per-minute must be between 1 and {max_per_minute}.")
+
+# --- the incident toolkit ---------------------------------------------------------------------
+
+INVALID_SINCE = _declare("invalid_since", 422, "--since {text!r} is not a duration like 30m, 1h or 2d.",
+                         variants={"out_of_range": "--since {text!r} must be between 1 second and 31 days."})
+INVALID_LIMIT = _declare("invalid_limit", 422, "--limit must be between 1 and 1000.")
+INVALID_CODES = _declare("invalid_codes", 422, "--codes takes numeric Twilio error codes, not {codes}.")
+NOT_RETRYABLE = _declare("not_retryable", 422,
+                         "Twilio says {codes} will not succeed on a retry; pass --yes to retry anyway.")
+INVALID_WINDOW = _declare("invalid_window", 422, "The window must be one of {windows}.")
+INVALID_DIRECTION = _declare("invalid_direction", 422, "Direction is outbound or inbound.")
+TWILIO_TIMEOUT = _declare("twilio_timeout", 504, "Twilio did not answer within {seconds:.0f} s.", retryable=True)
+TWILIO_ERROR = _declare("twilio_error", 502, "Twilio answered {status}: {msg} (code {code})")
+TWILIO_UNREACHABLE = _declare("twilio_unreachable", 502, "Cannot reach Twilio: {kind}: {error}", retryable=True)

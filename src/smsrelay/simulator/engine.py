@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from smsrelay.domain import catalogue as errors, phone, segments
+from smsrelay.domain import catalogue, phone, segments
 from smsrelay.settings import Settings
 
 from .callbacks import WebhookSender, idempotency_token
@@ -38,7 +38,7 @@ class TwilioFault(Exception):
 
 
 def _final_status(code: int, fallback: str | None) -> str:
-    entry = errors.lookup(code)
+    entry = catalogue.lookup(code)
     return (entry.final_status if entry and entry.final_status else fallback) or "undelivered"
 
 

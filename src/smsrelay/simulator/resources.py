@@ -21,9 +21,9 @@ def rfc2822(ts: float | None) -> str | None:
 
 
 def error_message(code: int, fallback: str = "") -> str:
-    from smsrelay.domain import catalogue as errors
+    from smsrelay.domain import catalogue
 
-    entry = errors.lookup(code)
+    entry = catalogue.lookup(code)
     return entry.message if entry else fallback or f"Error {code}"
 
 

@@ -19,7 +19,6 @@ from smsrelay.twilio.http import BaseUrlAsyncHttpClient
 class Sent:
     sid: str
     status: str
-    num_segments: int | None = None
 
 
 class SendFailed(Exception):
@@ -88,7 +87,7 @@ class TwilioGateway:
             # sending again, never blindly resend.
             raise SendFailed(None, f"network error: {type(exc).__name__}: {exc}", http_status=None,
                              retryable=True) from exc
-        return Sent(sid=msg.sid, status=msg.status, num_segments=_int(msg.num_segments))
+        return Sent(sid=msg.sid, status=msg.status)
 
     async def find_messages(self, *, to: str, from_: str | None, created_after: datetime) -> list[dict[str, Any]]:
         """Messages Twilio holds for this To/From created since a moment: how a crashed send is
@@ -122,13 +121,6 @@ class TwilioGateway:
         found = await self._async_client().incoming_phone_numbers.list_async(**kwargs)
         return [{"sid": n.sid, "phone_number": n.phone_number, "status": n.status,
                  "capabilities": n.capabilities, "sms_url": n.sms_url} for n in found]
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _message_dict(m: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from smsrelay.service.runtime import Runtime
-from smsrelay.web import admin, api, errors, webhooks
+from smsrelay.web import api, errors, webhooks
 from smsrelay.web.api import ErrorResponse
 from smsrelay.web.limits import BodySizeLimit
 from smsrelay.web import metrics
@@ -43,7 +43,6 @@ def create_app(rt: Runtime) -> FastAPI:
     errors.install(app)
     app.include_router(api.router)
     app.include_router(webhooks.router)
-    app.include_router(admin.router)
     app.include_router(admin_incident.router)
     app.include_router(admin_guardrails.router)
     app.include_router(metrics.router)

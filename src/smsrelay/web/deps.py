@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 
 from smsrelay.service.tenancy import api_limits
-from smsrelay.service.problems import Problem
+from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
 
 
@@ -31,10 +31,10 @@ async def current_org(request: Request, conn: Conn) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "unauthorized", "Send your API key as 'Authorization: Bearer <key>'.")
+        raise problems.UNAUTHORIZED()
     key = await api_limits.authenticate(conn, token.strip(), request.app.state.runtime.settings.api_rate_limit_per_minute)
     if key is None:
-        raise Problem(401, "unauthorized", "Unknown or revoked API key.")
+        raise problems.UNAUTHORIZED("unknown_key")
     return key["orgId"]
 
 
@@ -50,9 +50,9 @@ async def operator(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not expected:
-        raise Problem(403, "admin_disabled", "Admin API is disabled: set ADMIN_API_TOKEN to enable it.")
+        raise problems.ADMIN_DISABLED()
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise Problem(403, "forbidden", "A valid admin token is required.")
+        raise problems.FORBIDDEN()
     name = request.headers.get("x-operator", "admin-api").strip()[:64] or "admin-api"
     return f"admin:{name}"
 

@@ -11,6 +11,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from smsrelay.service import problems
 from smsrelay.service.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -21,19 +22,24 @@ def _error(status: int, code: str, message: str, headers: dict | None = None, **
                         headers=headers)
 
 
+def _respond(problem: Problem, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(status_code=problem.status, content=problem.to_dict(), headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem):
         retry_after = exc.details.get("retryAfter")
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return JSONResponse(status_code=exc.status, content=exc.to_dict(), headers=headers)
+        return _respond(exc, headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
         fields = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
                   for e in exc.errors()]
         first = fields[0] if fields else {"field": "", "message": "invalid request"}
-        return _error(422, "invalid_request", f"{first['field']}: {first['message']}".strip(": "), fields=fields)
+        return _respond(problems.INVALID_REQUEST(message=f"{first['field']}: {first['message']}".strip(": "),
+                                                 fields=fields))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
@@ -46,10 +52,9 @@ def install(app: FastAPI) -> None:
     async def database_down(_: Request, exc: Exception):
         # Nothing was accepted: the client may retry safely (with its Idempotency-Key).
         log.warning("database unavailable: %s", type(exc).__name__)
-        return _error(503, "database_unavailable", "The database is unavailable; retry shortly.",
-                      headers={"Retry-After": "2"})
+        return _respond(problems.DATABASE_UNAVAILABLE(), {"Retry-After": "2"})
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception):
         log.exception("unhandled error")
-        return _error(500, "internal_error", "Something went wrong on our side.")
+        return _respond(problems.INTERNAL_ERROR())

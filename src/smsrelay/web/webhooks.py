@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
 from smsrelay.service.delivery import status_callbacks as callbacks, inbound
-from smsrelay.service.problems import Problem
+from smsrelay.service import problems
 from smsrelay.twilio import signature
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["twilio webhooks"])
@@ -32,7 +32,7 @@ async def _form(request: Request) -> dict[str, str]:
             return dict(parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True,
                                   max_num_fields=MAX_FIELDS))
         except ValueError:
-            raise Problem(400, "invalid_form", f"A webhook carries at most {MAX_FIELDS} form fields.") from None
+            raise problems.INVALID_FORM(max_fields=MAX_FIELDS) from None
     form = await request.form()
     return {k: str(v) for k, v in form.multi_items()}
 
@@ -42,7 +42,7 @@ async def _verified_form(request: Request) -> dict[str, str]:
     settings = request.app.state.runtime.settings
     url = signature.public_url(settings.public_base_url, request.url.path, request.url.query)
     if not signature.is_valid(settings.twilio_auth_token, url, params, request.headers.get("x-twilio-signature")):
-        raise Problem(403, "invalid_signature", "Missing or invalid X-Twilio-Signature.")
+        raise problems.INVALID_SIGNATURE()
     return params
 
 

@@ -19,7 +19,7 @@ from smsrelay.domain import catalogue
 from smsrelay.domain import phone
 from smsrelay.service.outbound import guards
 from smsrelay.service.operations import rollup
-from smsrelay.service.problems import Problem
+from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
@@ -69,7 +69,7 @@ class Window:
 async def window(conn: AsyncConnection, label: str | None) -> Window:
     span = WINDOWS.get(label or "1h")
     if span is None:
-        raise Problem(422, "invalid_window", f"The window must be one of {', '.join(WINDOWS)}.")
+        raise problems.INVALID_WINDOW(windows=", ".join(WINDOWS))
     now = (await sql.one(conn, "dash_now"))["now"]
     # Whole buckets, so the first bar is not a fraction of the others.
     since = rollup.floor(now - span.length, span.bucket) + span.bucket
@@ -220,7 +220,7 @@ async def org_detail(rt: Runtime, org_id: str, label: str | None) -> dict[str, A
     async with rt.pool.connection() as conn:
         org = await sql.one(conn, "get_org", org_id=org_id)
         if org is None:
-            raise Problem(404, "org_not_found", f"No org {org_id}.")
+            raise problems.ORG_NOT_FOUND(org_id=org_id)
         org.pop("inboundWebhookSecret", None)  # a secret has no business on a screen
         w = await window(conn, label)
         points = series(await rollup.series(conn, *w.closed(), w.span.bucket, org_id=org_id), w)
@@ -275,7 +275,7 @@ def _normalise_to(raw: str) -> str:
 async def search(rt: Runtime, q: Search) -> dict[str, Any]:
     """One index per search shape: "to", ("orgId", "createdAt"), ("direction", "status", "createdAt")."""
     if q.direction not in ("outbound", "inbound"):
-        raise Problem(422, "invalid_direction", "Direction is outbound or inbound.")
+        raise problems.INVALID_DIRECTION()
     async with rt.pool.connection() as conn:
         w = await window(conn, q.window)
         if q.id:
@@ -297,7 +297,7 @@ async def message_detail(rt: Runtime, message_id: str) -> dict[str, Any]:
     async with rt.pool.connection() as conn:
         row = await find_message(conn, message_id)
         if row is None:
-            raise Problem(404, "message_not_found", f"No message {message_id}.")
+            raise problems.MESSAGE_NOT_FOUND(message_id=message_id)
         events = await sql.all(conn, "message_events", message_id=row["id"])
         org = await sql.one(conn, "get_org", org_id=row["orgId"])
     meta = row.get("metadata") or {}

@@ -22,7 +22,7 @@ from smsrelay.domain import phone
 from smsrelay.service.outbound import guards
 from smsrelay.service import jobs
 from smsrelay.service.operations import rollup
-from smsrelay.service.problems import Problem
+from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
@@ -42,10 +42,10 @@ def parse_since(text: str) -> timedelta:
     """'90s', '30m', '1h', '2d' (a bare number is minutes)."""
     match = _DURATION.match(text or "")
     if not match:
-        raise Problem(422, "invalid_since", f"--since {text!r} is not a duration like 30m, 1h or 2d.")
+        raise problems.INVALID_SINCE(text=text)
     seconds = int(match.group(1)) * _UNITS[(match.group(2) or "m").lower()]
     if not 0 < seconds <= 31 * 86400:
-        raise Problem(422, "invalid_since", f"--since {text!r} must be between 1 second and 31 days.")
+        raise problems.INVALID_SINCE("out_of_range", text=text)
     return timedelta(seconds=seconds)
 
 
@@ -74,7 +74,7 @@ async def window(conn: AsyncConnection, label: str) -> Window:
 
 async def check_org(conn: AsyncConnection, org_id: str | None) -> str | None:
     if org_id is not None and await sql.one(conn, "org_exists", org_id=org_id) is None:
-        raise Problem(404, "org_not_found", f"No org {org_id}.")
+        raise problems.ORG_NOT_FOUND(org_id=org_id)
     return org_id
 
 
@@ -107,7 +107,7 @@ async def failures(conn: AsyncConnection, since: str, org_id: str | None = None,
                    limit: int = 50) -> dict[str, Any]:
     """Runbook step 2: the latest failures with their Twilio error."""
     if not 1 <= limit <= 1000:
-        raise Problem(422, "invalid_limit", "--limit must be between 1 and 1000.")
+        raise problems.INVALID_LIMIT()
     w = await window(conn, since)
     await check_org(conn, org_id)
     rows = await sql.all(conn, "incident_failures", org_id=org_id, code=code, limit=limit, **w.params())
@@ -269,11 +269,11 @@ async def _twilio(call: Any) -> Any:
     try:
         return await asyncio.wait_for(call, TWILIO_CALL_SECONDS)
     except asyncio.TimeoutError:
-        raise Problem(504, "twilio_timeout", f"Twilio did not answer within {TWILIO_CALL_SECONDS:.0f} s.") from None
+        raise problems.TWILIO_TIMEOUT(seconds=TWILIO_CALL_SECONDS) from None
     except TwilioRestException as exc:
-        raise Problem(502, "twilio_error", f"Twilio answered {exc.status}: {exc.msg} (code {exc.code})") from None
+        raise problems.TWILIO_ERROR(status=exc.status, msg=exc.msg, code=exc.code) from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise Problem(502, "twilio_unreachable", f"Cannot reach Twilio: {type(exc).__name__}: {exc}") from None
+        raise problems.TWILIO_UNREACHABLE(kind=type(exc).__name__, error=exc) from None
 
 
 async def twilio_balance(rt: Runtime) -> dict[str, Any]:
@@ -288,9 +288,9 @@ async def twilio_numbers(rt: Runtime, number: str | None = None) -> list[dict[st
     if number is not None:
         check = phone.check(number, "US")
         if not check.valid or not check.e164:
-            raise Problem(422, "invalid_number", f"{number!r} is not a valid E.164 phone number.")
+            raise problems.INVALID_NUMBER("e164", raw=number)
         number = check.e164
     found = await _twilio(rt.gateway.numbers(number))
     if number is not None and not found:
-        raise Problem(404, "number_not_found", f"{number} is not a number on this Twilio account.")
+        raise problems.NUMBER_NOT_FOUND(number=number)
     return found

@@ -2,22 +2,20 @@
 
 The scheduler's leader pushes once per tick: counters as deltas since the last push, gauges as
 they are. The last pushed totals live in "SystemSetting", so a new leader continues where the
-old one stopped instead of re-sending everything (or skipping a tick's traffic).
+old one stopped instead of re-sending everything (or skipping a tick's traffic). Sending the
+lines is the StatsD adapter's (smsrelay/statsd.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from typing import Any
 
+from smsrelay import statsd as statsd_client
 from smsrelay.service.operations import metrics
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
 PUSHED_KEY = "statsd_pushed"
-# Keep datagrams under a typical MTU; StatsD servers read one datagram at a time.
-MAX_DATAGRAM = 1400
 
 
 def counter_totals(snap: metrics.Snapshot) -> dict[str, int]:
@@ -69,24 +67,6 @@ def line(key: str, value: float | int, kind: str, *, tags: bool, prefix: str = "
     return f"{prefix}{folded}:{value_text}|{kind}"
 
 
-def datagrams(lines: list[str]) -> list[bytes]:
-    packets, current = [], ""
-    for item in lines:
-        if current and len(current) + 1 + len(item) > MAX_DATAGRAM:
-            packets.append(current.encode())
-            current = ""
-        current = f"{current}\n{item}" if current else item
-    if current:
-        packets.append(current.encode())
-    return packets
-
-
-def _send(host: str, port: int, packets: list[bytes]) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for packet in packets:
-            sock.sendto(packet, (host, port))
-
-
 async def push(rt: Runtime) -> int | None:
     """Push one round when STATSD_HOST is set; returns the number of lines sent."""
     settings = rt.settings
@@ -105,7 +85,7 @@ async def push(rt: Runtime) -> int | None:
                 lines.append(line(key, delta, "c", tags=settings.statsd_dogstatsd_tags))
     for key, value in sorted(gauges(snap).items()):
         lines.append(line(key, value, "g", tags=settings.statsd_dogstatsd_tags))
-    await asyncio.to_thread(_send, settings.statsd_host, settings.statsd_port, datagrams(lines))
+    await statsd_client.send(settings.statsd_host, settings.statsd_port, lines)
     async with rt.pool.connection() as conn:
         await sql.execute(conn, "put_system_setting", key=PUSHED_KEY, value={"totals": totals})
     return len(lines)

@@ -9,7 +9,7 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import admission, lint
 from smsrelay.domain.phone import PhoneCheck
-from smsrelay.service.problems import Problem
+from smsrelay.service import problems
 from smsrelay.store import sql
 
 
@@ -21,5 +21,5 @@ async def screen(conn: AsyncConnection, org: dict[str, Any], check: PhoneCheck, 
     verdict = admission.screen(check, content, allowed_countries=org["allowedCountries"],
                                landline_policy=org["landlinePolicy"], content_policy=org["contentPolicy"])
     if verdict.refusal is not None:
-        raise Problem(422, verdict.refusal.code, verdict.refusal.message, **verdict.refusal.details)
+        raise problems.refused(verdict.refusal)
     return verdict.findings_dicts()

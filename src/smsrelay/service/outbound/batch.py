@@ -27,6 +27,7 @@ from smsrelay.domain import admission, ids, lint, phone
 from smsrelay.service.outbound import spend_guard
 from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
                                        outbound_row, pick_sender, recipient, replay_or_org, validate_body)
+from smsrelay.service import problems
 from smsrelay.service.problems import Problem
 from smsrelay.store import sql
 
@@ -44,11 +45,9 @@ def _batch_hash(items: Sequence[tuple[str, str, str | None]]) -> str:
 
 def check_size(count: int) -> None:
     if count < 1:
-        raise Problem(422, "batch_empty", "The batch has no messages; send 1 to 1000.")
+        raise problems.BATCH_EMPTY()
     if count > MAX_BATCH:
-        raise Problem(413, "batch_too_large",
-                      f"The batch has {count} messages; at most {MAX_BATCH} go in one request. Split it.",
-                      maxMessages=MAX_BATCH)
+        raise problems.BATCH_TOO_LARGE(count=count, maxMessages=MAX_BATCH)
 
 
 async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
@@ -112,8 +111,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
             verdict = admission.screen(check, content, allowed_countries=org["allowedCountries"],
                                        landline_policy=org["landlinePolicy"], content_policy=org["contentPolicy"])
             if verdict.refusal is not None:
-                results[i] = _error(i, Problem(422, verdict.refusal.code, verdict.refusal.message,
-                                               **verdict.refusal.details))
+                results[i] = _error(i, problems.refused(verdict.refusal))
                 continue
             if remaining is not None and accepted >= remaining:
                 results[i] = _error(i, spend_guard.cap_reached(org))

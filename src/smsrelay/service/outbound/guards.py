@@ -7,8 +7,8 @@ so the runbook's UPDATE on "OrgSettings" takes effect on the next message, in ev
 Holds, by reason (kept in "metadata"->'hold'->>'reason'):
 - kill_switch: FEATURE_SMS_ENABLED=false in the worker's environment (the runbook's "set and
   restart"); released by workers started with it true.
-- paused: the runtime kill switch (`smsrelay sms pause`), a "SystemSetting" row every process
-  reads, so it needs no restart.
+- paused: the runtime kill switch (`smsrelay sms pause`, mitigations.pause), a "SystemSetting"
+  row every process reads, so it needs no restart.
 - org_disabled: the runbook's `UPDATE "OrgSettings" SET "smsDisabled" = true`.
 - rate_zero: "maxMessagesPerMinute" set to 0 or less, which can only mean "send nothing".
 The rate limit itself (service/outbound/throttle.py) defers rather than holds.
@@ -16,18 +16,16 @@ The rate limit itself (service/outbound/throttle.py) defers rather than holds.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from smsrelay.service.outbound import throttle
-from smsrelay.service.problems import Problem
 from smsrelay.settings import Settings
 from smsrelay.store import sql
 
+# The runtime kill switch's "SystemSetting" row; service/tenancy/mitigations.py sets it.
 KILL_SWITCH_KEY = "sms_paused"
-MAX_REASON = 500
 
 
 async def paused(conn: AsyncConnection) -> dict[str, Any] | None:
@@ -52,35 +50,6 @@ async def refusal(conn: AsyncConnection, org: dict[str, Any], row: dict[str, Any
     if await sql.one(conn, "is_opted_out", org_id=org["id"], phone=row["to"]):
         return 21610, "Attempt to send to unsubscribed recipient (opted out after the message was accepted)"
     return None
-
-
-# --- the runtime kill switch ------------------------------------------------------------------
-
-def _clean(reason: str | None) -> str | None:
-    reason = (reason or "").strip()
-    if len(reason) > MAX_REASON:
-        raise Problem(422, "invalid_reason", f"The reason must be at most {MAX_REASON} characters.")
-    return reason or None
-
-
-async def _switch(conn: AsyncConnection, on: bool, actor: str, reason: str | None) -> dict[str, Any]:
-    reason = _clean(reason)
-    value = {"paused": on, "by": actor, "reason": reason, "since": datetime.now(timezone.utc).isoformat()}
-    async with conn.transaction():
-        # The "SystemSetting" trigger writes "AuditLog"; this names who and why.
-        await sql.one(conn, "set_actor", actor=actor, reason=reason or ("sms pause" if on else "sms resume"))
-        await sql.execute(conn, "put_system_setting", key=KILL_SWITCH_KEY, value=value)
-    return value
-
-
-async def pause(conn: AsyncConnection, *, actor: str, reason: str | None = None) -> dict[str, Any]:
-    """Hold every outbound send, in every process, from the next message on; no restart."""
-    return await _switch(conn, True, actor, reason)
-
-
-async def resume(conn: AsyncConnection, *, actor: str, reason: str | None = None) -> dict[str, Any]:
-    """Lift the pause; the workers release what it held, oldest first."""
-    return await _switch(conn, False, actor, reason)
 
 
 async def status(conn: AsyncConnection, settings: Settings) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from psycopg.types.json import Jsonb
 from smsrelay.domain import ids, phone, segments
 from smsrelay.service.outbound import admission, spend_guard
 from smsrelay.service import jobs
-from smsrelay.service.problems import Problem, not_found
+from smsrelay.service import problems
+from smsrelay.service.problems import Problem
 from smsrelay.store import sql
 
 
@@ -54,10 +55,9 @@ def present(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> 
 
 def validate_body(body: str | None) -> str:
     if body is None or not body.strip():
-        raise Problem(422, "empty_body", "The message body is empty.")
+        raise problems.EMPTY_BODY()
     if segments.too_long(body):
-        raise Problem(422, "body_too_long",
-                      f"The body has {len(body)} characters; Twilio accepts at most {segments.MAX_BODY_CHARACTERS}.")
+        raise problems.BODY_TOO_LONG(length=len(body), max_length=segments.MAX_BODY_CHARACTERS)
     return body
 
 
@@ -69,9 +69,9 @@ def pick_sender(senders: list[dict[str, Any]], requested: str | None, region: st
         for s in senders:
             if wanted in (s["number"], s["messagingServiceSid"]):
                 return s
-        raise Problem(422, "invalid_from_number", f"{requested} is not one of this org's sender numbers.")
+        raise problems.INVALID_FROM_NUMBER(number=requested)
     if not senders:
-        raise Problem(422, "no_sender", "This org has no sender number or Messaging Service configured.")
+        raise problems.NO_SENDER()
     return senders[0]
 
 
@@ -84,7 +84,7 @@ async def replay_or_org(conn: AsyncConnection, org_id: str, idempotency_key: str
             return replay, {}
     org = await sql.one(conn, "org_for_send", org_id=org_id)
     if org is None:
-        raise not_found("org")
+        raise problems.NOT_FOUND(what="org")
     return None, org
 
 
@@ -92,15 +92,12 @@ def recipient(to: str, region: str, check: phone.PhoneCheck | None = None) -> ph
     """The parsed recipient (`check`, if already parsed), or 422 invalid_to_number."""
     check = check or phone.check(to, region)
     if not check.valid or not check.e164:
-        raise Problem(422, "invalid_to_number", f"{to!r} is not a valid phone number ({check.reason}).",
-                      twilioEquivalent=21211)
+        raise problems.INVALID_TO_NUMBER(to=to, reason=check.reason)
     return check
 
 
 def opted_out(e164: str) -> Problem:
-    return Problem(422, "recipient_opted_out",
-                   f"{phone.mask(e164)} replied STOP to this org; Twilio would refuse with 21610.",
-                   twilioEquivalent=21610)
+    return problems.RECIPIENT_OPTED_OUT(masked=phone.mask(e164))
 
 
 async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from_: str | None = None,
@@ -178,15 +175,14 @@ async def _replay(conn: AsyncConnection, org_id: str, key: str, request_hash: st
     if found is None:
         return None
     if found["requestHash"] != request_hash:
-        raise Problem(422, "idempotency_key_reused",
-                      "This Idempotency-Key was used with a different request body.")
+        raise problems.IDEMPOTENCY_KEY_REUSED()
     return found["responseStatus"], found["responseBody"]
 
 
 async def get(conn: AsyncConnection, org_id: str, message_id: str) -> dict[str, Any]:
     row = await sql.one(conn, "get_message", id=message_id, org_id=org_id)
     if row is None:
-        raise not_found()
+        raise problems.NOT_FOUND(what="message")
     events = await sql.all(conn, "message_events", message_id=message_id)
     return present(row, events)
 

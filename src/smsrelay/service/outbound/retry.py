@@ -20,7 +20,7 @@ from smsrelay.domain import catalogue
 from smsrelay.domain import ids, phone
 from smsrelay.service.operations import incident
 from smsrelay.service import jobs
-from smsrelay.service.problems import Problem
+from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
@@ -37,7 +37,7 @@ def parse_codes(text: str | None) -> list[str] | None:
     codes = [c.strip() for c in text.split(",") if c.strip()]
     bad = [c for c in codes if not c.isdigit()]
     if bad:
-        raise Problem(422, "invalid_codes", f"--codes takes numeric Twilio error codes, not {', '.join(bad)}.")
+        raise problems.INVALID_CODES(codes=", ".join(bad))
     return list(dict.fromkeys(codes))
 
 
@@ -74,8 +74,7 @@ async def plan(rt: Runtime, *, since: str = "1h", org_id: str | None = None, cod
     wanted = codes or retryable_codes()
     forced = [c for c in wanted if not catalogue.is_retryable(c)]
     if forced and not force:
-        raise Problem(422, "not_retryable",
-                      f"Twilio says {', '.join(forced)} will not succeed on a retry; pass --yes to retry anyway.")
+        raise problems.NOT_RETRYABLE(codes=", ".join(forced))
     async with rt.pool.connection() as conn:
         w = await incident.window(conn, since)
         await incident.check_org(conn, org_id)

@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from smsrelay.service import problems
 from smsrelay.service.problems import Problem
 from smsrelay.store import sql
 
@@ -37,6 +38,4 @@ def cap_reached(org: dict[str, Any], *, now: datetime | None = None) -> Problem:
     now = now or datetime.now(timezone.utc)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     retry_after = math.ceil((day + timedelta(days=1) - now).total_seconds())
-    return Problem(429, "daily_cap_reached",
-                   f"This org's daily cap of {org['dailySendCap']} messages is reached; it resets at 00:00 UTC.",
-                   retryAfter=retry_after)
+    return problems.DAILY_CAP_REACHED(cap=org["dailySendCap"], retryAfter=retry_after)

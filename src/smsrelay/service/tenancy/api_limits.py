@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from psycopg import AsyncConnection
 
 from smsrelay.service.tenancy import orgs
-from smsrelay.service.problems import Problem
+from smsrelay.service import problems
 from smsrelay.store import sql
 
 WINDOW_SECONDS = 60
@@ -25,6 +25,5 @@ async def authenticate(conn: AsyncConnection, api_key: str, per_minute: int, *,
         return None
     if row["count"] > per_minute:
         retry_after = max(1, math.ceil(WINDOW_SECONDS - (now - window).total_seconds()))
-        raise Problem(429, "rate_limited", f"This API key is limited to {per_minute} requests a minute.",
-                      retryAfter=retry_after)
+        raise problems.RATE_LIMITED(per_minute=per_minute, retryAfter=retry_after)
     return row

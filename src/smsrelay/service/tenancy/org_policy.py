@@ -2,7 +2,7 @@
 default region, HELP text and how long a held message stays valid.
 
 Disabling and throttling an org are mitigations (service/tenancy/mitigations.py). Every change here is
-recorded in "AuditLog" by the "OrgSettings" trigger, with the actor and reason we name.
+recorded in "AuditLog" by the "OrgSettings" trigger, with the actor and reason service/audit.py names.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import admission
-from smsrelay.service.problems import Problem
+from smsrelay.service import audit, problems
 from smsrelay.store import sql
 
 MAX_HELP_TEXT = 640
 # A held message waits in our queue, then at most 10 hours more in Twilio's (ValidityPeriod).
 MAX_VALIDITY_SECONDS = 3 * 24 * 3600
-MAX_REASON = 500
 
 
 def _present(row: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +29,7 @@ def _present(row: dict[str, Any]) -> dict[str, Any]:
 async def get(conn: AsyncConnection, org_id: str) -> dict[str, Any]:
     row = await sql.one(conn, "get_org_policy", org_id=org_id)
     if row is None:
-        raise Problem(404, "org_not_found", f"No org {org_id}.")
+        raise problems.ORG_NOT_FOUND(org_id=org_id)
     return _present(row)
 
 
@@ -61,21 +60,19 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
             else:
                 raise ValueError(f"{key!r} is not a policy setting")
     except ValueError as exc:
-        raise Problem(422, "invalid_policy", str(exc)) from None
+        raise problems.INVALID_POLICY(message=str(exc)) from None
     return clean
 
 
 async def update(conn: AsyncConnection, org_id: str, changes: dict[str, Any], *, actor: str,
                  reason: str | None = None) -> dict[str, Any]:
     clean = validate(changes)
-    reason = (reason or "").strip() or None
-    if reason and len(reason) > MAX_REASON:
-        raise Problem(422, "invalid_reason", f"The reason must be at most {MAX_REASON} characters.")
+    # A bad reason is refused even when nothing changes, as every audited write refuses it.
+    reason = audit.clean_reason(reason)
     if not clean:
         return await get(conn, org_id)
-    async with conn.transaction():
-        await sql.one(conn, "set_actor", actor=actor, reason=reason or "policy: " + ", ".join(sorted(clean)))
+    async with audit.change(conn, actor=actor, reason=reason, default_reason="policy: " + ", ".join(sorted(clean))):
         row = await sql.one(conn, "update_org_policy", org_id=org_id, changes=clean)
     if row is None:
-        raise Problem(404, "org_not_found", f"No org {org_id}.")
+        raise problems.ORG_NOT_FOUND(org_id=org_id)
     return _present(row)

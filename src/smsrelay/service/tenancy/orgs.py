@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from psycopg import AsyncConnection
 
 from smsrelay.domain import ids, phone
-from smsrelay.service.problems import Problem
+from smsrelay.service import audit, problems
 from smsrelay.store import sql
 
 KEY_PREFIX = "sk_"
@@ -31,23 +31,22 @@ async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (
                      default_region: str = "US", inbound_webhook_url: str | None = None, help_text: str | None = None,
                      actor: str = "cli") -> CreatedOrg:
     if not name.strip():
-        raise Problem(422, "invalid_name", "The org needs a non-empty name.")
+        raise problems.INVALID_NAME()
     normalised = []
     for raw in numbers:
         check = phone.check(raw, default_region)
         if not check.valid or not check.e164:
-            raise Problem(422, "invalid_number", f"{raw!r} is not a valid phone number: {check.reason}.")
+            raise problems.INVALID_NUMBER(raw=raw, reason=check.reason)
         normalised.append(check.e164)
     org_id = ids.new_id("org")
-    async with conn.transaction():
-        await sql.one(conn, "set_actor", actor=actor, reason="org created")
+    async with audit.change(conn, actor=actor, reason=None, default_reason="org created"):
         await sql.one(conn, "insert_org", id=org_id, name=name.strip())
         await sql.one(conn, "insert_org_settings", org_id=org_id, default_region=default_region,
                       inbound_webhook_url=inbound_webhook_url, inbound_webhook_secret=secrets.token_urlsafe(32),
                       help_text=help_text)
         for number in normalised:
             if await sql.one(conn, "org_by_number", number=number):
-                raise Problem(409, "number_taken", f"{number} already belongs to an org.")
+                raise problems.NUMBER_TAKEN(number=number)
             await sql.one(conn, "insert_phone_number", id=ids.new_id("num"), org_id=org_id, number=number,
                           messaging_service_sid=None, kind=phone.sender_kind(number))
         if messaging_service_sid:
@@ -72,11 +71,11 @@ async def list_keys(conn: AsyncConnection, org_id: str) -> list[dict]:
 
 async def revoke_key(conn: AsyncConnection, org_id: str, key_id: str) -> None:
     if await sql.one(conn, "revoke_org_api_key", id=key_id, org_id=org_id) is None:
-        raise Problem(404, "key_not_found", f"No active key {key_id} for org {org_id}.")
+        raise problems.KEY_NOT_FOUND(key_id=key_id, org_id=org_id)
 
 
 async def get_org(conn: AsyncConnection, org_id: str) -> dict:
     org = await sql.one(conn, "get_org", org_id=org_id)
     if org is None:
-        raise Problem(404, "org_not_found", f"No org {org_id}.")
+        raise problems.ORG_NOT_FOUND(org_id=org_id)
     return org
