@@ -893,3 +893,22 @@ SELECT coalesce(cardinality(procrastinate_defer_jobs_v1(array_agg(
            ORDER BY j.n))), 0) AS jobs
 FROM unnest(%(ids)b::text[], %(locks)b::text[]) WITH ORDINALITY AS j(id, lock, n)
 JOIN inserted i ON i."id" = j.id;
+
+-- ==== reconcile ====
+
+-- reconcile_now --
+SELECT now() AS now;
+
+-- reconcile_batch --
+-- Open messages with a sid and no final status past the age at which a callback should have
+-- come. Never checked first, then those checked longest ago, so rows Twilio keeps at `sent`
+-- (carriers without delivery reports) go to the back instead of filling every batch; a row
+-- checked in this run or within the last `recheck` seconds waits.
+SELECT "id", "twilioSid", "status" FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "twilioSid" IS NOT NULL AND "createdAt" < now() - make_interval(secs => %(older_than)s)
+  AND "createdAt" > now() - interval '3 days'
+  AND coalesce(("metadata"->>'reconciledAt')::timestamptz, '-infinity')
+      < least(%(run_started)s::timestamptz, now() - make_interval(secs => %(recheck)s))
+ORDER BY ("metadata"->>'reconciledAt')::timestamptz NULLS FIRST, "createdAt"
+LIMIT %(limit)s;
