@@ -50,13 +50,14 @@ class TwilioDouble:
             await send({"type": "lifespan.shutdown.complete"})
             return
         path = scope["path"]
+        if m := _FETCH.match(path):
+            self.fetches[m["sid"]] += 1
         if self.hang:
             self.hung += 1
             while not self.released.is_set():
                 await asyncio.sleep(0.05)
         if m := _FETCH.match(path):
             sid = m["sid"]
-            self.fetches[sid] += 1
             if sid in self.cut:
                 # Headers promise a body that never comes: the client sees the connection drop.
                 await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
