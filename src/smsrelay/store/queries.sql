@@ -962,3 +962,10 @@ WITH batch AS (
     FOR UPDATE SKIP LOCKED
 )
 DELETE FROM "IdempotencyKey" k USING batch WHERE k."orgId" = batch."orgId" AND k."key" = batch."key";
+
+-- ==== daily cap in segments ====
+
+-- outbound_segments_since --
+-- The daily cap counts what Twilio bills: segments, not messages.
+SELECT coalesce(sum("segments"), 0)::int AS n FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "direction" = 'outbound';
