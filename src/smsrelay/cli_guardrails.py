@@ -135,7 +135,7 @@ def org_policy_command(
         region: Annotated[Optional[str], typer.Option(help="Default region for national numbers")] = None,
         help_text: Annotated[Optional[str], typer.Option(help="Reply to HELP / INFO")] = None,
         validity: Annotated[Optional[int], typer.Option(help="Seconds a held message stays valid")] = None,
-        daily_cap: Annotated[Optional[int], typer.Option(help="Most outbound SMS a day (spend guard)")] = None,
+        daily_cap: Annotated[Optional[int], typer.Option(help="Most outbound SMS segments a day, as Twilio bills them (spend guard)")] = None,
         no_daily_cap: Annotated[bool, typer.Option("--no-daily-cap", help="Remove the daily cap")] = False,
         reason: Reason = None, as_json: Json = False) -> None:
     """Show an org's guardrail policies, or change the ones given (audited)."""

@@ -99,12 +99,12 @@ def test_transient_server_errors_and_a_silent_twilio__provider_outage():
     assert cause_of(Failure(None, "org_a", None, 1, transient=True, http_status=429)) == "rate_limiting"
 
 
-def test_no_workers_with_a_queue_and_inbound__pipeline_stalled():
+def test_no_workers_with_a_queue_and_inbound__workers_not_running_then_pipeline_stalled():
     p = Pipeline(queued_unsent=12, oldest_queued_age_s=300, workers_alive=0, workers_registered=0,
                  inbound_recent=5, outbound_recent=12, outbound_handed_recent=0)
-    c = top(facts(pipeline=p))
-    assert c.cause == "pipeline_stalled" and c.confidence >= 0.9
-    assert "smsrelay worker" in c.actions and any("inbound continues" in e for e in c.evidence)
+    first, second = diagnose(facts(pipeline=p))[:2]
+    assert first.cause == "workers_not_running" and first.confidence >= 0.9 and "smsrelay worker" in first.actions
+    assert second.cause == "pipeline_stalled" and any("inbound continues" in e for e in second.evidence)
 
 
 def test_mitigations_left_on__pipeline_stalled_names_the_org():

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 CAUSES = (
+    "workers_not_running",
     "account",
     "sender_number",
     "content_filtering",

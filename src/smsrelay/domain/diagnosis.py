@@ -10,6 +10,9 @@ How the ranking thinks:
   grows with their share of traffic, not with their count.
 * Every other code is abnormal at any volume, so a handful of them already says something; the
   share of traffic and live Twilio checks (balance, account status, number status) corroborate.
+* "workers_not_running" is our side and outranks every Twilio cause: messages wait unsent while
+  no worker heartbeats, so nothing will be sent whatever Twilio does; failures Twilio gave the
+  workers before they went away (an outage, say) are then the second thing to look at.
 * "pipeline_stalled" is our side: no live worker, a queue that does not move, the kill switch or
   an org disable left on, outbound flat while inbound continues.
 * "none" is what is left: its confidence is one minus the strongest other cause.
@@ -28,6 +31,8 @@ from smsrelay.domain import catalogue
 
 DESTINATION_BACKGROUND_SHARE = 0.05
 STUCK_AFTER_SECONDS = 120
+# Longer than a supervisor restart of a worker takes, so a restart blip names no cause.
+WORKERS_MISSING_AFTER_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -219,6 +224,7 @@ def diagnose(facts: Facts) -> list[Cause]:
         grouped[cause_of(f)].append(f)
     ctx = _Context(facts, total, active_orgs, sender_totals)
     causes = [c for c in (
+        _workers_not_running(ctx),
         _account(ctx, _Group(grouped.get("account", ()))),
         _sender_number(ctx, _Group(grouped.get("sender_number", ()))),
         _simple(ctx, "content_filtering", _Group(grouped.get("content_filtering", ()))),
@@ -362,6 +368,26 @@ def _provider_outage(ctx: _Context, group: _Group) -> Cause | None:
                  _ranked(group.by_sender), ("smsrelay twilio account", f"smsrelay retry --since {ctx.since}"))
 
 
+def _workers_missing(p: Pipeline) -> bool:
+    return (p.workers_alive == 0 and p.queued_unsent > 0 and p.oldest_queued_age_s is not None
+            and p.oldest_queued_age_s >= WORKERS_MISSING_AFTER_SECONDS)
+
+
+def _workers_not_running(ctx: _Context) -> Cause | None:
+    p = ctx.facts.pipeline
+    if not _workers_missing(p):
+        return None
+    evidence = [f"{p.queued_unsent} outbound message(s) queued and not yet sent, oldest {p.oldest_queued_age_s:.0f} s; "
+                f"{p.jobs_todo} job(s) waiting",
+                "no worker has sent a heartbeat recently" + (
+                    f" (last one {p.last_heartbeat_age_s:.0f} s ago)" if p.last_heartbeat_age_s is not None else "")]
+    if p.workers_registered:
+        evidence.append(f"{p.workers_registered} worker(s) registered but silent: killed, hung or cut off from the database")
+    # Above every Twilio cause: whatever Twilio does, these messages are sent only once a worker runs.
+    return Cause("workers_not_running", 0.98, "No worker is running: queued messages wait unsent (our side)",
+                 tuple(evidence), actions=("smsrelay worker", f"smsrelay incident status --since {ctx.since}"))
+
+
 def _pipeline_stalled(ctx: _Context) -> Cause | None:
     p = ctx.facts.pipeline
     signals: list[float] = []
@@ -379,7 +405,9 @@ def _pipeline_stalled(ctx: _Context) -> Cause | None:
         evidence.append(f"SMS paused by {p.paused.get('by', '?')} since {p.paused.get('since', '?')}"
                         f" ({p.paused.get('reason') or 'no reason given'})")
         actions.append("smsrelay sms resume")
-    if p.workers_alive == 0:
+    if _workers_missing(p):
+        pass  # workers_not_running says it, above this cause
+    elif p.workers_alive == 0:
         signals.append(0.92 if p.queued_unsent else 0.4)
         evidence.append("no worker has sent a heartbeat recently" + (
             f" (last one {p.last_heartbeat_age_s:.0f} s ago)" if p.last_heartbeat_age_s is not None else ""))

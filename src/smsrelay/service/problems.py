@@ -117,8 +117,11 @@ BATCH_TOO_LARGE = _declare("batch_too_large", 413,
                            "The batch has {count} messages; at most {maxMessages} go in one request. Split it.",
                            details=("maxMessages",))
 DAILY_CAP_REACHED = _declare("daily_cap_reached", 429,
-                             "This org's daily cap of {cap} messages is reached; it resets at 00:00 UTC.",
-                             details=("retryAfter",), retryable=True)
+                             "This org's daily cap of {cap} segments is reached; it resets at 00:00 UTC.",
+                             details=("retryAfter", "segments", "remainingSegments"), retryable=True,
+                             variants={"partial": "This message is {segments} segments and only {remainingSegments} "
+                                                  "of this org's daily cap of {cap} segments are left today; it resets "
+                                                  "at 00:00 UTC."})
 # The org's policies refuse it (domain/admission.py words the refusal, since it knows the facts).
 COUNTRY_NOT_ALLOWED = _declare("country_not_allowed", 422, "{message}",
                                details=("country", "allowedCountries", "twilioEquivalent"))

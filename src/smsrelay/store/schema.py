@@ -136,6 +136,7 @@ MessageEvent = Table(
     # One row per distinct event: a retried or duplicated callback is the same event.
     UniqueConstraint("twilioSid", "status", name="MessageEvent_sid_status_key"),
     Index("MessageEvent_messageId_idx", "messageId"),
+    Index("MessageEvent_unpurged_receivedAt_idx", "receivedAt", postgresql_where=text("\"payload\" <> '{}'::jsonb")),
     Index(
         "MessageEvent_token_key",
         "idempotencyToken",
@@ -162,6 +163,7 @@ IdempotencyKey = Table(
     Column("responseStatus", Integer, nullable=False),
     Column("responseBody", JSONB, nullable=False),
     Column("createdAt", TS, nullable=False, server_default=now),
+    Index("IdempotencyKey_createdAt_idx", "createdAt"),
 )
 
 AuditLog = Table(

@@ -26,7 +26,7 @@ class PolicyChange(BaseModel):
     defaultRegion: str | None = Field(default=None, max_length=2)
     helpText: str | None = Field(default=None, max_length=640)
     validityPeriodSeconds: int | None = Field(default=None, ge=1)
-    dailySendCap: int | None = Field(default=None, ge=1, description="Most outbound SMS a day; null removes it")
+    dailySendCap: int | None = Field(default=None, ge=1, description="Most outbound SMS segments a day, counted as Twilio bills them; null removes it")
     reason: str | None = Field(default=None, max_length=500)
 
 

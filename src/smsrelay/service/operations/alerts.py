@@ -9,6 +9,7 @@ double-notify.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 60
 MAX_ATTEMPTS = 10
 FLAT_RECENT_SECONDS = 300
+# Each observability step's deadline. The balance is one Twilio call; alerts include sending
+# notifications (10 s per channel, several channels).
+STEP_SECONDS = {"fold": 20.0, "balance": 10.0, "alerts": 40.0, "statsd": 10.0}
 
 
 def thresholds(settings: Settings) -> Thresholds:
@@ -144,12 +148,15 @@ async def evaluate_and_notify(rt: Runtime) -> dict[str, Any]:
 
 async def observability_duty(rt: Runtime) -> dict[str, Any]:
     """The scheduler's one observability duty: fold counters, refresh the cached balance,
-    evaluate alerts and notify, push StatsD. A failing step does not stop the others."""
+    evaluate alerts and notify, push StatsD. A failing or hanging step does not stop the others:
+    each has its own deadline, so a Twilio that does not answer the balance delays alerting
+    about it by its STEP_SECONDS at most."""
     result: dict[str, Any] = {}
     for name, step in (("fold", metrics.fold_counters), ("balance", metrics.refresh_balance),
                        ("alerts", evaluate_and_notify), ("statsd", statsd.push)):
         try:
-            result[name] = await step(rt)
+            async with asyncio.timeout(STEP_SECONDS[name]):
+                result[name] = await step(rt)
         except Exception:  # noqa: BLE001 - Twilio down must not stop alerting about it
             log.exception("observability step %s failed", name)
             result[name] = "error"

@@ -29,7 +29,9 @@ from smsrelay.store import sql
 # Live checks share one budget so a hanging Twilio cannot make a command slow: its silence is
 # itself evidence of an outage.
 TWILIO_CHECK_SECONDS = 1.0
-WORKER_ALIVE_SECONDS = 60
+# procrastinate's stalled-worker timeout (3 heartbeats): past it a worker's jobs are handed to
+# others, so it counts as gone; a killed worker's row keeps its last heartbeat forever.
+WORKER_ALIVE_SECONDS = 30
 RECENT_MINUTES = 10
 MAX_NUMBER_CHECKS = 5
 TWILIO_CALL_SECONDS = 10.0

@@ -1,4 +1,5 @@
-"""Message content retention: bodies are purged after N days; rows and metadata stay."""
+"""Retention: message bodies, callback payloads and idempotency keys are purged after
+CONTENT_RETENTION_DAYS; message rows, their metadata and event rows stay."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 async def purge_content(rt: Runtime, *, now: datetime | None = None, max_batches: int = 20) -> int:
-    """Purge bodies older than CONTENT_RETENTION_DAYS; returns how many were purged.
+    """Purge everything past retention; returns how many message bodies were purged.
 
     Where the last run stopped is kept in the process (the scheduler leader): after a restart
-    the first runs walk the already-purged history again, a few cheap index batches per tick."""
+    the first runs walk the already-purged history again, a few cheap index batches per tick.
+    A row locked by a writer is skipped, and the kept horizon never passes it: the next run
+    starts again there."""
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(days=rt.settings.content_retention_days)
     horizons: dict[str, datetime] = rt.extras.setdefault("purge_horizons", {})
@@ -23,15 +26,27 @@ async def purge_content(rt: Runtime, *, now: datetime | None = None, max_batches
     async with rt.pool.connection() as conn:
         for direction in ("outbound", "inbound"):
             horizon = horizons.get(direction, EPOCH)
+            skipped: datetime | None = None  # the first row skipped because it was locked
             for _ in range(max_batches):
                 async with conn.transaction():
-                    result = await sql.one(conn, "purge_content", direction=direction, horizon=horizon,
+                    result = await sql.one(conn, "purge_content_batch", direction=direction, horizon=horizon,
                                            cutoff=cutoff, limit=BATCH)
                 purged += result["purged"]
+                if skipped is None:
+                    skipped = result["first_skipped"]
                 if result["scanned"] < BATCH:
                     horizon = cutoff
                     break
                 horizon = result["reached"]
-            horizons[direction] = horizon
+            # The scan went on past a locked row; the next run starts again from it.
+            horizons[direction] = skipped if skipped is not None else horizon
+        for _ in range(max_batches):
+            async with conn.transaction():
+                if await sql.execute(conn, "purge_event_payloads", cutoff=cutoff, limit=BATCH) < BATCH:
+                    break
+        for _ in range(max_batches):
+            async with conn.transaction():
+                if await sql.execute(conn, "purge_idempotency_keys", cutoff=cutoff, limit=BATCH) < BATCH:
+                    break
         await sql.execute(conn, "forget_old_counters")
     return purged

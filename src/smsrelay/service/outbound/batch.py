@@ -98,6 +98,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         lints: dict[tuple[str, bool], lint.LintResult] = {}
         rows: list[dict[str, Any]] = []
         accepted = 0
+        used = 0  # segments, as the cap counts them
         for i, body, check, sender in valid:
             e164 = check.e164
             assert e164 is not None
@@ -113,14 +114,16 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
             if verdict.refusal is not None:
                 results[i] = _error(i, problems.refused(verdict.refusal))
                 continue
-            if remaining is not None and accepted >= remaining:
-                results[i] = _error(i, spend_guard.cap_reached(org))
+            if remaining is not None and content.segments > remaining - used:
+                results[i] = _error(i, spend_guard.cap_reached(org, segments=content.segments,
+                                                               remaining=remaining - used))
                 continue
             findings = verdict.findings_dicts()
             message_id = ids.new_id("msg")
             rows.append(outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings))
             messaged.add(e164)
             accepted += 1
+            used += content.segments
             results[i] = {"index": i, "id": message_id, "status": "queued", "segments": content.segments,
                           "encoding": content.encoding, "to": e164, "from": sender["number"], "findings": findings}
 

@@ -115,8 +115,8 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
         if await sql.one(conn, "is_opted_out", org_id=org_id, phone=check.e164):
             raise opted_out(check.e164)
         findings = await admission.screen(conn, org, check, body)
-        await spend_guard.check_daily_cap(conn, org)
         info = segments.analyse(body)
+        await spend_guard.check_daily_cap(conn, org, info.segments)
         message_id = ids.new_id("msg")
         await insert_with_jobs(conn, org_id, [outbound_row(message_id, sender, check, body, info.segments,
                                                            info.encoding, findings)])

@@ -28,17 +28,6 @@ RETURNING *;
 
 -- ==== reconcile ====
 
--- stale_open_messages --
--- Sent to Twilio but with no final status after a while: callbacks can be lost.
-SELECT "id", "twilioSid", "status" FROM "MessageLog"
-WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
-  AND "twilioSid" IS NOT NULL AND "createdAt" < now() - make_interval(secs => %(older_than)s)
-  AND "createdAt" > now() - interval '3 days'
-ORDER BY "createdAt"
-LIMIT %(limit)s;
-
--- ==== inbound ====
-
 -- insert_inbound --
 INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
                           "segments", "encoding", "twilioSid", "metadata")
@@ -46,3 +35,20 @@ VALUES (%(id)s, %(org_id)s, 'sms', 'inbound', 'received', %(from_)s, %(to)s, %(c
         %(segments)s, %(encoding)s, %(twilio_sid)s, %(metadata)s)
 ON CONFLICT ("twilioSid") DO NOTHING
 RETURNING *;
+
+-- reconcile_now --
+SELECT now() AS now;
+
+-- reconcile_batch --
+-- Open messages with a sid and no final status past the age at which a callback should have
+-- come. Never checked first, then those checked longest ago, so rows Twilio keeps at `sent`
+-- (carriers without delivery reports) go to the back instead of filling every batch; a row
+-- checked in this run or within the last `recheck` seconds waits.
+SELECT "id", "twilioSid", "status" FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
+  AND "twilioSid" IS NOT NULL AND "createdAt" < now() - make_interval(secs => %(older_than)s)
+  AND "createdAt" > now() - interval '3 days'
+  AND coalesce(("metadata"->>'reconciledAt')::timestamptz, '-infinity')
+      < least(%(run_started)s::timestamptz, now() - make_interval(secs => %(recheck)s))
+ORDER BY ("metadata"->>'reconciledAt')::timestamptz NULLS FIRST, "createdAt"
+LIMIT %(limit)s;

@@ -61,12 +61,6 @@ CROSS JOIN LATERAL (SELECT 1 FROM (SELECT "orgId", "direction" FROM "MessageLog"
 -- Serialises the cap check of one org's concurrent sends (only orgs with a cap pay for it).
 SELECT pg_advisory_xact_lock(hashtext('daily-cap:' || %(org_id)s));
 
--- outbound_since --
-SELECT count(*) AS n FROM "MessageLog"
-WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "direction" = 'outbound';
-
--- ==== the message row ====
-
 -- get_message --
 SELECT * FROM "MessageLog" WHERE "id" = %(id)s AND "orgId" = %(org_id)s;
 
@@ -94,3 +88,8 @@ SELECT * FROM "MessageLog" WHERE "id" = %(id)s FOR UPDATE;
 -- merge_metadata --
 UPDATE "MessageLog" SET "metadata" = "metadata" || %(metadata)s, "updatedAt" = now()
 WHERE "id" = %(id)s;
+
+-- outbound_segments_since --
+-- The daily cap counts what Twilio bills: segments, not messages.
+SELECT coalesce(sum("segments"), 0)::int AS n FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "direction" = 'outbound';

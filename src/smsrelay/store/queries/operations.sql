@@ -239,16 +239,19 @@ SELECT "rule", count(*)::bigint AS "count" FROM "Alert" WHERE "state" = 'firing'
 -- forget_old_counters --
 DELETE FROM "RateCounter" WHERE "window" < now() - interval '2 days';
 
--- purge_content --
--- Content goes after its retention; the row and its metadata stay for the runbook's queries.
--- Bounded below by where the last run stopped (so purged history is never rescanned) and
--- batched (so a first run over years of history never holds long locks).
-WITH batch AS (
+-- purge_content_batch --
+-- As purge_content, and says where a row locked by someone else (a callback, a worker) was
+-- skipped: the caller's horizon must stop there, or that row would keep its content until the
+-- horizon (kept in the scheduler's memory) is reset by a restart.
+WITH candidates AS (
     SELECT "id", "createdAt" FROM "MessageLog"
     WHERE "direction" = %(direction)s
       AND "createdAt" >= %(horizon)s AND "createdAt" < %(cutoff)s
     ORDER BY "createdAt"
     LIMIT %(limit)s
+), batch AS (
+    SELECT m."id" FROM "MessageLog" m
+    WHERE m."id" IN (SELECT "id" FROM candidates)
     FOR UPDATE SKIP LOCKED
 ), purged AS (
     UPDATE "MessageLog" m SET "content" = NULL,
@@ -256,5 +259,30 @@ WITH batch AS (
     FROM batch WHERE m."id" = batch."id" AND m."content" IS NOT NULL
     RETURNING m."id"
 )
-SELECT (SELECT count(*) FROM purged) AS purged, (SELECT count(*) FROM batch) AS scanned,
-       (SELECT max("createdAt") FROM batch) AS reached;
+SELECT (SELECT count(*) FROM purged) AS purged, (SELECT count(*) FROM candidates) AS scanned,
+       (SELECT max("createdAt") FROM candidates) AS reached,
+       (SELECT min(c."createdAt") FROM candidates c WHERE c."id" NOT IN (SELECT "id" FROM batch)) AS first_skipped;
+
+-- purge_event_payloads --
+-- Twilio's callback parameters (numbers, sids) go with the content; the event row stays for
+-- the message's history and for de-duplicating callbacks.
+WITH batch AS (
+    SELECT "id" FROM "MessageEvent"
+    WHERE "receivedAt" < %(cutoff)s AND "payload" <> '{}'::jsonb
+    ORDER BY "receivedAt"
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE "MessageEvent" e SET "payload" = '{}'::jsonb FROM batch WHERE e."id" = batch."id";
+
+-- purge_idempotency_keys --
+-- A stored answer holds the message it created; past retention the key is forgotten and a
+-- request reusing it is a new request.
+WITH batch AS (
+    SELECT "orgId", "key" FROM "IdempotencyKey"
+    WHERE "createdAt" < %(cutoff)s
+    ORDER BY "createdAt"
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM "IdempotencyKey" k USING batch WHERE k."orgId" = batch."orgId" AND k."key" = batch."key";
