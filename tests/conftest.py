@@ -11,16 +11,19 @@ import traceback
 
 import pytest
 
-from tests.harness import DatabaseFactory, admin_database_url, build_stack
+from tests.support.postgres import DatabaseFactory, admin_database_url
+from tests.support.stack import build_stack
 
 
 @pytest.fixture(scope="session")
 def db_factory():
-    url, _server_dir = admin_database_url()
+    url, embedded_server = admin_database_url()
     factory = DatabaseFactory(url)
     factory.prepare()
     yield factory
     factory.drop_all()
+    if embedded_server is not None:
+        embedded_server.stop()
 
 
 @pytest.fixture
