@@ -23,8 +23,8 @@ from tests.support.ports import free_port
 from tests.support.servers import ThreadedServer
 from tests.support.waiting import wait_until
 
-ALERTS_YML = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
-DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "smsrelay.json"
+ALERTS_YML = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "alerts.yml"
+DASHBOARD = Path(__file__).resolve().parents[3] / "deploy" / "grafana" / "smsrelay.json"
 FINAL = ("delivered", "failed", "undelivered")
 
 
