@@ -109,17 +109,6 @@ def test_opt_out__is_per_org(org_stack):
         stack.wait_status(r.json()["id"], "delivered")
 
 
-def test_unsigned_inbound_stop__is_rejected_and_opts_nobody_out(org_stack):
-    stack, org = org_stack
-    params = {"From": _phone(5), "To": NUMBER, "Body": "STOP", "MessageSid": "SM" + "0" * 32,
-              "AccountSid": stack.settings.twilio_account_sid}
-    with stack.client() as http:
-        assert http.post("/webhooks/twilio/inbound", data=params).status_code == 403
-        forged = http.post("/webhooks/twilio/inbound", data=params, headers={"X-Twilio-Signature": "Zm9yZ2Vk"})
-        assert forged.status_code == 403
-    assert not _opted_out(stack, org["id"], _phone(5))
-
-
 def test_opt_out_after_acceptance__fails_with_21610_before_twilio(org_stack):
     stack, org = org_stack
     stack.sql(runbook_sql("smsDisabled", org["id"]))
