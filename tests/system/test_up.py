@@ -11,15 +11,25 @@ import sys
 
 import httpx
 import psutil
+import pytest
 
 from tests.support.ports import free_port
+from tests.support.postgres import stop_postmaster
 from tests.support.waiting import wait_until
 
 
-def test_up__fresh_directory_send_delivered_then_ctrl_c_stops_everything(tmp_path):
+@pytest.fixture
+def home(tmp_path):
+    """`up`'s $SMSRELAY_HOME. The test asserts that `up` stops its embedded PostgreSQL; if it
+    did not (or the test failed first), the server is stopped here, after the assertions."""
+    yield tmp_path / "home"
+    stop_postmaster(tmp_path / "home" / "pgdata")
+
+
+def test_up__fresh_directory_send_delivered_then_ctrl_c_stops_everything(tmp_path, home):
     api_port, sim_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "TWILIO_", "SIM_", "PUBLIC_BASE"))}
-    env.update(SMSRELAY_HOME=str(tmp_path / "home"), SIMULATOR_PORT=str(sim_port))
+    env.update(SMSRELAY_HOME=str(home), SIMULATOR_PORT=str(sim_port))
     proc = subprocess.Popen([sys.executable, "-m", "smsrelay", "up", "--port", str(api_port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import ARGS, CHROMIUM, PASSWORD, USER, VIEWPORT, log_in, stage_incident
+from tests.support.browser import (ARGS, CHROMIUM, PASSWORD, USER, VIEWPORT, log_in, screenshot_dir,
+                                   stage_incident)
+from tests.support.browser import screenshot as take_screenshot
 from tests.support.stack import build_stack
 
 
@@ -68,3 +70,14 @@ def operator_page(page):
     log_in(page)
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
     return page
+
+
+@pytest.fixture(scope="module")
+def screenshot_into(tmp_path_factory) -> Path:
+    return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
+
+
+@pytest.fixture
+def screenshot(screenshot_into):
+    """`screenshot(page, name)`: a PNG of the page, checked to exist (see screenshot_dir)."""
+    return lambda page, name: take_screenshot(page, screenshot_into, name)

@@ -1,18 +1,18 @@
 """The operators' dashboard in a real headless Chromium: login, a staged incident seen on the
 overview and errors pages, actions with confirmation, CSRF and audit, and a screenshot of
-every page (docs/screenshots, shown in the README)."""
+every page (into docs/screenshots, shown in the README, only with SMSRELAY_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import USER, create_org, log_in, screenshot, url_re
+from tests.support.browser import USER, create_org, log_in, url_re
 
 pytestmark = pytest.mark.e2e
 
 
-def test_login__wrong_password_is_refused_and_the_right_one_lets_in(page, dash):
+def test_login__wrong_password_is_refused_and_the_right_one_lets_in(page, dash, screenshot):
     page.goto("/dashboard")
     expect(page).to_have_url(url_re("/dashboard/login"))
     screenshot(page, "login")
@@ -43,7 +43,7 @@ def test_pages__need_a_session(page, dash):
     assert page.request.get("/dashboard/fragments/overview").status == 401
 
 
-def test_incident__failures_appear_on_overview_and_errors(operator_page, dash, incident):
+def test_incident__failures_appear_on_overview_and_errors(operator_page, dash, incident, screenshot):
     page = operator_page
     codes = page.get_by_test_id("overview-codes")
     expect(codes.get_by_role("row", name="21408")).to_contain_text("Region not enabled in Geo Permissions")
@@ -70,7 +70,7 @@ def test_incident__failures_appear_on_overview_and_errors(operator_page, dash, i
     screenshot(page, "errors")
 
 
-def test_orgs__step4_table_sorts_and_links_to_the_org(operator_page, dash, incident):
+def test_orgs__step4_table_sorts_and_links_to_the_org(operator_page, dash, incident, screenshot):
     page = operator_page
     page.get_by_role("link", name="Orgs", exact=True).click()
     table = page.get_by_test_id("orgs-table")
@@ -86,7 +86,7 @@ def test_orgs__step4_table_sorts_and_links_to_the_org(operator_page, dash, incid
     screenshot(page, "org")
 
 
-def test_disable_org__from_the_ui_sets_smsDisabled_and_is_audited(operator_page, dash):
+def test_disable_org__from_the_ui_sets_smsDisabled_and_is_audited(operator_page, dash, screenshot):
     org = create_org(dash, "Gamma Dental", ("+15017122663",))
     page = operator_page
     page.goto(f"/dashboard/orgs/{org['id']}")
@@ -151,7 +151,7 @@ def test_pause_and_resume_all_sms__confirmed_and_audited(operator_page, dash):
     assert actors.count(f"dashboard:{USER}") >= 2
 
 
-def test_messages__search_by_recipient_shows_history_and_raw_callbacks(operator_page, dash, incident):
+def test_messages__search_by_recipient_shows_history_and_raw_callbacks(operator_page, dash, incident, screenshot):
     page = operator_page
     page.get_by_role("link", name="Messages", exact=True).click()
     page.get_by_label("Recipient").fill("+442079460000")
@@ -176,7 +176,7 @@ def test_messages__search_by_recipient_shows_history_and_raw_callbacks(operator_
     expect(page.get_by_role("heading", name=f"Message {incident['ids']['failed'][0]}")).to_be_visible()
 
 
-def test_diagnosis_and_retry_preview__render(operator_page, dash, incident):
+def test_diagnosis_and_retry_preview__render(operator_page, dash, incident, screenshot):
     page = operator_page
     page.get_by_role("link", name="Diagnosis", exact=True).click()
     causes = page.get_by_test_id("causes")
