@@ -1,4 +1,4 @@
-"""The API key dependency (split from the old test_core_behaviour.py): a missing or unknown key is 401."""
+"""The API key dependency: a missing or unknown key is 401, and nothing is stored."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inbound SMS (split from the old test_core_behaviour.py): stored and forwarded, signed, to the org's webhook."""
+"""Inbound SMS: stored, and forwarded to the org's webhook signed with the org's secret."""
 
 from __future__ import annotations
 

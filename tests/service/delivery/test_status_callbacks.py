@@ -1,5 +1,5 @@
-"""Status callbacks applied (split from the old test_core_behaviour.py): duplicates and out-of-order
-events end delivered with each event stored once; a callback before the worker commits still applies."""
+"""Status callbacks applied: duplicates and out-of-order events end delivered with each event
+stored once; a callback that arrives before the worker commits the sid still applies."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Twilio's errors at send time (split from the old test_core_behaviour.py): a permanent one fails
-at once with its code, a retryable one is retried and sent once."""
+"""Twilio's errors at send time: a permanent one fails the message at once with its code, a
+retryable one is retried and the message is sent exactly once."""
 
 from __future__ import annotations
 

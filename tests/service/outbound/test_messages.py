@@ -1,5 +1,5 @@
-"""Accepting and reading messages through the API (split from the old test_core_behaviour.py):
-idempotency keys, tenant isolation, input validation, the 1600-character limit and listing."""
+"""Accepting and reading messages through the API: idempotency keys, tenant isolation, input
+validation, the 1600-character limit and listing."""
 
 from __future__ import annotations
 
