@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import STARTED, DatabaseFactory, admin_database_url, postmasters_in, stop_postmaster
+from tests.support.postgres import DatabaseFactory, admin_database_url, leftover_postmasters, stop_postmaster
 from tests.support.stack import build_stack
 
 
@@ -79,17 +79,11 @@ def pytest_unconfigure(config):
     os._exit(int(getattr(config, "_smsrelay_exitstatus", 0)) or 3)
 
 
-def leftover_postmasters(config) -> list:
-    """PostgreSQL servers this session started (embedded ones, and any under pytest's own
-    temporary directory, e.g. `smsrelay up`'s) that are still running once the tests are done."""
-    basetemp = getattr(getattr(config, "_tmp_path_factory", None), "_basetemp", None)
-    return postmasters_in([*STARTED, *([basetemp] if basetemp else [])])
-
-
 def pytest_sessionfinish(session, exitstatus):
     """A test PostgreSQL still running after the suite holds memory, a port or socket and a
-    temporary directory on the machine: stop it, name it, and fail the run."""
-    left = leftover_postmasters(session.config)
+    temporary directory on the machine: stop it, name it, and fail the run. (pytest's basetemp,
+    where e.g. `smsrelay up` in a test keeps its server, exists only if a test asked for it.)"""
+    left = leftover_postmasters(getattr(getattr(session.config, "_tmp_path_factory", None), "_basetemp", None))
     for proc in left:
         with contextlib.suppress(Exception):
             stop_postmaster(Path(proc.cwd()))

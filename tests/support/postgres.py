@@ -82,6 +82,12 @@ def stop_postmaster(pgdata: Path) -> None:
                 proc.kill()
 
 
+def leftover_postmasters(basetemp: Path | None = None) -> list[psutil.Process]:
+    """Postmasters this process started (EmbeddedPostgres) or that serve a directory under
+    pytest's `basetemp` (e.g. `smsrelay up`'s), still running."""
+    return postmasters_in([*STARTED, *([basetemp] if basetemp else [])])
+
+
 def postmasters_in(roots: list[Path]) -> list[psutil.Process]:
     """Running postmasters whose data directory is one of `roots` or below one. A postmaster
     works in its data directory, so its cwd says which one it serves."""
