@@ -25,8 +25,9 @@ from smsrelay.store.db import psycopg_url
 
 from bench import baselines, callbacks, end_to_end, generate, queries, send_api
 from bench.orgs import create_orgs
-from bench.processes import LOADGEN, Cluster, Database, MemorySampler, free_port, machine, tail
+from bench.processes import LOADGEN, Cluster, Database, MemorySampler, machine, tail
 from bench.report import Figure, Report
+from tests.support.ports import free_port
 
 
 @dataclass(frozen=True)

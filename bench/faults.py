@@ -3,15 +3,16 @@
 Worker processes are SIGKILLed at random points of their sends (and kill themselves at the
 failpoints inside the narrowest windows) while the simulator records every message it
 accepted; the counts are printed: kills survived, messages lost (must be 0), duplicates
-(must be 0). CI runs the same harness in a short form (tests/integration/test_crash_safety.py).
+(must be 0). CI runs the same harness in a short form (tests/system/test_crash_safety.py).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from tests.fault_harness import run_kills
-from tests.harness import DatabaseFactory, admin_database_url, build_stack
+from tests.support.faults import run_kills
+from tests.support.postgres import DatabaseFactory, admin_database_url
+from tests.support.stack import build_stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    admin_url, _server_dir = admin_database_url()
+    admin_url, embedded_server = admin_database_url()
     factory = DatabaseFactory(admin_url)
     factory.prepare()
     stack = build_stack(factory.clone(), start_worker=False,
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop()
         factory.drop_all()
+        if embedded_server is not None:
+            embedded_server.stop()
     print(report.line())
     return 0 if report.lost == 0 and report.duplicates == 0 else 1
 

