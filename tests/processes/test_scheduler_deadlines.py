@@ -11,7 +11,7 @@ from smsrelay.processes.scheduler import run_scheduler
 from smsrelay.service.runtime import Runtime
 from tests.harness import LoopThread, wait_until
 from tests.service.delivery.test_reconcile_progress import stage_open
-from tests.twilio_double import TwilioDouble
+from tests.support.twilio_double import TwilioDouble
 
 
 def runtime(stack) -> Runtime:

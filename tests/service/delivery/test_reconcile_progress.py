@@ -5,7 +5,7 @@ stuck ones alone until their recheck time."""
 from __future__ import annotations
 
 from smsrelay.service.delivery.reconcile import reconcile_open_messages
-from tests.twilio_double import TwilioDouble
+from tests.support.twilio_double import TwilioDouble
 
 
 def stage_open(stack, org, prefix: str, n: int, minutes_ago: int) -> list[str]:

@@ -3,7 +3,7 @@ left with an old heartbeat, as `kill -9` leaves it) during a Twilio outage: our 
 
 from __future__ import annotations
 
-from tests.integration.incident_support import diagnose, make_orgs, recipient, send, settled, sim
+from tests.support.incident import diagnose, make_orgs, recipient, send, settled, sim
 
 
 def test_diagnose__killed_worker_during_twilio_errors_names_our_worker_first(make_stack):
