@@ -48,3 +48,24 @@ def test_unreachable_database__one_line(args, tmp_path):
     r = _run(args, tmp_path, DATABASE_URL=f"postgresql://postgres@127.0.0.1:{CLOSED}/nowhere")
     _assert_one_line(r, "cannot reach the database")
     assert f"port {CLOSED}" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args", [["sms", "status"], ["incident", "status"], ["org", "key", "list", "org_x"]],
+                         ids=" ".join)
+def test_database_without_schema__one_line_naming_the_upgrade(args, tmp_path, db_factory):
+    import psycopg
+
+    from smsrelay.store.db import psycopg_url
+    from tests.harness import with_database
+
+    name = f"{db_factory.prefix}_empty_{args[0]}"
+    with psycopg.connect(psycopg_url(db_factory.admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        r = _run(args, tmp_path, DATABASE_URL=with_database(db_factory.admin_url, name))
+    finally:
+        with psycopg.connect(psycopg_url(db_factory.admin_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _assert_one_line(r, "the database schema is older than this smsrelay (relation")
+    assert r.returncode == 1 and r.stderr.rstrip().endswith("run `smsrelay db upgrade`"), r.stderr
+    assert "LINE" not in r.stderr, r.stderr

@@ -56,7 +56,9 @@ def explain(exc: Exception) -> tuple[str, int]:
     if isinstance(original, psycopg.Error):
         exc = original
     if isinstance(exc, (UndefinedTable, UndefinedColumn, UndefinedFunction)):
-        return f"the database schema is older than this smsrelay ({one_line(exc)}); run `smsrelay db upgrade`", 1
+        # The server's primary message names the missing relation; the rest quotes our SQL.
+        missing = exc.diag.message_primary or one_line(exc)
+        return f"the database schema is older than this smsrelay ({missing}); run `smsrelay db upgrade`", 1
     if isinstance(exc, psycopg.OperationalError):  # psycopg_pool's PoolTimeout is one too
         return f"cannot reach the database: {one_line(exc)}", 1
     origin = _http_origin(exc)
