@@ -9,14 +9,9 @@ import ast
 import sys
 from pathlib import Path
 
-import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# The one cycle left today, cli.py <-> cli_alerts.py <-> cli_guardrails.py, goes with the cli/
-# package being built on another branch. LEAD: at that merge, delete KNOWN_CYCLE and the xfail
-# below (strict, so it fails as soon as the cycle is gone, as a reminder).
-KNOWN_CYCLE = frozenset({"smsrelay.cli", "smsrelay.cli_alerts", "smsrelay.cli_guardrails"})
 
 
 def modules(root: Path) -> dict[str, Path]:
@@ -126,14 +121,6 @@ def test_the_check__finds_a_module_level_cycle_and_ignores_a_function_level_impo
     assert cycles(import_graph(tmp_path)) == [frozenset({"pkg.a", "pkg.sub.b"})]
 
 
-def test_src__no_import_cycle_apart_from_the_known_cli_one():
-    found = [c for c in cycles(import_graph(SRC)) if c != KNOWN_CYCLE]
-    assert not found, _describe(found)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known cycle cli.py <-> cli_alerts.py <-> cli_guardrails.py, removed by the cli/ "
-                          "package branch: delete this mark and KNOWN_CYCLE at that merge")
-def test_src__no_import_cycle_at_all():
+def test_src__no_import_cycle():
     found = cycles(import_graph(SRC))
     assert not found, _describe(found)

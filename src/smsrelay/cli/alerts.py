@@ -1,4 +1,4 @@
-"""`smsrelay alerts list|test`: what the alert engine has raised, and whether its channels work."""
+"""`smsrelay alerts list | test`: what the alert engine has raised, and whether its channels work."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from smsrelay.cli import command_errors, console, fail, run_with_runtime
+from smsrelay.cli.common import console, fail, run_with_runtime
 
-alerts_app = typer.Typer(help="Alerts: list them, test the notification channels.", no_args_is_help=True)
+app = typer.Typer(help="Alerts: list them, test the notification channels.", no_args_is_help=True)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
 
-@alerts_app.command("list")
-@command_errors
+@app.command("list")
 def alerts_list(state: Annotated[Optional[str], typer.Option(help="firing or resolved")] = None,
                 limit: Annotated[int, typer.Option(help="Most recent first")] = 50,
                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -42,8 +41,7 @@ def alerts_list(state: Annotated[Optional[str], typer.Option(help="firing or res
     console.print(table)
 
 
-@alerts_app.command("test")
-@command_errors
+@app.command("test")
 def alerts_test(no_resolve: Annotated[bool, typer.Option("--no-resolve", help="Send the trigger only")] = False) -> None:
     """Send a test alert (and its resolution) to every configured channel."""
     from smsrelay.service.operations import alerts

@@ -1,0 +1,41 @@
+"""The `smsrelay` command: run the service, and do what the on-call runbook asks of a human.
+
+This module only assembles the root app from the command groups; each group lives in its own
+module and takes what it shares from `common` (imports run common ← groups ← here). A command
+loads what it needs when it runs, so a database-only command never imports the Twilio SDK.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from smsrelay.cli import alerts, db, incident, org, send, serve, sms, twilio
+from smsrelay.cli.common import CommandGroup
+from smsrelay.simulator.cli import sim_app
+
+app = typer.Typer(cls=CommandGroup, help="Multi-tenant SMS on Twilio, with incident response built in.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+
+app.command()(serve.up)
+app.command()(serve.api)
+app.command()(serve.worker)
+app.command()(serve.scheduler)
+app.command()(send.send)
+app.command("retry")(send.retry_command)
+app.command("lint")(send.lint_command)
+
+app.add_typer(db.app, name="db")
+app.add_typer(org.app, name="org")
+# The simulator is a separate program that happens to ship with us; only the CLI mounts it.
+app.add_typer(sim_app, name="sim")
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(incident.app, name="incident")
+app.add_typer(twilio.app, name="twilio")
+app.add_typer(sms.app, name="sms")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
