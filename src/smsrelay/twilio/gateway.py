@@ -23,14 +23,17 @@ class Sent:
 
 
 class SendFailed(Exception):
-    """Twilio refused or could not be reached. `retryable` says whether trying later may work."""
+    """Twilio refused or could not be reached. `retryable` says whether trying later may work;
+    `definite` whether the answer proves nothing was done (else the request may have worked)."""
 
-    def __init__(self, code: int | None, message: str, *, http_status: int | None, retryable: bool):
+    def __init__(self, code: int | None, message: str, *, http_status: int | None, retryable: bool,
+                 definite: bool = False):
         super().__init__(f"{code or http_status or 'network'}: {message}")
         self.code = code
         self.message = message
         self.http_status = http_status
         self.retryable = retryable
+        self.definite = definite
 
 
 def classify_rest_error(exc: TwilioRestException) -> SendFailed:
@@ -40,7 +43,10 @@ def classify_rest_error(exc: TwilioRestException) -> SendFailed:
     else:
         # Unknown codes: a server-side failure may pass, a client error will not.
         retryable = exc.status >= 500 or exc.status == 429
-    return SendFailed(code, exc.msg, http_status=exc.status, retryable=retryable)
+    # Only Twilio itself answers a 4xx with one of its codes; a 5xx (or a bare status) may come
+    # from an edge in front of a request that Twilio went on to carry out.
+    definite = exc.status < 500 and code is not None
+    return SendFailed(code, exc.msg, http_status=exc.status, retryable=retryable, definite=definite)
 
 
 class TwilioGateway:

@@ -167,9 +167,9 @@ async def _record_failure(rt: Runtime, message_id: str, attempts: int, exc: Send
         last_error = {"code": exc.code, "httpStatus": exc.http_status, "message": exc.message, "at": _now().isoformat()}
         if exc.retryable and attempts <= budget:
             delay = backoff(attempts)
-            # Twilio said no (or never answered before our timeout on a request that cannot have
-            # been accepted): clear the in-flight marker only when Twilio definitely refused.
-            in_flight = row["metadata"].get("inFlight") if exc.http_status is None else None
+            # Clear the in-flight marker only when Twilio definitely refused: after a timeout, a
+            # reset or a 5xx the message may exist at Twilio, and the re-run must ask first.
+            in_flight = None if exc.definite else row["metadata"].get("inFlight")
             await sql.execute(conn, "merge_metadata", id=message_id,
                               metadata={"lastError": last_error, "inFlight": in_flight,
                                         "nextAttemptAt": (_now() + timedelta(seconds=delay)).isoformat()})
