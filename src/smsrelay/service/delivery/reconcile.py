@@ -7,7 +7,7 @@ import logging
 from smsrelay.service.runtime import Runtime
 from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.store import sql
-from smsrelay.twilio.gateway import SendFailed
+from smsrelay.twilio.errors import TwilioError
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ async def reconcile_open_messages(rt: Runtime, *, older_than_seconds: int = 3600
     for row in rows:
         try:
             found = await rt.gateway.fetch_message(row["twilioSid"])
-        except SendFailed as exc:
+        except TwilioError as exc:
             log.warning("reconcile: cannot fetch %s: %s", row["twilioSid"], exc)
             continue
         async with rt.pool.connection() as conn, conn.transaction():

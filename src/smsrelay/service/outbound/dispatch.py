@@ -22,7 +22,7 @@ from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
 from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.store import sql
-from smsrelay.twilio.gateway import SendFailed
+from smsrelay.twilio.errors import Ambiguous, TwilioError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ async def send_message(rt: Runtime, message_id: str) -> str:
         try:
             if await _adopt_earlier_send(rt, row, in_flight):
                 return "adopted"
-        except SendFailed as exc:
+        except TwilioError as exc:
             return await _record_failure(rt, message_id, attempts, _undecided(exc))
         settle = _unsettled_seconds(rt, in_flight)
         if settle > 0:
@@ -115,7 +115,7 @@ async def send_message(rt: Runtime, message_id: str) -> str:
                 messaging_service_sid=meta.get("messagingServiceSid"),
                 status_callback=status_callback_url(rt, message_id),
                 validity_period=min(org["validityPeriodSeconds"], 36000))
-    except SendFailed as exc:
+    except TwilioError as exc:
         return await _record_failure(rt, message_id, attempts, exc)
     failpoints.hit("after_send")
     async with rt.pool.connection() as conn, conn.transaction():
@@ -129,7 +129,7 @@ async def send_message(rt: Runtime, message_id: str) -> str:
 
 async def _adopt_earlier_send(rt: Runtime, row: dict[str, Any], in_flight: dict[str, Any]) -> bool:
     """An earlier attempt died after calling Twilio: find what Twilio accepted, if anything.
-    A SendFailed here propagates: not knowing whether Twilio has it, we must not resend."""
+    A TwilioError here propagates: not knowing whether Twilio has it, we must not resend."""
     since = datetime.fromisoformat(in_flight["since"]) - timedelta(seconds=5)
     candidates = await rt.gateway.find_messages(to=row["to"], from_=row["from"], created_after=since)
     async with rt.pool.connection() as conn, conn.transaction():
@@ -152,14 +152,14 @@ def _unsettled_seconds(rt: Runtime, in_flight: dict[str, Any]) -> float:
     return max(0.0, (settled_at - _now()).total_seconds())
 
 
-def _undecided(exc: SendFailed) -> SendFailed:
+def _undecided(exc: TwilioError) -> TwilioError:
     """Twilio could not tell us whether an earlier attempt went through: always worth asking
     again later, never a reason to fail the message or to resend it."""
-    return SendFailed(None, f"could not check an earlier attempt ({exc.code or exc.http_status}): {exc.message}",
-                      http_status=None, retryable=True)
+    return Ambiguous(None, f"could not check an earlier attempt ({exc.code or exc.http_status}): {exc.message}",
+                     http_status=None)
 
 
-async def _record_failure(rt: Runtime, message_id: str, attempts: int, exc: SendFailed) -> str:
+async def _record_failure(rt: Runtime, message_id: str, attempts: int, exc: TwilioError) -> str:
     entry = catalogue.lookup(exc.code) if exc.code else None
     budget = entry.max_retries if entry and entry.retryable else (TRANSIENT_RETRIES if exc.retryable else 0)
     async with rt.pool.connection() as conn, conn.transaction():
