@@ -182,6 +182,8 @@ CROSS JOIN LATERAL (
     SELECT m."id", m."createdAt" FROM "MessageLog" m
     WHERE m."orgId" = s."orgId" AND m."direction" = 'outbound' AND m."status" = 'queued'
       AND jsonb_typeof(m."metadata"->'hold') = 'object' AND m."twilioSid" IS NULL
+      -- An unknown outcome waits for Twilio's word, not for a guard to lift.
+      AND m."metadata"->'hold'->>'reason' IS DISTINCT FROM 'unknown_outcome'
       AND m."createdAt" < CASE WHEN NOT s."smsDisabled" AND coalesce(s."maxMessagesPerMinute", 1) > 0
                                THEN 'infinity'::timestamptz
                                ELSE now() - make_interval(secs => s."validityPeriodSeconds") END

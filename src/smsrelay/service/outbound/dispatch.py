@@ -14,6 +14,8 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from psycopg import AsyncConnection
+
 from smsrelay import failpoints
 from smsrelay.domain import catalogue
 from smsrelay.domain import phone
@@ -22,7 +24,7 @@ from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
 from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.store import sql
-from smsrelay.twilio.errors import Ambiguous, TwilioError
+from smsrelay.twilio.errors import TwilioError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,13 @@ def backoff(attempt: int, rng: random.Random = random.Random()) -> float:
     """Exponential backoff with full jitter, so a Twilio outage does not synchronise a storm."""
     ceiling = min(MAX_BACKOFF_SECONDS, BASE_BACKOFF_SECONDS * (2 ** max(0, attempt - 1)))
     return rng.uniform(ceiling / 2, ceiling)
+
+
+UNKNOWN_OUTCOME = "unknown_outcome"
+# What a settled send clears: the marker, the unknown outcome and any hold a run of this job
+# that overlapped ours (a false stall) may have set meanwhile.
+SETTLED = {"inFlight": None, "lastError": None, "hold": None, "outcome": None, "failedChecks": None}
+ADOPTED = {k: v for k, v in SETTLED.items() if k != "lastError"}  # why it needed adopting stays
 
 
 def status_callback_url(rt: Runtime, message_id: str) -> str:
@@ -57,13 +66,10 @@ async def send_message(rt: Runtime, message_id: str) -> str:
                 return "already-done"
             org = await sql.one(conn, "get_org", org_id=row["orgId"])
             meta = row["metadata"] or {}
-            age = (_now() - row["createdAt"]).total_seconds()
-            if age > org["validityPeriodSeconds"]:
-                await advance(conn, row, "failed", metadata={
-                    "expired": True, "hold": None,
-                    "failureReason": f"expired: not sent within its validity period of {org['validityPeriodSeconds']} s"})
-                await throttle.forget(conn, message_id)
-                return "expired"
+            expired = (_now() - row["createdAt"]).total_seconds() > org["validityPeriodSeconds"]
+            # An attempt in flight may have reached Twilio: expire only once Twilio says it has none.
+            if expired and not meta.get("inFlight"):
+                return await _expire(conn, row, org)
             hold = await guards.hold_reason(conn, rt.settings, org, row)
             if hold is not None:
                 await sql.execute(conn, "merge_metadata", id=message_id,
@@ -83,7 +89,9 @@ async def send_message(rt: Runtime, message_id: str) -> str:
                 await throttle.defer(conn, org, message_id, slot.wait_until)
                 return "throttled"
             in_flight = meta.get("inFlight")
-            attempts = int(meta.get("attempts", 0)) + 1
+            # "attempts" counts requests to create the message; a re-run that only asks Twilio
+            # about an earlier one spends nothing of the send budget.
+            attempts = int(meta.get("attempts", 0)) + (0 if in_flight else 1)
             now = _now().isoformat()
             # "firstAttemptAt" - "createdAt" is the time the message waited for a worker.
             await sql.execute(conn, "merge_metadata", id=message_id, metadata={
@@ -95,7 +103,7 @@ async def send_message(rt: Runtime, message_id: str) -> str:
             if await _adopt_earlier_send(rt, row, in_flight):
                 return "adopted"
         except TwilioError as exc:
-            return await _record_failure(rt, message_id, attempts, _undecided(exc))
+            return await _check_failed(rt, message_id, exc)
         settle = _unsettled_seconds(rt, in_flight)
         if settle > 0:
             # The earlier request may still be in Twilio's hands (sent just before a timeout or
@@ -104,9 +112,15 @@ async def send_message(rt: Runtime, message_id: str) -> str:
                 await throttle.forget(conn, message_id)
                 await jobs.enqueue_send(conn, message_id, at=_now() + timedelta(seconds=settle))
             return "awaiting-earlier-attempt"
+        if expired:
+            async with rt.pool.connection() as conn, conn.transaction():
+                return await _expire(conn, await sql.one(conn, "lock_message", id=message_id), org)
+        # Twilio answered and has no copy of any earlier attempt, which has settled: send again.
+        attempts += 1
         async with rt.pool.connection() as conn:
-            await sql.execute(conn, "merge_metadata", id=message_id,
-                              metadata={"inFlight": {**in_flight, "last": _now().isoformat()}})
+            await sql.execute(conn, "merge_metadata", id=message_id, metadata={
+                "attempts": attempts, "failedChecks": None,
+                "inFlight": {**in_flight, "last": _now().isoformat()}})
     failpoints.hit("before_send")
     try:
         async with throttle.sending(rt, slot.slot_id):
@@ -121,10 +135,17 @@ async def send_message(rt: Runtime, message_id: str) -> str:
     async with rt.pool.connection() as conn, conn.transaction():
         row = await sql.one(conn, "lock_message", id=message_id)
         # "hold": a run of this job that overlapped ours (a false stall) may have held it meanwhile.
-        await advance(conn, row, sent.status, twilio_sid=sent.sid,
-                      metadata={"inFlight": None, "lastError": None, "hold": None})
+        await advance(conn, row, sent.status, twilio_sid=sent.sid, metadata=SETTLED)
     log.info("sent %s as %s to %s", message_id, sent.sid, phone.mask(row["to"]))
     return "sent"
+
+
+async def _expire(conn: AsyncConnection, row: dict[str, Any], org: dict[str, Any]) -> str:
+    await advance(conn, row, "failed", metadata={
+        "expired": True, "hold": None, "inFlight": None, "outcome": None,
+        "failureReason": f"expired: not sent within its validity period of {org['validityPeriodSeconds']} s"})
+    await throttle.forget(conn, row["id"])
+    return "expired"
 
 
 async def _adopt_earlier_send(rt: Runtime, row: dict[str, Any], in_flight: dict[str, Any]) -> bool:
@@ -139,7 +160,7 @@ async def _adopt_earlier_send(rt: Runtime, row: dict[str, Any], in_flight: dict[
                 continue
             locked = await sql.one(conn, "lock_message", id=row["id"])
             await advance(conn, locked, found["status"], twilio_sid=found["sid"],
-                          metadata={"inFlight": None, "reconciled": True})
+                          metadata={**ADOPTED, "reconciled": True})
             return True
     return False
 
@@ -152,11 +173,39 @@ def _unsettled_seconds(rt: Runtime, in_flight: dict[str, Any]) -> float:
     return max(0.0, (settled_at - _now()).total_seconds())
 
 
-def _undecided(exc: TwilioError) -> TwilioError:
-    """Twilio could not tell us whether an earlier attempt went through: always worth asking
-    again later, never a reason to fail the message or to resend it."""
-    return Ambiguous(None, f"could not check an earlier attempt ({exc.code or exc.http_status}): {exc.message}",
-                     http_status=None)
+async def _check_failed(rt: Runtime, message_id: str, exc: TwilioError) -> str:
+    """Twilio could not tell us whether an earlier attempt went through: worth asking again
+    later, never a reason to fail the message or to resend it. Past the budget the message is
+    held as an unknown outcome, for a callback, reconciliation or an operator to settle."""
+    text = f"could not check an earlier attempt ({exc.code or exc.http_status or 'network'}): {exc.message}"
+    async with rt.pool.connection() as conn, conn.transaction():
+        row = await sql.one(conn, "lock_message", id=message_id)
+        failed_checks = int((row["metadata"] or {}).get("failedChecks") or 0) + 1
+        last_error = {"code": exc.code, "httpStatus": exc.http_status, "message": text, "at": _now().isoformat()}
+        if failed_checks > TRANSIENT_RETRIES:
+            return await hold_unknown(conn, row, text, last_error=last_error)
+        delay = backoff(failed_checks)
+        await sql.execute(conn, "merge_metadata", id=message_id, metadata={
+            "lastError": last_error, "failedChecks": failed_checks,
+            "nextAttemptAt": (_now() + timedelta(seconds=delay)).isoformat()})
+        await throttle.forget(conn, message_id)
+        await jobs.enqueue_send(conn, message_id, at=_now() + timedelta(seconds=delay))
+    log.warning("send %s: %s; asking again in %.1fs", message_id, text, delay)
+    return "retry"
+
+
+async def hold_unknown(conn: AsyncConnection, row: dict[str, Any], why: str, *, last_error: dict[str, Any] | None = None,
+                       level: int = logging.WARNING, extra: dict[str, Any] | None = None) -> str:
+    """Hold a message whose fate at Twilio nobody knows: no job, no resend, never `failed`.
+    A status callback (it carries our id), reconciliation or an operator settles it."""
+    now = _now().isoformat()
+    await sql.execute(conn, "merge_metadata", id=row["id"], metadata={
+        **(extra or {}), "outcome": "unknown", "hold": {"reason": UNKNOWN_OUTCOME, "since": now},
+        **({"lastError": last_error} if last_error else {}), "nextAttemptAt": None})
+    await throttle.forget(conn, row["id"])
+    log.log(level, "send %s to %s: outcome unknown (%s); held, not resent, until Twilio's answer, a callback "
+            "or reconciliation settles it", row["id"], phone.mask(row["to"]), why)
+    return f"held:{UNKNOWN_OUTCOME}"
 
 
 async def _record_failure(rt: Runtime, message_id: str, attempts: int, exc: TwilioError) -> str:
@@ -165,6 +214,9 @@ async def _record_failure(rt: Runtime, message_id: str, attempts: int, exc: Twil
     async with rt.pool.connection() as conn, conn.transaction():
         row = await sql.one(conn, "lock_message", id=message_id)
         last_error = {"code": exc.code, "httpStatus": exc.http_status, "message": exc.message, "at": _now().isoformat()}
+        if not exc.definite and not (exc.retryable and attempts <= budget):
+            # Twilio may have the message: failing it would be a guess, and `failed` is final.
+            return await hold_unknown(conn, row, str(exc), last_error=last_error)
         if exc.retryable and attempts <= budget:
             delay = backoff(attempts)
             # Clear the in-flight marker only when Twilio definitely refused: after a timeout, a
