@@ -895,3 +895,14 @@ SELECT coalesce(cardinality(procrastinate_defer_jobs_v1(array_agg(
            ORDER BY j.n))), 0) AS jobs
 FROM unnest(%(ids)b::text[], %(locks)b::text[]) WITH ORDINALITY AS j(id, lock, n)
 JOIN inserted i ON i."id" = j.id;
+
+-- ==== dispatch: ambiguous outcomes ====
+
+-- fence_send --
+-- The last word before the request to Twilio, in one statement: this run still owns the
+-- in-flight marker (no later run of the job took it over while this one stood still), the
+-- message is still unsent, and the marker's "last" moves to now.
+UPDATE "MessageLog" SET "metadata" = "metadata" || %(metadata)s, "updatedAt" = now()
+WHERE "id" = %(id)s AND "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
+  AND "metadata"->'inFlight'->>'token' = %(token)s
+RETURNING "id";

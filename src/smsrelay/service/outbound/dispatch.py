@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 
 from smsrelay import failpoints
 from smsrelay.domain import catalogue
-from smsrelay.domain import phone
+from smsrelay.domain import ids, phone
 from smsrelay.service.outbound import guards, throttle
 from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
@@ -94,10 +94,13 @@ async def send_message(rt: Runtime, message_id: str) -> str:
             attempts = int(meta.get("attempts", 0)) + (0 if in_flight else 1)
             now = _now().isoformat()
             # "firstAttemptAt" - "createdAt" is the time the message waited for a worker.
+            # The token fences this run: a run that takes the send over writes its own, and the
+            # one it replaced (presumed dead, perhaps merely frozen) can no longer send.
+            token = ids.new_id("run")
+            marker = {**(in_flight or {"since": now, "last": now}), "token": token}
             await sql.execute(conn, "merge_metadata", id=message_id, metadata={
                 "attempts": attempts, "hold": None, "throttled": None,
-                "firstAttemptAt": meta.get("firstAttemptAt") or now,
-                "inFlight": in_flight or {"since": now, "last": now}})
+                "firstAttemptAt": meta.get("firstAttemptAt") or now, "inFlight": marker})
     if in_flight:
         try:
             if await _adopt_earlier_send(rt, row, in_flight):
@@ -117,11 +120,14 @@ async def send_message(rt: Runtime, message_id: str) -> str:
                 return await _expire(conn, await sql.one(conn, "lock_message", id=message_id), org)
         # Twilio answered and has no copy of any earlier attempt, which has settled: send again.
         attempts += 1
-        async with rt.pool.connection() as conn:
-            await sql.execute(conn, "merge_metadata", id=message_id, metadata={
-                "attempts": attempts, "failedChecks": None,
-                "inFlight": {**in_flight, "last": _now().isoformat()}})
     failpoints.hit("before_send")
+    async with rt.pool.connection() as conn:
+        fenced = await sql.one(conn, "fence_send", id=message_id, token=token, metadata={
+            "attempts": attempts, "failedChecks": None, "inFlight": {**marker, "last": _now().isoformat()}})
+    if fenced is None:
+        # Another run owns the send now (ours was presumed dead), or the message was settled.
+        log.warning("send %s: another run took this send over; not sending", message_id)
+        return "superseded"
     try:
         async with throttle.sending(rt, slot.slot_id):
             sent = await rt.gateway.send(
