@@ -5,6 +5,11 @@ Crash safety: before calling Twilio the worker commits an in-flight marker ("inF
 asks Twilio for a message to the same recipient from the same sender since the marker, and
 adopts it if found. So a worker killed at any point neither loses the message (the job is
 retried) nor sends it twice.
+
+Only a definite refusal clears the marker. Each run fences its send with a token in the marker,
+re-checked in one statement just before the request, so a run presumed dead cannot send after
+another took over. What nobody can establish (Twilio cannot be asked, or accepted a message we
+could not record) is held as an unknown outcome: never `failed`, never resent.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from smsrelay.service.runtime import Runtime
 from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.store import sql
 from smsrelay.twilio.errors import TwilioError
+from smsrelay.twilio.gateway import Sent
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +144,27 @@ async def send_message(rt: Runtime, message_id: str) -> str:
     except TwilioError as exc:
         return await _record_failure(rt, message_id, attempts, exc)
     failpoints.hit("after_send")
-    async with rt.pool.connection() as conn, conn.transaction():
-        row = await sql.one(conn, "lock_message", id=message_id)
-        # "hold": a run of this job that overlapped ours (a false stall) may have held it meanwhile.
-        await advance(conn, row, sent.status, twilio_sid=sent.sid, metadata=SETTLED)
+    try:
+        async with rt.pool.connection() as conn, conn.transaction():
+            row = await sql.one(conn, "lock_message", id=message_id)
+            await advance(conn, row, sent.status, twilio_sid=sent.sid, metadata=SETTLED)
+    except Exception as exc:
+        return await _accepted_unrecorded(rt, message_id, sent, exc)
     log.info("sent %s as %s to %s", message_id, sent.sid, phone.mask(row["to"]))
     return "sent"
+
+
+async def _accepted_unrecorded(rt: Runtime, message_id: str, sent: Sent, exc: Exception) -> str:
+    """Twilio has the message but we could not write that down (e.g. its sid is already another
+    row's). Retrying the job would look for Twilio's copy, skip it as taken, and send again:
+    instead the message is held as an unknown outcome and an ERROR names it for an operator.
+    If even that write fails (the database is gone), the job's retry finds the marker and asks
+    Twilio before anything else."""
+    why = f"Twilio accepted it as {sent.sid} but recording that failed: {type(exc).__name__}: {exc}"
+    async with rt.pool.connection() as conn, conn.transaction():
+        row = await sql.one(conn, "lock_message", id=message_id)
+        return await hold_unknown(conn, row, why, level=logging.ERROR,
+                                  extra={"acceptedSid": sent.sid, "acceptedStatus": sent.status})
 
 
 async def _expire(conn: AsyncConnection, row: dict[str, Any], org: dict[str, Any]) -> str:
@@ -204,6 +225,8 @@ async def hold_unknown(conn: AsyncConnection, row: dict[str, Any], why: str, *, 
                        level: int = logging.WARNING, extra: dict[str, Any] | None = None) -> str:
     """Hold a message whose fate at Twilio nobody knows: no job, no resend, never `failed`.
     A status callback (it carries our id), reconciliation or an operator settles it."""
+    if row["status"] != "queued" or row["twilioSid"]:
+        return "already-done"  # a callback settled it meanwhile: nothing is unknown any more
     now = _now().isoformat()
     await sql.execute(conn, "merge_metadata", id=row["id"], metadata={
         **(extra or {}), "outcome": "unknown", "hold": {"reason": UNKNOWN_OUTCOME, "since": now},
