@@ -906,3 +906,12 @@ UPDATE "MessageLog" SET "metadata" = "metadata" || %(metadata)s, "updatedAt" = n
 WHERE "id" = %(id)s AND "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
   AND "metadata"->'inFlight'->>'token' = %(token)s
 RETURNING "id";
+
+-- unknown_outcome_messages --
+-- Held because nobody could say whether Twilio has them, least recently looked at first. Those
+-- Twilio accepted under a sid we could not record wait for an operator instead.
+SELECT "id" FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
+  AND "metadata"->>'outcome' = 'unknown' AND "metadata"->'acceptedSid' IS NULL
+ORDER BY "updatedAt"
+LIMIT %(limit)s;

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
+import pytest
 from twilio.request_validator import RequestValidator
+
+from smsrelay.processes.scheduler import default_duties
 
 from smsrelay.service.outbound import dispatch, release
 from smsrelay.simulator.ledger import SimulatorClient
@@ -53,3 +58,34 @@ def test_checks_fail_past_the_budget__held_unknown_not_failed_and_a_late_callbac
     row = stack.message(msg["id"])
     assert row["status"] == "delivered" and row["twilioSid"] == created["sid"]
     assert row["metadata"].get("outcome") is None and row["metadata"].get("hold") is None
+
+
+@pytest.mark.parametrize("first_fault,settled_by", [("created_then_5xx", "adopted"), ("outage", "released")])
+def test_held_unknown__reconciliation_asks_twilio_again_and_settles_it(make_stack, first_fault, settled_by):
+    # Callbacks lost: only asking Twilio can settle it.
+    stack = make_stack(start_worker=False, sim_overrides={"outage_hang_seconds": 0.1},
+                       settings_overrides={"twilio_timeout_seconds": 1.0,
+                                           "public_base_url": f"http://127.0.0.1:{free_port()}"})
+    assert "unknown_outcomes" in dict(default_duties()), "the scheduler runs it"
+    org = stack.create_org()
+    run = lambda: stack.run(lambda rt: dispatch.send_message(rt, msg["id"]))  # noqa: E731
+    with SimulatorClient(stack.sim.url) as sim:
+        sim.set_scenario(first_fault)  # created (and the answer lost), or not created at all
+        with stack.client(org["apiKey"]) as api:
+            msg = api.post("/v1/messages", json={"to": TO, "body": "settle me"}).json()
+        assert run() == "retry"
+        sim.clear_scenarios()
+        sim.set_scenario("outage")
+        while (outcome := run()) == "retry":
+            pass
+        assert outcome == "held:unknown_outcome"
+        sim.clear_scenarios()
+        result = stack.run(dispatch.settle_unknown_outcomes)
+        assert result[settled_by] == 1, result
+        if settled_by == "released":
+            assert stack.message(msg["id"])["metadata"].get("hold") is None
+            time.sleep(2 * 1.0 + 5)  # the earlier attempt must have settled before a resend
+            assert run() == "sent"
+        row = stack.message(msg["id"])
+        assert row["twilioSid"] and row["metadata"].get("outcome") is None
+        assert [m["body"] for m in sim.ledger(to=TO)] == ["settle me"], "exactly one copy at Twilio"

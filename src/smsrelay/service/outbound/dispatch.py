@@ -237,6 +237,40 @@ async def hold_unknown(conn: AsyncConnection, row: dict[str, Any], why: str, *, 
     return f"held:{UNKNOWN_OUTCOME}"
 
 
+async def settle_unknown_outcomes(rt: Runtime, *, limit: int = 100) -> dict[str, int]:
+    """Reconciliation of held unknown outcomes: ask Twilio again. Its copy is adopted; an answer
+    without one releases the message to its job, which checks once more and only then sends."""
+    done = {"adopted": 0, "released": 0, "unknown": 0}
+    async with rt.pool.connection() as conn:
+        rows = await sql.all(conn, "unknown_outcome_messages", limit=limit)
+    for message_id in (r["id"] for r in rows):
+        async with rt.pool.connection() as conn:
+            row = await sql.one(conn, "get_message_any_org", id=message_id)
+        in_flight = (row["metadata"] or {}).get("inFlight") if row else None
+        if row is None or not in_flight:
+            continue
+        try:
+            adopted = await _adopt_earlier_send(rt, row, in_flight)
+        except TwilioError as exc:
+            done["unknown"] += 1
+            async with rt.pool.connection() as conn:  # to the back of the line
+                await sql.execute(conn, "merge_metadata", id=message_id, metadata={"lastCheckError": str(exc)})
+            continue
+        if adopted:
+            done["adopted"] += 1
+            continue
+        async with rt.pool.connection() as conn, conn.transaction():
+            locked = await sql.one(conn, "lock_message", id=message_id)
+            if locked["status"] != "queued" or locked["twilioSid"] or locked["metadata"].get("outcome") != "unknown":
+                continue
+            await sql.execute(conn, "merge_metadata", id=message_id, metadata={
+                "outcome": None, "hold": None, "failedChecks": None, "lastCheckError": None})
+            await jobs.enqueue_send(conn, message_id)
+        done["released"] += 1
+        log.info("send %s: Twilio has no copy of the earlier attempt; released to its job", message_id)
+    return done
+
+
 async def _record_failure(rt: Runtime, message_id: str, attempts: int, exc: TwilioError) -> str:
     entry = catalogue.lookup(exc.code) if exc.code else None
     budget = entry.max_retries if entry and entry.retryable else (TRANSIENT_RETRIES if exc.retryable else 0)
