@@ -908,10 +908,10 @@ WHERE "id" = %(id)s AND "direction" = 'outbound' AND "status" = 'queued' AND "tw
 RETURNING "id";
 
 -- unknown_outcome_messages --
--- Held because nobody could say whether Twilio has them, least recently looked at first. Those
--- Twilio accepted under a sid we could not record wait for an operator instead.
+-- Held because nobody could say whether Twilio has them (or because what Twilio accepted
+-- could not be recorded), least recently looked at first.
 SELECT "id" FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
-  AND "metadata"->>'outcome' = 'unknown' AND "metadata"->'acceptedSid' IS NULL
+  AND "metadata"->>'outcome' = 'unknown'
 ORDER BY "updatedAt"
 LIMIT %(limit)s;

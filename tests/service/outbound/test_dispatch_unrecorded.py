@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from smsrelay.service.outbound import dispatch
 from smsrelay.simulator.ledger import SimulatorClient
 from tests.harness import wait_until
 
@@ -33,3 +34,12 @@ def test_sid_that_cannot_be_written__held_unknown_with_an_error_and_never_resent
     assert row["metadata"]["acceptedSid"] == taken
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR and second["id"] in r.getMessage()]
     assert errors, "an ERROR names the message"
+
+    # Reconciliation leaves a sid that really is another row's to an operator...
+    assert stack.run(dispatch.settle_unknown_outcomes)["operator"] == 1
+    assert stack.message(second["id"])["metadata"]["outcome"] == "unknown"
+    # ...and records it once it is free (here: the operator took it off the other row).
+    stack.sql('UPDATE "MessageLog" SET "twilioSid" = NULL WHERE "id" = %s', (first["id"],))
+    assert stack.run(dispatch.settle_unknown_outcomes)["adopted"] == 1
+    row = stack.message(second["id"])
+    assert row["twilioSid"] == taken and row["metadata"].get("outcome") is None and row["status"] != "queued"

@@ -239,18 +239,23 @@ async def hold_unknown(conn: AsyncConnection, row: dict[str, Any], why: str, *, 
 
 async def settle_unknown_outcomes(rt: Runtime, *, limit: int = 100) -> dict[str, int]:
     """Reconciliation of held unknown outcomes: ask Twilio again. Its copy is adopted; an answer
-    without one releases the message to its job, which checks once more and only then sends."""
-    done = {"adopted": 0, "released": 0, "unknown": 0}
+    without one releases the message to its job, which checks once more and only then sends.
+    One accepted under a sid we could not record gets that sid once it is free; a sid that
+    really is another row's waits for an operator (an ERROR named it when it was held)."""
+    done = {"adopted": 0, "released": 0, "unknown": 0, "operator": 0}
     async with rt.pool.connection() as conn:
         rows = await sql.all(conn, "unknown_outcome_messages", limit=limit)
     for message_id in (r["id"] for r in rows):
         async with rt.pool.connection() as conn:
             row = await sql.one(conn, "get_message_any_org", id=message_id)
-        in_flight = (row["metadata"] or {}).get("inFlight") if row else None
-        if row is None or not in_flight:
+        meta = (row or {}).get("metadata") or {}
+        if row is None or not (meta.get("inFlight") or meta.get("acceptedSid")):
             continue
         try:
-            adopted = await _adopt_earlier_send(rt, row, in_flight)
+            if meta.get("acceptedSid"):
+                done[await _record_accepted(rt, row, meta["acceptedSid"])] += 1
+                continue
+            adopted = await _adopt_earlier_send(rt, row, meta["inFlight"])
         except TwilioError as exc:
             done["unknown"] += 1
             async with rt.pool.connection() as conn:  # to the back of the line
@@ -269,6 +274,18 @@ async def settle_unknown_outcomes(rt: Runtime, *, limit: int = 100) -> dict[str,
         done["released"] += 1
         log.info("send %s: Twilio has no copy of the earlier attempt; released to its job", message_id)
     return done
+
+
+async def _record_accepted(rt: Runtime, row: dict[str, Any], sid: str) -> str:
+    async with rt.pool.connection() as conn:
+        if await sql.one(conn, "sid_taken", sid=sid):
+            return "operator"
+    found = await rt.gateway.fetch_message(sid)
+    async with rt.pool.connection() as conn, conn.transaction():
+        locked = await sql.one(conn, "lock_message", id=row["id"])
+        await advance(conn, locked, found["status"], twilio_sid=sid,
+                      metadata={**ADOPTED, "acceptedSid": None, "acceptedStatus": None, "reconciled": True})
+    return "adopted"
 
 
 async def _record_failure(rt: Runtime, message_id: str, attempts: int, exc: TwilioError) -> str:
