@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from smsrelay.service.delivery import reconcile
+from smsrelay.service.outbound import dispatch
 from smsrelay.service.operations import retention
 from smsrelay.service.runtime import Runtime
 from smsrelay.store.db import psycopg_url
@@ -40,7 +41,7 @@ def default_duties() -> list[tuple[str, Duty]]:
     from smsrelay.service.operations.alerts import observability_duty
 
     return [("reconcile", reconcile.reconcile_open_messages), ("observability", observability_duty),
-            ("retention", retention.purge_content)]
+            ("retention", retention.purge_content), ("unknown_outcomes", dispatch.settle_unknown_outcomes)]
 
 
 async def run_duty(rt: Runtime, name: str, duty: Duty, deadline: float) -> bool:

@@ -148,6 +148,8 @@ NOT_RETRYABLE = _declare("not_retryable", 422,
                          "Twilio says {codes} will not succeed on a retry; pass --yes to retry anyway.")
 INVALID_WINDOW = _declare("invalid_window", 422, "The window must be one of {windows}.")
 INVALID_DIRECTION = _declare("invalid_direction", 422, "Direction is outbound or inbound.")
-TWILIO_TIMEOUT = _declare("twilio_timeout", 504, "Twilio did not answer within {seconds:.0f} s.", retryable=True)
+TWILIO_TIMEOUT = _declare("twilio_timeout", 504, "Twilio did not answer within {seconds:.0f} s.", retryable=True,
+                          variants={"late": "Twilio did not answer in time: {msg}"})
 TWILIO_ERROR = _declare("twilio_error", 502, "Twilio answered {status}: {msg} (code {code})")
-TWILIO_UNREACHABLE = _declare("twilio_unreachable", 502, "Cannot reach Twilio: {kind}: {error}", retryable=True)
+TWILIO_UNREACHABLE = _declare("twilio_unreachable", 502, "Cannot reach Twilio: {kind}: {error}", retryable=True,
+                              variants={"plain": "Cannot reach Twilio: {msg}"})

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from smsrelay.domain import phone
 
-from .engine import Engine, OutboundRequest, TwilioFault
+from .engine import AnswerLost, Engine, OutboundRequest, TwilioFault
 from .resources import (
     API, account_json, balance_json, error_response, message_json, number_json, page_json,
 )
@@ -91,7 +91,12 @@ async def create_message(AccountSid: str, request: Request, engine: Engine = Aut
         validity_period=form.get("ValidityPeriod"),
         media_urls=tuple(str(v) for v in form.getlist("MediaUrl")),
     )
-    msg = engine.create_message(req)
+    try:
+        msg = engine.create_message(req)
+    except AnswerLost as lost:
+        if lost.hang:
+            await engine.hang(engine.cfg.outage_hang_seconds)
+        return error_response(lost.code, lost.http_status)
     return JSONResponse(message_json(msg), status_code=201)
 
 

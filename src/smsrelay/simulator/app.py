@@ -89,7 +89,7 @@ class TwilioEdge:
             # outage: a hung request half of the time, a 5xx otherwise
             draw = rng.random()
             if draw < 0.5:
-                await asyncio.sleep(engine.cfg.outage_hang_seconds)
+                await engine.hang(engine.cfg.outage_hang_seconds)
                 return error_response(20504, 504, "Gateway Timeout")
             if draw < 0.75:
                 return error_response(20500, 500, "Internal Server Error")

@@ -9,6 +9,7 @@ the message to a carrier (30001, 30002, 30032, 30034, ...). No callback for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +26,17 @@ from .throughput import Throughput
 
 MAX_BODY = 1600
 DEFAULT_SERVICE_SENDER = "+12015550123"
+
+
+class AnswerLost(Exception):
+    """The message was created, but the caller gets an error (or a hang) instead of the 201."""
+
+    def __init__(self, msg: Message, http_status: int, code: int, hang: bool) -> None:
+        super().__init__(msg.sid)
+        self.msg = msg
+        self.http_status = http_status
+        self.code = code
+        self.hang = hang
 
 
 class TwilioFault(Exception):
@@ -69,6 +81,7 @@ class Engine:
             max_attempts=cfg.callback_max_attempts, retry_base_ms=cfg.callback_retry_base_ms,
         )
         self._tasks: set[asyncio.Task] = set()
+        self._unhang = asyncio.Event()
 
     # --- account views ---------------------------------------------------------------------
     def account_status(self) -> str:
@@ -171,7 +184,16 @@ class Engine:
         msg.history.append((msg.status, now))
         self.state.add_message(msg)
         self.throughput.enqueue(sender, kind, msg)
+        lost = self.scenarios.first_match("created", t, rng)
+        if lost is not None:
+            raise AnswerLost(msg, lost.kind.http_status or 502, lost.error_code or 20500,
+                             hang=lost.name == "created_then_timeout")
         return msg
+
+    async def hang(self, seconds: float) -> None:
+        """A hung request; a reset ends it early, so a test's teardown need not wait it out."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._unhang.wait(), timeout=seconds)
 
     def _service_sender(self) -> str:
         for num in self.state.numbers.values():
@@ -307,6 +329,8 @@ class Engine:
 
     # --- housekeeping ----------------------------------------------------------------------
     async def reset(self) -> None:
+        self._unhang.set()
+        self._unhang = asyncio.Event()
         await self.throughput.close()
         tasks = list(self._tasks)
         for t in tasks:

@@ -7,6 +7,10 @@ A scenario has a *stage* that says where Twilio reports the fault:
                fail with 30002 when they reach the front of the queue;
 - ``api``      the REST API itself misbehaves (5xx, hangs, 429 / 20429);
 - ``create``   Messages create answers an HTTP error with a 21xxx code;
+- ``created``  Messages create *does* create the message (it is sent and reported as usual),
+               but the answer is lost: a 5xx from the edge, or a hang of
+               ``outage_hang_seconds`` before a 504. The caller cannot tell it from a refusal
+               or an outage, which is the point: it must not resend;
 - ``delivery`` the message is accepted (201 queued) and later fails in a status callback.
 
 Filters narrow a scenario to part of the traffic: ``number`` (From or To), ``match`` (a regex
@@ -22,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-Stage = Literal["none", "auth", "account", "api", "create", "delivery"]
+Stage = Literal["none", "auth", "account", "api", "create", "created", "delivery"]
 
 # Bodies that carrier filters love to block: public URL shorteners.
 URL_SHORTENERS = (
@@ -81,6 +85,10 @@ CATALOGUE: dict[str, ScenarioKind] = {
                      summary="queue overflow: 30001"),
         ScenarioKind("opted_out", "create", 21610, 400,
                      summary="21610 to recipients who texted STOP to the sender"),
+        ScenarioKind("created_then_5xx", "created", 20500, 502,
+                     summary="creates the message, then answers 502: the caller cannot know"),
+        ScenarioKind("created_then_timeout", "created", 20504, 504,
+                     summary="creates the message, then hangs outage_hang_seconds before a 504"),
     )
 }
 

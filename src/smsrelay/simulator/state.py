@@ -1,12 +1,15 @@
 """In-memory state of the simulated Twilio account: numbers, messages (the ledger), opt-outs.
 
-Everything random (sids, scenario rates, injected faults) comes from one RNG seeded with
-SIM_SEED, so a run with the same seed and the same requests produces the same sids.
+Everything random about what happens (scenario rates, injected faults) comes from one RNG
+seeded with SIM_SEED, so a run with the same seed and the same requests meets the same faults.
+Sids do not: like Twilio's they are never issued twice, across resets and restarts whatever
+the seed, since a restarted simulator reissuing sids makes the service's sid-keyed rows collide.
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -84,7 +87,7 @@ class SimState:
 
     # --- ids -------------------------------------------------------------------------------
     def new_sid(self, prefix: str) -> str:
-        return prefix + "%032x" % self.rng.getrandbits(128)
+        return prefix + secrets.token_hex(16)
 
     # --- numbers ---------------------------------------------------------------------------
     def number(self, e164: str) -> PhoneNumber | None:

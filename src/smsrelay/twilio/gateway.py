@@ -1,17 +1,17 @@
-"""Send, fetch and inspect through the official SDK, with errors turned into our vocabulary."""
+"""Send, fetch and inspect through the official SDK; every failure comes out as one of the
+outcomes in `smsrelay.twilio.errors`."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiohttp
-from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from smsrelay.domain import catalogue as error_catalogue
+from smsrelay.twilio.errors import (  # noqa: F401 - re-exported: the adapter's vocabulary
+    Ambiguous, Refused, SendFailed, TwilioError, Unavailable, classify_rest_error, translated,
+)
 from smsrelay.twilio.http import BaseUrlAsyncHttpClient
 
 
@@ -19,27 +19,6 @@ from smsrelay.twilio.http import BaseUrlAsyncHttpClient
 class Sent:
     sid: str
     status: str
-
-
-class SendFailed(Exception):
-    """Twilio refused or could not be reached. `retryable` says whether trying later may work."""
-
-    def __init__(self, code: int | None, message: str, *, http_status: int | None, retryable: bool):
-        super().__init__(f"{code or http_status or 'network'}: {message}")
-        self.code = code
-        self.message = message
-        self.http_status = http_status
-        self.retryable = retryable
-
-
-def classify_rest_error(exc: TwilioRestException) -> SendFailed:
-    code = exc.code
-    if code is not None and error_catalogue.lookup(code) is not None:
-        retryable = error_catalogue.is_retryable(code)
-    else:
-        # Unknown codes: a server-side failure may pass, a client error will not.
-        retryable = exc.status >= 500 or exc.status == 429
-    return SendFailed(code, exc.msg, http_status=exc.status, retryable=retryable)
 
 
 class TwilioGateway:
@@ -78,47 +57,32 @@ class TwilioGateway:
             params["from_"] = from_
         if validity_period:
             params["validity_period"] = validity_period
-        try:
-            msg = await self._async_client().messages.create_async(**params)
-        except TwilioRestException as exc:
-            raise classify_rest_error(exc) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            # The request may or may not have reached Twilio: callers must reconcile before
-            # sending again, never blindly resend.
-            raise SendFailed(None, f"network error: {type(exc).__name__}: {exc}", http_status=None,
-                             retryable=True) from exc
+        # An Ambiguous failure may have created the message: callers must ask Twilio before
+        # sending again, never blindly resend.
+        msg = await translated(self._async_client().messages.create_async(**params))
         return Sent(sid=msg.sid, status=msg.status)
 
     async def find_messages(self, *, to: str, from_: str | None, created_after: datetime) -> list[dict[str, Any]]:
         """Messages Twilio holds for this To/From created since a moment: how a crashed send is
         reconciled. Not filtered by DateSent, which stays empty while Twilio still queues it."""
-        try:
-            found = await self._async_client().messages.list_async(to=to, from_=from_, limit=100)
-        except TwilioRestException as exc:
-            raise classify_rest_error(exc) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise SendFailed(None, f"network error: {type(exc).__name__}: {exc}", http_status=None,
-                             retryable=True) from exc
+        found = await translated(self._async_client().messages.list_async(to=to, from_=from_, limit=100))
         return [_message_dict(m) for m in found if m.date_created is None or m.date_created >= created_after]
 
     async def fetch_message(self, sid: str) -> dict[str, Any]:
-        try:
-            m = await self._async_client().messages(sid).fetch_async()
-        except TwilioRestException as exc:
-            raise classify_rest_error(exc) from exc
+        m = await translated(self._async_client().messages(sid).fetch_async())
         return _message_dict(m)
 
     async def balance(self) -> dict[str, Any]:
-        b = await self._async_client().api.v2010.accounts(self.account_sid).balance.fetch_async()
+        b = await translated(self._async_client().api.v2010.accounts(self.account_sid).balance.fetch_async())
         return {"balance": b.balance, "currency": b.currency}
 
     async def account(self) -> dict[str, Any]:
-        a = await self._async_client().api.v2010.accounts(self.account_sid).fetch_async()
+        a = await translated(self._async_client().api.v2010.accounts(self.account_sid).fetch_async())
         return {"sid": a.sid, "status": a.status, "friendly_name": a.friendly_name, "type": a.type}
 
     async def numbers(self, phone_number: str | None = None) -> list[dict[str, Any]]:
         kwargs = {"phone_number": phone_number} if phone_number else {}
-        found = await self._async_client().incoming_phone_numbers.list_async(**kwargs)
+        found = await translated(self._async_client().incoming_phone_numbers.list_async(**kwargs))
         return [{"sid": n.sid, "phone_number": n.phone_number, "status": n.status,
                  "capabilities": n.capabilities, "sms_url": n.sms_url} for n in found]
 

@@ -6,7 +6,7 @@ test double) is reached by rewriting that prefix here, never by patching the SDK
 
 from __future__ import annotations
 
-from aiohttp import ClientSession, ClientTimeout
+from aiohttp import ClientSession
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 
 TWILIO_PREFIX = "https://api.twilio.com"
@@ -20,11 +20,16 @@ def rewrite(url: str, base_url: str | None) -> str:
 
 class BaseUrlAsyncHttpClient(AsyncTwilioHttpClient):
     def __init__(self, base_url: str | None, timeout: float):
-        super().__init__(pool_connections=False)
-        # A total timeout bounds connect + read together, so a hung Twilio (or a simulated
-        # outage) can never hold a worker slot forever. Built here, inside the event loop.
-        self.session = ClientSession(timeout=ClientTimeout(total=timeout))
+        super().__init__(pool_connections=False, timeout=timeout)
+        self.session = ClientSession()  # built here, inside the event loop
         self.base_url = base_url
 
-    async def request(self, method, url, *args, **kwargs):  # type: ignore[override]
-        return await super().request(method, rewrite(url, self.base_url), *args, **kwargs)
+    async def request(self, method, url, params=None, data=None, headers=None, auth=None,  # type: ignore[override]
+                      timeout=None, allow_redirects=False):
+        # The SDK hands aiohttp timeout=None explicitly, and aiohttp reads an explicit None as
+        # "no timeout at all", overriding any session default: a hung Twilio would hold the
+        # worker slot forever. A number becomes a total timeout (connect + send + read), which
+        # is what bounds how long Twilio may still be processing a request we gave up on.
+        return await super().request(method, rewrite(url, self.base_url), params=params, data=data,
+                                     headers=headers, auth=auth, timeout=timeout or self.timeout,
+                                     allow_redirects=allow_redirects)

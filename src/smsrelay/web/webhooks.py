@@ -9,11 +9,10 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
-from twilio.twiml.messaging_response import MessagingResponse
 
 from smsrelay.service.delivery import status_callbacks as callbacks, inbound
 from smsrelay.service import problems
-from smsrelay.twilio import signature
+from smsrelay.twilio import signature, twiml
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["twilio webhooks"])
 
@@ -67,7 +66,4 @@ async def inbound_sms(request: Request) -> Response:
     params = await _verified_form(request)
     async with request.app.state.runtime.pool.connection() as conn:
         result = await inbound.receive(conn, params)
-    twiml = MessagingResponse()
-    if result.reply:
-        twiml.message(result.reply)
-    return Response(content=str(twiml), media_type=TWIML)
+    return Response(content=twiml.messaging_response(result.reply), media_type=TWIML)

@@ -9,15 +9,12 @@ run carries on where a stopped one left off, since the stamps are committed row 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-
-import aiohttp
 
 from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
-from smsrelay.twilio.gateway import SendFailed
+from smsrelay.twilio.errors import TwilioError
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +24,6 @@ RECHECK_SECONDS = 3600
 # Twilio unreachable this many times in a row: the rest waits for the next run, not for a
 # timeout per message.
 MAX_CONSECUTIVE_UNREACHABLE = 5
-
-_UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 async def reconcile_open_messages(rt: Runtime, *, older_than_seconds: int = 3600, limit: int = BATCH,
@@ -48,15 +43,16 @@ async def reconcile_open_messages(rt: Runtime, *, older_than_seconds: int = 3600
             try:
                 found = await rt.gateway.fetch_message(row["twilioSid"])
                 unreachable = 0
-            except SendFailed as exc:  # Twilio answered (e.g. 404): this row only
-                log.warning("reconcile: cannot fetch %s: %s", row["twilioSid"], exc)
-            except _UNREACHABLE as exc:
-                unreachable += 1
-                log.warning("reconcile: Twilio unreachable for %s: %s: %s", row["twilioSid"], type(exc).__name__, exc)
-                if unreachable >= MAX_CONSECUTIVE_UNREACHABLE:
-                    log.warning("reconcile: Twilio unreachable %d times in a row; the rest waits for the next run",
-                                unreachable)
-                    return updated
+            except TwilioError as exc:
+                if exc.http_status is not None:  # Twilio answered (e.g. 404): this row only
+                    log.warning("reconcile: cannot fetch %s: %s", row["twilioSid"], exc)
+                else:
+                    unreachable += 1
+                    log.warning("reconcile: Twilio unreachable for %s: %s", row["twilioSid"], exc)
+                    if unreachable >= MAX_CONSECUTIVE_UNREACHABLE:
+                        log.warning("reconcile: Twilio unreachable %d times in a row; the rest waits for the next run",
+                                    unreachable)
+                        return updated
             except Exception:  # noqa: BLE001 - one odd answer must not stop the others' reconciliation
                 log.exception("reconcile: checking %s failed", row["twilioSid"])
             async with rt.pool.connection() as conn, conn.transaction():

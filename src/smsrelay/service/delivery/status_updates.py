@@ -30,6 +30,9 @@ async def advance(conn: AsyncConnection, row: dict[str, Any], new_status: str, *
     applies = lattice.should_apply(row["status"], new_status)
     status = new_status if applies else row["status"]
     meta = dict(metadata or {})
+    if applies and new_status != "queued" and (row["metadata"] or {}).get("outcome") == "unknown":
+        # Twilio has spoken about the message: what dispatch could not establish is settled.
+        meta = {"outcome": None, "hold": None, "inFlight": None, "failedChecks": None, **meta}
     if not applies:
         # An error belonging to a status we did not apply must not overwrite the real outcome.
         meta.pop("twilioErrorCode", None)

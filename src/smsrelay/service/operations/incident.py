@@ -203,7 +203,7 @@ def _senders_to_check(failures: tuple[diagnosis.Failure, ...]) -> list[str]:
 async def twilio_checks(rt: Runtime, failures: Awaitable[tuple[diagnosis.Failure, ...]]) -> diagnosis.TwilioChecks:
     """Balance, account status and the status of the senders that fail, through the SDK. Balance
     and account are asked at once; the numbers as soon as the failures name them."""
-    from twilio.base.exceptions import TwilioRestException  # the SDK loads only when Twilio is asked
+    from smsrelay.twilio.errors import Ambiguous, TwilioError  # the SDK loads only when Twilio is asked
 
     gw = rt.gateway
     senders: list[str] = []
@@ -219,8 +219,12 @@ async def twilio_checks(rt: Runtime, failures: Awaitable[tuple[diagnosis.Failure
         (balance, account), numbers_found = await asyncio.gather(account_checks(), number_checks())
     except asyncio.TimeoutError:
         return diagnosis.TwilioChecks(timed_out=True)
-    except TwilioRestException as exc:
-        return diagnosis.TwilioChecks(error_code=exc.code, error_http_status=exc.status, error_message=exc.msg)
+    except Ambiguous as exc:
+        if exc.timed_out:
+            return diagnosis.TwilioChecks(timed_out=True)
+        return diagnosis.TwilioChecks(error_code=exc.code, error_http_status=exc.http_status, error_message=exc.message)
+    except TwilioError as exc:
+        return diagnosis.TwilioChecks(error_code=exc.code, error_http_status=exc.http_status, error_message=exc.message)
     except Exception as exc:  # noqa: BLE001 - any failure to reach Twilio is evidence, not a crash
         return diagnosis.TwilioChecks(error_message=f"{type(exc).__name__}: {exc}")
     checks = []
@@ -265,17 +269,22 @@ async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True) -> dict
 # --- Twilio checks (the runbook's console and `twilio` CLI steps) ------------------------------
 
 async def _twilio(call: Any) -> Any:
-    import aiohttp
-    from twilio.base.exceptions import TwilioRestException
+    from smsrelay.twilio.errors import Ambiguous, TwilioError
 
     try:
         return await asyncio.wait_for(call, TWILIO_CALL_SECONDS)
     except asyncio.TimeoutError:
         raise problems.TWILIO_TIMEOUT(seconds=TWILIO_CALL_SECONDS) from None
-    except TwilioRestException as exc:
-        raise problems.TWILIO_ERROR(status=exc.status, msg=exc.msg, code=exc.code) from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise problems.TWILIO_UNREACHABLE(kind=type(exc).__name__, error=exc) from None
+    except Ambiguous as exc:
+        if exc.timed_out:
+            raise problems.TWILIO_TIMEOUT("late", msg=exc.message) from None
+        if exc.http_status is not None:
+            raise problems.TWILIO_ERROR(status=exc.http_status, msg=exc.message, code=exc.code) from None
+        raise problems.TWILIO_UNREACHABLE("plain", msg=exc.message) from None
+    except TwilioError as exc:
+        if exc.http_status is None:
+            raise problems.TWILIO_UNREACHABLE("plain", msg=exc.message) from None
+        raise problems.TWILIO_ERROR(status=exc.http_status, msg=exc.message, code=exc.code) from None
 
 
 async def twilio_balance(rt: Runtime) -> dict[str, Any]:

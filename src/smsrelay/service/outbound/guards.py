@@ -11,7 +11,9 @@ Holds, by reason (kept in "metadata"->'hold'->>'reason'):
   row every process reads, so it needs no restart.
 - org_disabled: the runbook's `UPDATE "OrgSettings" SET "smsDisabled" = true`.
 - rate_zero: "maxMessagesPerMinute" set to 0 or less, which can only mean "send nothing".
-The rate limit itself (service/outbound/throttle.py) defers rather than holds.
+The rate limit itself (service/outbound/throttle.py) defers rather than holds. Dispatch holds
+a message as unknown_outcome when nobody can say whether Twilio has it; no guard lifting
+releases that one (a callback or reconciliation settles it).
 """
 
 from __future__ import annotations

@@ -52,3 +52,12 @@ WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted',
       < least(%(run_started)s::timestamptz, now() - make_interval(secs => %(recheck)s))
 ORDER BY ("metadata"->>'reconciledAt')::timestamptz NULLS FIRST, "createdAt"
 LIMIT %(limit)s;
+
+-- unknown_outcome_messages --
+-- Held because nobody could say whether Twilio has them (or because what Twilio accepted
+-- could not be recorded), least recently looked at first.
+SELECT "id" FROM "MessageLog"
+WHERE "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
+  AND "metadata"->>'outcome' = 'unknown'
+ORDER BY "updatedAt"
+LIMIT %(limit)s;

@@ -43,6 +43,8 @@ CROSS JOIN LATERAL (
     SELECT m."id", m."createdAt" FROM "MessageLog" m
     WHERE m."orgId" = s."orgId" AND m."direction" = 'outbound' AND m."status" = 'queued'
       AND jsonb_typeof(m."metadata"->'hold') = 'object' AND m."twilioSid" IS NULL
+      -- An unknown outcome waits for Twilio's word, not for a guard to lift.
+      AND m."metadata"->'hold'->>'reason' IS DISTINCT FROM 'unknown_outcome'
       AND m."createdAt" < CASE WHEN NOT s."smsDisabled" AND coalesce(s."maxMessagesPerMinute", 1) > 0
                                THEN 'infinity'::timestamptz
                                ELSE now() - make_interval(secs => s."validityPeriodSeconds") END
@@ -157,4 +159,13 @@ SELECT %(new_id)s, "orgId", "channel", 'outbound', 'queued', "from", "to", "cont
                                             'messagingServiceSid', "metadata"->'messagingServiceSid'))
        || %(metadata)s
 FROM "MessageLog" WHERE "id" = %(id)s
+RETURNING "id";
+
+-- fence_send --
+-- The last word before the request to Twilio, in one statement: this run still owns the
+-- in-flight marker (no later run of the job took it over while this one stood still), the
+-- message is still unsent, and the marker's "last" moves to now.
+UPDATE "MessageLog" SET "metadata" = "metadata" || %(metadata)s, "updatedAt" = now()
+WHERE "id" = %(id)s AND "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
+  AND "metadata"->'inFlight'->>'token' = %(token)s
 RETURNING "id";
