@@ -5,7 +5,6 @@ Twilio's webhooks."""
 
 from __future__ import annotations
 
-import re
 import statistics
 import threading
 import time
@@ -17,29 +16,7 @@ from twilio.request_validator import RequestValidator
 from smsrelay.service.runtime import Runtime
 from smsrelay.web.app import create_app
 from tests.harness import ThreadedServer
-
-USER, PASSWORD = "ops", "correct horse battery staple"
-SECRET = "a-session-secret-shared-by-the-processes-of-this-test"
-
-
-def _settings(tmp_path, **extra):
-    return {"dashboard_admin_user": USER, "dashboard_admin_password": PASSWORD, "session_secret": SECRET,
-            "smsrelay_home": tmp_path, **extra}
-
-
-def login_form(http: httpx.Client) -> str:
-    resp = http.get("/dashboard/login")
-    assert resp.status_code == 200
-    return re.search(r'name="login_token" value="([^"]+)"', resp.text).group(1)
-
-
-def post_login(http: httpx.Client, token: str, password: str = PASSWORD, user: str = USER, **headers) -> httpx.Response:
-    return http.post("/dashboard/login", data={"username": user, "password": password, "login_token": token,
-                                                "next": "/dashboard"}, headers=headers)
-
-
-def log_in(http: httpx.Client, password: str = PASSWORD, **headers) -> httpx.Response:
-    return post_login(http, login_form(http), password, **headers)
+from tests.web.dashboard.helpers import PASSWORD, csrf_token, log_in, login_form, post_login, settings as _settings
 
 
 class OtherApi:
@@ -111,7 +88,7 @@ def test_logout__a_copy_of_the_session_cookie_is_no_session(make_stack, tmp_path
         cookie = http.cookies["smsrelay_dash"]
         page = http.get("/dashboard")
         assert page.status_code == 200
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        csrf = csrf_token(page)
         with httpx.Client(base_url=stack.api_url, cookies={"smsrelay_dash": cookie}) as copy:
             assert copy.get("/dashboard/orgs").status_code == 200
             assert http.post("/dashboard/logout", data={"csrf_token": csrf}).status_code == 303

@@ -162,6 +162,15 @@ async def message(request: Request, rt: Rt, session: Operator, message_id: str) 
     return page(request, "message.html", session, "messages", d=await board.message_detail(rt, message_id))
 
 
+@router.post("/messages/{message_id}/reveal", response_class=HTMLResponse)
+async def reveal_number(request: Request, rt: Rt, session: Operator, form: Form, message_id: str) -> Response:
+    # Shown in this response only, never remembered: each reveal is asked for and audited.
+    data = await board.message_detail(rt, message_id, reveal_for=session.actor, reason=form.get("reason"))
+    resp = page(request, "message.html", session, "messages", d=data)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @router.get("/diagnosis", response_class=HTMLResponse)
 async def diagnosis(request: Request, rt: Rt, session: Operator, since: str = "1h", live: bool = True) -> Response:
     result = await _incident.diagnose(rt, since, live=live) if _incident is not None else None
