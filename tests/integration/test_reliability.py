@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from datetime import datetime
 
 import psycopg
 from hypothesis import HealthCheck, given, settings
@@ -34,9 +36,15 @@ def test_twilio_outage__backs_off_with_jitter_then_sends_everything_once(make_st
             stack.wait_status(message_id, "delivered", timeout=90)
         sent = [m["body"] for m in sim.ledger(from_="+15017122661")]
     assert sorted(sent) == sorted(f"outage {i}" for i in range(8)), "each sent exactly once"
-    # Backoff is exponential with full jitter: the retries are spread out, not synchronised.
-    next_attempts = {m["nextAttemptAt"] for m in during if m.get("nextAttemptAt")}
-    assert len(next_attempts) == len(during)
+    # Backoff is exponential with jitter: the retries are spread out, not synchronised. Distinct
+    # timestamps prove nothing (two retries a microsecond apart are distinct); each delay is
+    # drawn from [ceiling / 2, ceiling] of its attempt's ceiling (a power of two seconds), so
+    # without jitter every delay would sit at the same point of its range.
+    delays = [(datetime.fromisoformat(m["nextAttemptAt"]) - datetime.fromisoformat(m["lastError"]["at"])).total_seconds()
+              for m in during if m.get("nextAttemptAt")]
+    assert len(delays) == len(during)
+    points = [d / 2 ** math.ceil(math.log2(d)) for d in delays]
+    assert max(points) - min(points) > 0.05, f"retry delays not spread: {delays}"
     attempts = [stack.message(i)["metadata"]["attempts"] for i in ids]
     assert max(attempts) <= 6, f"no retry storm: {attempts}"
 
