@@ -66,7 +66,7 @@ async def login_form(request: Request, a: AuthDep) -> Response:
 async def login(request: Request, rt: Rt, a: AuthDep) -> Response:
     form = await request.form()
     user, target = str(form.get("username", "")), str(form.get("next", ""))
-    nonce = a.login_nonce(request, form.get("login_token"))
+    nonce = a.login_nonce(request, str(form.get("login_token") or ""))
     if nonce is None:
         return _login_page(request, a, "The login form expired or did not come from this site; try again.", 403,
                            target)
