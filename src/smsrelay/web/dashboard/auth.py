@@ -7,8 +7,9 @@ a CSRF token bound to the session.
   login stays closed until one is configured (never open by accident).
 * The session cookie is signed and timestamped (itsdangerous) and names a row of
   "DashboardSession" (service/operations/operator_sessions.py), checked on every request: logging
-  out ends the session for good, not just in the browser that held it. The cookie's key is SESSION_SECRET, or else one random secret created once in $SMSRELAY_HOME and read
-  by every process sharing that home (all of `smsrelay up`). Not in the database: "SystemSetting"
+  out ends the session for good, not just in the browser that held it. The cookie's key is
+  SESSION_SECRET, or else one random secret created once in $SMSRELAY_HOME and read by every
+  process sharing that home (all of `smsrelay up`). Not in the database: "SystemSetting"
   is copied into "AuditLog" by its trigger. Several machines must set SESSION_SECRET.
 * The session carries a keyed fingerprint of the configured password: changing the password
   ends every session (in the database too, so changing it back revives none). Every
