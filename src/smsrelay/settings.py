@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     # API processes on several machines must all be given the same value.
     session_secret: str | None = None
     dashboard_session_hours: float = 12.0
+    # Login attempts (right or wrong) allowed per window, counted in "RateCounter" so every API
+    # process shares them; over either limit the login answers 429 without checking the password.
+    dashboard_login_attempts_per_account: int = Field(default=20, ge=1)
+    dashboard_login_attempts_per_client: int = Field(default=10, ge=1)
+    dashboard_login_window_seconds: int = Field(default=900, ge=1)
 
     @property
     def uses_simulator(self) -> bool:

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from smsrelay.service.jobs import SEND_TASK
 from smsrelay.simulator.ledger import SimulatorClient
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
@@ -22,6 +23,8 @@ from tests.support.waiting import wait_until
 class FaultReport:
     messages: int
     kills: int
+    external_kills: int  # SIGKILLs sent by the run (the rest of `kills` are failpoint crashes)
+    kills_in_send: int  # external kills that interrupted at least one send (marker set, sid not committed)
     sent_once: int
     lost: int
     duplicates: int
@@ -30,7 +33,8 @@ class FaultReport:
     seconds: float
 
     def line(self) -> str:
-        return (f"kills survived: {self.kills}  messages: {self.messages}  sent once: {self.sent_once}  "
+        return (f"kills survived: {self.kills}  kills that hit a send: {self.kills_in_send} of {self.external_kills}  "
+                f"messages: {self.messages}  sent once: {self.sent_once}  "
                 f"lost: {self.lost}  duplicates: {self.duplicates}  interrupted sends: {self.interrupted}  "
                 f"adopted from Twilio: {self.adopted}  ({self.seconds:.0f} s)")
 
@@ -48,46 +52,96 @@ def spawn_worker(stack: Stack, failpoints: str = "") -> subprocess.Popen:
                             env=worker_env(stack, failpoints), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _newest_worker_id(stack: Stack) -> int:
+    return stack.sql("SELECT coalesce(max(id), 0) AS id FROM procrastinate_workers")[0]["id"]
+
+
+def spawn_registered(stack: Stack, failpoints: str = "") -> tuple[subprocess.Popen, int]:
+    """A worker process and its procrastinate worker id (the jobs it runs carry it), so a kill
+    can be told to have landed in a send or not. One spawn at a time, so the newest
+    registration is this process's."""
+    while True:
+        before = _newest_worker_id(stack)
+        proc = spawn_worker(stack, failpoints)
+        wait_until(lambda: proc.poll() is not None or _newest_worker_id(stack) > before, timeout=60,
+                   interval=0.05, what="the worker process to register")
+        newest = _newest_worker_id(stack)
+        if newest > before:
+            return proc, newest
+        # Died before registering: nothing of it to attribute; start another.
+
+
+_IN_FLIGHT = """
+SELECT j.worker_id, m."id" FROM procrastinate_jobs j JOIN "MessageLog" m ON m."id" = j.args->>'message_id'
+WHERE j.status = 'doing' AND j.task_name = %s AND m."id" = ANY(%s) AND m."status" = 'queued'
+  AND m."metadata"->'inFlight' IS NOT NULL AND m."metadata"->'inFlight' <> 'null'
+"""
+
+
 def run_kills(stack: Stack, *, messages: int, kills: int, workers: int = 2, seed: int = 7,
               failpoints: str = "before_send:0.04,after_send:0.04", settle_timeout: float = 180.0) -> FaultReport:
     """`kills` external SIGKILLs while sends are in flight, plus the workers' own failpoint
-    crashes (each counted, each worker restarted)."""
+    crashes (each counted, each worker restarted). A kill counts in `kills_in_send` when the
+    killed worker still held a send whose marker was committed and whose sid was not: read
+    after the process is dead, so its state cannot move on. When no send is in flight for 15 s,
+    the loop stops early and the shortfall shows in `kills_in_send` (callers assert a minimum)."""
     rng = random.Random(seed)
     started = time.monotonic()
     org = stack.create_org("Crashy", numbers=("+15017122661",))
     bodies = [f"crash-test message {i}" for i in range(messages)]
-    with stack.client(org["apiKey"]) as api:
-        ids = [api.post("/v1/messages", json={"to": f"+1415555{3000 + i:04d}", "body": body}).json()["id"]
-               for i, body in enumerate(bodies)]
-    procs = [spawn_worker(stack, failpoints) for _ in range(workers)]
-    killed = 0
+    ids: list[str] = []
+    # Fed in waves, one per kill: all at once, the queue drains within seconds and the later
+    # kills find nothing in flight.
+    wave = -(-messages // (kills + 1))
+
+    def feed(count: int) -> None:
+        with stack.client(org["apiKey"]) as api:
+            for i in range(len(ids), min(messages, len(ids) + count)):
+                ids.append(api.post("/v1/messages", json={"to": f"+1415555{3000 + i:04d}", "body": bodies[i]}).json()["id"])
+
+    feed(wave)
+    procs = [spawn_registered(stack, failpoints) for _ in range(workers)]
+    killed = hits = 0
 
     def respawn_dead() -> None:
         nonlocal killed
-        for i, p in enumerate(procs):
+        for i, (p, _) in enumerate(procs):
             if p.poll() is not None:
                 killed += 1
-                procs[i] = spawn_worker(stack, failpoints)
+                procs[i] = spawn_registered(stack, failpoints)
 
+    def sending() -> dict[int, list[str]]:
+        by_worker: dict[int, list[str]] = {}
+        for row in stack.sql(_IN_FLIGHT, (SEND_TASK, ids)):
+            by_worker.setdefault(row["worker_id"], []).append(row["id"])
+        return by_worker
+
+    external = 0
     try:
-        def sending_now() -> bool:
-            return bool(stack.sql('SELECT 1 FROM "MessageLog" WHERE "id" = ANY(%s) AND "status" = %s '
-                                  'AND "metadata"->\'inFlight\' IS NOT NULL AND "metadata"->\'inFlight\' <> \'null\' '
-                                  'LIMIT 1', (ids, "queued")))
-
-        for _ in range(kills):
+        while external < kills:
+            if len(ids) < (external + 1) * wave:
+                feed(wave)
             # Kill while sends are under way (a worker that is still starting proves nothing),
             # at a random point: before, during or just after the Twilio call.
             try:
-                wait_until(lambda: respawn_dead() or sending_now(), timeout=15, interval=0.02, what="a send in flight")
+                wait_until(lambda: respawn_dead() or sending(), timeout=15, interval=0.02, what="a send in flight")
             except AssertionError:
-                break
+                break  # nothing left to send: the shortfall shows in kills_in_send
             time.sleep(rng.uniform(0.0, 0.4))
-            victim = rng.randrange(len(procs))
-            procs[victim].send_signal(signal.SIGKILL)
-            procs[victim].wait()
+            busy = sending()
+            candidates = [i for i, (_, wid) in enumerate(procs) if wid in busy]
+            if not candidates:
+                continue  # the sends finished meanwhile: wait for the next one rather than kill idle
+            victim = rng.choice(candidates)
+            proc, worker_id = procs[victim]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
             killed += 1
-            procs[victim] = spawn_worker(stack, failpoints)
+            external += 1
+            hits += bool(sending().get(worker_id))
+            procs[victim] = spawn_registered(stack, failpoints)
+
+        feed(messages)  # whatever the loop did not send for
 
         def settled() -> bool:
             respawn_dead()
@@ -100,7 +154,7 @@ def run_kills(stack: Stack, *, messages: int, kills: int, workers: int = 2, seed
         except AssertionError:
             pass  # counted as lost below
     finally:
-        for p in procs:
+        for p, _ in procs:
             p.send_signal(signal.SIGKILL)
             p.wait()
     with SimulatorClient(stack.sim.url) as sim:
@@ -110,7 +164,7 @@ def run_kills(stack: Stack, *, messages: int, kills: int, workers: int = 2, seed
                                              (ids, "delivered"))}
     rows = stack.sql('SELECT "metadata" FROM "MessageLog" WHERE "id" = ANY(%s)', (ids,))
     return FaultReport(
-        messages=messages, kills=killed,
+        messages=messages, kills=killed, external_kills=external, kills_in_send=hits,
         sent_once=sum(1 for b in bodies if per_body[b] == 1),
         lost=sum(1 for b, i in zip(bodies, ids) if per_body[b] == 0 or i not in delivered),
         duplicates=sum(max(0, c - 1) for c in per_body.values()),

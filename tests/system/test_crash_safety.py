@@ -11,6 +11,8 @@ def test_random_worker_kills__lose_nothing_and_send_nothing_twice(make_stack):
     stack = make_stack(start_worker=False, sim_overrides={"api_latency": "lognormal:300:1500"})
     report = run_kills(stack, messages=60, kills=6)
     print(report.line())
+    # Without this the run could pass having killed only idle workers (or nobody at all).
+    assert report.kills_in_send >= 4, report.line()
     assert report.duplicates == 0, report.line()
     assert report.lost == 0, report.line()
     assert report.sent_once == report.messages

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from datetime import datetime
 
 import psycopg
 from hypothesis import HealthCheck, given, settings
@@ -35,9 +37,15 @@ def test_twilio_outage__backs_off_with_jitter_then_sends_everything_once(make_st
             stack.wait_status(message_id, "delivered", timeout=90)
         sent = [m["body"] for m in sim.ledger(from_="+15017122661")]
     assert sorted(sent) == sorted(f"outage {i}" for i in range(8)), "each sent exactly once"
-    # Backoff is exponential with full jitter: the retries are spread out, not synchronised.
-    next_attempts = {m["nextAttemptAt"] for m in during if m.get("nextAttemptAt")}
-    assert len(next_attempts) == len(during)
+    # Backoff is exponential with jitter: the retries are spread out, not synchronised. Distinct
+    # timestamps prove nothing (two retries a microsecond apart are distinct); each delay is
+    # drawn from [ceiling / 2, ceiling] of its attempt's ceiling (a power of two seconds), so
+    # without jitter every delay would sit at the same point of its range.
+    delays = [(datetime.fromisoformat(m["nextAttemptAt"]) - datetime.fromisoformat(m["lastError"]["at"])).total_seconds()
+              for m in during if m.get("nextAttemptAt")]
+    assert len(delays) == len(during)
+    points = [d / 2 ** math.ceil(math.log2(d)) for d in delays]
+    assert max(points) - min(points) > 0.05, f"retry delays not spread: {delays}"
     attempts = [stack.message(i)["metadata"]["attempts"] for i in ids]
     assert max(attempts) <= 6, f"no retry storm: {attempts}"
 
@@ -76,34 +84,64 @@ def callback_sequences(draw):
     return final, code, draw(st.permutations(with_duplicates)), len(events)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=callback_sequences())
-def test_callback_chaos__any_order_with_duplicates_ends_in_the_same_final_status(database_url, case):
+CONNECTIONS = 4
+MESSAGES = 3
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=callback_sequences(), rnd=st.randoms(use_true_random=False))
+def test_callback_chaos__any_order_with_duplicates_ends_in_the_same_final_status(database_url, case, rnd):
+    """Twilio delivers callbacks concurrently (several API processes, several connections), so
+    the claim is about the row lock, not just the lattice: every connection applies its own
+    shuffle of the same callbacks to the same messages at once."""
     final, code, sequence, distinct = case
 
-    async def run() -> tuple[str, int, dict]:
-        async with await psycopg.AsyncConnection.connect(psycopg_url(database_url), row_factory=dict_row,
-                                                         autocommit=True) as conn:
+    async def run() -> list[tuple[str, int, dict]]:
+        url = psycopg_url(database_url)
+        conns = [await psycopg.AsyncConnection.connect(url, row_factory=dict_row, autocommit=True)
+                 for _ in range(CONNECTIONS)]
+        try:
+            conn = conns[0]
             org = (await (await conn.execute('SELECT "id" FROM "Org" LIMIT 1')).fetchone())
             if org is None:
                 await conn.execute('INSERT INTO "Org" ("id", "name") VALUES (\'org_chaos\', \'chaos\')')
                 await conn.execute('INSERT INTO "OrgSettings" ("orgId") VALUES (\'org_chaos\')')
-            message_id, sid = new_id("msg"), "SM" + new_id("x")[2:].lower().ljust(32, "0")[:32]
-            await conn.execute('INSERT INTO "MessageLog" ("id", "orgId", "direction", "status", "to", "twilioSid") '
-                               "VALUES (%s, 'org_chaos', 'outbound', 'queued', '+14155552671', %s)", (message_id, sid))
-            for status, error in sequence:
-                params = {"MessageSid": sid, "MessageStatus": status}
-                if error:
-                    params["ErrorCode"] = error
-                # Twilio retries a callback with the same token; a different status is another event.
-                await apply_status_callback(conn, params, message_id=message_id,
-                                            idempotency_token=f"{sid}-{status}")
-            row = await (await conn.execute('SELECT * FROM "MessageLog" WHERE "id" = %s', (message_id,))).fetchone()
-            events = await (await conn.execute('SELECT count(*) AS n FROM "MessageEvent" WHERE "messageId" = %s',
-                                               (message_id,))).fetchone()
-            return row["status"], events["n"], row["metadata"]
+            messages = []
+            for _ in range(MESSAGES):
+                message_id, sid = new_id("msg"), "SM" + new_id("x")[2:].lower().ljust(32, "0")[:32]
+                await conn.execute('INSERT INTO "MessageLog" ("id", "orgId", "direction", "status", "to", "twilioSid") '
+                                   "VALUES (%s, 'org_chaos', 'outbound', 'queued', '+14155552671', %s)",
+                                   (message_id, sid))
+                messages.append((message_id, sid))
 
-    status, stored, metadata = asyncio.run(run())
-    assert status == final
-    assert stored == distinct, "each distinct event stored once"
-    assert metadata.get("twilioErrorCode") == code
+            async def deliver(c: psycopg.AsyncConnection, plan: list) -> None:
+                for (message_id, sid), (status, error) in plan:
+                    params = {"MessageSid": sid, "MessageStatus": status}
+                    if error:
+                        params["ErrorCode"] = error
+                    # Twilio retries a callback with the same token; a different status is another event.
+                    await apply_status_callback(c, params, message_id=message_id,
+                                                idempotency_token=f"{sid}-{status}")
+                    await asyncio.sleep(0)
+
+            plans = []
+            for _ in conns:
+                plan = [(m, event) for m in messages for event in sequence]
+                rnd.shuffle(plan)
+                plans.append(plan)
+            await asyncio.gather(*(deliver(c, plan) for c, plan in zip(conns, plans)))
+            out = []
+            for message_id, _ in messages:
+                row = await (await conn.execute('SELECT * FROM "MessageLog" WHERE "id" = %s', (message_id,))).fetchone()
+                events = await (await conn.execute('SELECT count(*) AS n FROM "MessageEvent" WHERE "messageId" = %s',
+                                                   (message_id,))).fetchone()
+                out.append((row["status"], events["n"], row["metadata"]))
+            return out
+        finally:
+            for c in conns:
+                await c.close()
+
+    for status, stored, metadata in asyncio.run(run()):
+        assert status == final
+        assert stored == distinct, "each distinct event stored once"
+        assert metadata.get("twilioErrorCode") == code

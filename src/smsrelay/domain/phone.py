@@ -94,6 +94,13 @@ def is_landline(result: PhoneCheck) -> bool:
     return result.valid and result.number_type == "fixed_line"
 
 
+def customer_field(direction: str | None) -> str:
+    """Which of a message's two numbers is the customer's (the recipient of an outbound message,
+    the sender of an inbound one): the one every operator view masks. The other is the org's own
+    sender number, shown in full because it is what an operator checks with Twilio."""
+    return "from" if direction == "inbound" else "to"
+
+
 def mask(e164: str) -> str:
     """Hide a number for logs: "+15551234567" -> "+1******67".
 

@@ -323,3 +323,26 @@ RateCounter = Table(
     Index("RateCounter_window_idx", "window"),
     prefixes=["UNLOGGED"],
 )
+
+# --- dashboard sessions (migration 0011): logout and password changes end them server-side ---
+
+DashboardSession = Table(
+    "DashboardSession",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("user", Text, nullable=False),
+    Column("stamp", Text, nullable=False),
+    Column("createdAt", TS, nullable=False, server_default=now),
+    Column("expiresAt", TS, nullable=False),
+    Column("endedAt", TS, nullable=True),
+    Column("endReason", Text, nullable=True),
+    Index("DashboardSession_expiresAt_idx", "expiresAt"),
+)
+
+DashboardLoginForm = Table(
+    "DashboardLoginForm",
+    metadata,
+    Column("nonce", Text, primary_key=True),
+    Column("usedAt", TS, nullable=False, server_default=now),
+    Index("DashboardLoginForm_usedAt_idx", "usedAt"),
+)

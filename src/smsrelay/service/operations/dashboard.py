@@ -170,6 +170,24 @@ def fold_errors(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]]) ->
     return out
 
 
+def masked(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its customer's number masked as the CLI and the logs mask it (phone.mask);
+    only an audited reveal (reveal_number) shows it in full."""
+    field = phone.customer_field(row.get("direction"))
+    return {**row, field: phone.mask(row[field])} if row.get(field) else row
+
+
+def _without(number: str, value: Any) -> Any:
+    """A raw payload (a callback, metadata) with every copy of one number masked."""
+    if isinstance(value, str):
+        return value.replace(number, phone.mask(number))
+    if isinstance(value, dict):
+        return {k: _without(number, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(number, v) for v in value]
+    return value
+
+
 async def overview(rt: Runtime, label: str | None) -> dict[str, Any]:
     async with rt.pool.connection() as conn:
         w = await window(conn, label)
@@ -184,7 +202,8 @@ async def overview(rt: Runtime, label: str | None) -> dict[str, Any]:
     return {"window": w, "series": points, "totals": totals(points), "held": held,
             "heldTotal": sum(h["count"] for h in held), "switch": switch, "balance": money,
             "flow": {**flow, "flat": flow["inbound"] > 0 and flow["handed"] == 0, "minutes": FLAT_SECONDS // 60},
-            "alerts": await firing_alerts(rt), "errors": errors[:8], "recent": recent, "names": names,
+            "alerts": await firing_alerts(rt), "errors": errors[:8], "recent": [masked(r) for r in recent],
+            "names": names,
             "disabledOrgs": [o for o in names.values() if o["smsDisabled"]]}
 
 
@@ -228,7 +247,7 @@ async def org_detail(rt: Runtime, org_id: str, label: str | None) -> dict[str, A
         failures = await sql.all(conn, "dash_org_failures", org_id=org_id, limit=20, **w.params())
         audit = await sql.all(conn, "dash_org_audit", org_id=org_id)
     return {"org": org, "window": w, "series": points, "totals": totals(points), "senders": senders,
-            "failures": failures, "audit": audit}
+            "failures": [masked(f) for f in failures], "audit": audit}
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -280,7 +299,7 @@ async def search(rt: Runtime, q: Search) -> dict[str, Any]:
         w = await window(conn, q.window)
         if q.id:
             row = await find_message(conn, q.id)
-            return {"window": w, "exact": row, "rows": [row] if row else []}
+            return {"window": w, "exact": row, "rows": [masked(row)] if row else []}
         common = {"since": w.since, "limit": SEARCH_LIMIT, "status": q.status or None}
         if q.to:
             rows = await sql.all(conn, "dash_messages_by_to", to=_normalise_to(q.to), org_id=q.org or None, **common)
@@ -290,17 +309,28 @@ async def search(rt: Runtime, q: Search) -> dict[str, Any]:
             rows = await sql.all(conn, "dash_messages_by_status", direction=q.direction, **common)
         else:
             rows = await sql.all(conn, "dash_messages_recent", direction=q.direction, since=w.since, limit=SEARCH_LIMIT)
-    return {"window": w, "exact": None, "rows": rows}
+    return {"window": w, "exact": None, "rows": [masked(r) for r in rows]}
 
 
-async def message_detail(rt: Runtime, message_id: str) -> dict[str, Any]:
+async def message_detail(rt: Runtime, message_id: str, *, reveal_for: str | None = None,
+                         reason: str | None = None) -> dict[str, Any]:
+    """A message as an operator sees it: the customer's number masked everywhere on the page
+    (raw callbacks and metadata too), unless `reveal_for` names the operator who asked to see
+    it, which "AuditLog" records (action "reveal_number") before anything is shown."""
     async with rt.pool.connection() as conn:
         row = await find_message(conn, message_id)
         if row is None:
             raise problems.MESSAGE_NOT_FOUND(message_id=message_id)
         events = await sql.all(conn, "message_events", message_id=row["id"])
         org = await sql.one(conn, "get_org", org_id=row["orgId"])
+        if reveal_for:
+            await sql.execute(conn, "insert_audit", table_name="MessageLog", org_id=row["orgId"],
+                              action="reveal_number", actor=reveal_for, reason=reason or None, before=None,
+                              after={"messageId": row["id"], "field": phone.customer_field(row["direction"])})
     meta = row.get("metadata") or {}
+    number = row.get(phone.customer_field(row["direction"]))
+    if not reveal_for and number:
+        row, events, meta = masked(row), [_without(number, e) for e in events], _without(number, meta)
     return {"message": row, "events": events, "orgName": org["name"] if org else row["orgId"],
             "error": describe(meta.get("twilioErrorCode")) if meta.get("twilioErrorCode") else None,
-            "meta": meta}
+            "meta": meta, "revealed": bool(reveal_for and number)}

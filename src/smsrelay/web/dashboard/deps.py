@@ -74,8 +74,8 @@ async def auth(rt: Rt) -> Auth:
 AuthDep = Annotated[Auth, Depends(auth)]
 
 
-async def operator(request: Request, a: AuthDep) -> Session:
-    session = a.session(request)
+async def operator(request: Request, rt: Rt, a: AuthDep) -> Session:
+    session = await a.session(rt, request)
     if session is None:
         raise LoginRequired()
     return session

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from smsrelay.service.operations import dashboard as board
-from smsrelay.web.dashboard.auth import LOGIN_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE, verify_password
+from smsrelay.service.operations import operator_sessions
+from smsrelay.web.dashboard.auth import LOGIN_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE
 from smsrelay.web.dashboard.deps import AuthDep, DashboardRoute, Form, Operator, Rt, page
 from smsrelay.web.dashboard.render import HERE
 
@@ -42,13 +43,18 @@ def _notice(request: Request) -> str | None:
 
 # --- login -----------------------------------------------------------------------------------
 
-def _login_page(request: Request, a, error: str | None, status_code: int) -> Response:
+def _login_page(request: Request, a, error: str | None, status_code: int, next_target: str | None = None) -> Response:
     cookie, token = a.login_token()
     resp = page(request, "login.html", None, None, status_code=status_code, login_token=token, error=error,
-                next=_safe_next(request.query_params.get("next")), hint=a.creds.hint,
+                next=_safe_next(next_target or request.query_params.get("next")), hint=a.creds.hint,
                 closed=a.creds.hash is None, notice=_notice(request))
     resp.set_cookie(LOGIN_COOKIE, cookie, max_age=LOGIN_FORM_SECONDS, **a.cookie_args("/dashboard/login"))
     return resp
+
+
+def _client(request: Request) -> str:
+    # uvicorn already puts a trusted proxy's X-Forwarded-For here (FORWARDED_ALLOW_IPS).
+    return request.client.host if request.client else "unknown"
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -57,20 +63,39 @@ async def login_form(request: Request, a: AuthDep) -> Response:
 
 
 @router.post("/login")
-async def login(request: Request, a: AuthDep) -> Response:
+async def login(request: Request, rt: Rt, a: AuthDep) -> Response:
     form = await request.form()
-    if not a.login_token_ok(request, form.get("login_token")):
-        return _login_page(request, a, "The login form expired or did not come from this site; try again.", 403)
-    if not verify_password(a.creds, str(form.get("username", "")), str(form.get("password", ""))):
-        return _login_page(request, a, "Wrong user name or password.", 401)
-    resp = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
-    resp.set_cookie(SESSION_COOKIE, a.issue(a.creds.user), max_age=a.max_age, **a.cookie_args())
+    user, target = str(form.get("username", "")), str(form.get("next", ""))
+    nonce = a.login_nonce(request, str(form.get("login_token") or ""))
+    if nonce is None:
+        return _login_page(request, a, "The login form expired or did not come from this site; try again.", 403,
+                           target)
+    async with rt.pool.connection() as conn:
+        try:
+            # Counted before the password is checked: over the limit, no hash is computed at all.
+            await operator_sessions.count_attempt(conn, rt.settings, user, _client(request))
+        except operator_sessions.TooManyAttempts as exc:
+            resp = _login_page(request, a, f"Too many login attempts for this {exc.scope}; try again in "
+                                           f"{exc.retry_after} seconds.", 429, target)
+            resp.headers["Retry-After"] = str(exc.retry_after)
+            return resp
+        fresh = await operator_sessions.use_login_form(conn, nonce, LOGIN_FORM_SECONDS)
+    if not fresh:
+        return _login_page(request, a, "This login form was already used; try again.", 403, target)
+    if not await a.verify(user, str(form.get("password", ""))):
+        return _login_page(request, a, "Wrong user name or password.", 401, target)
+    async with rt.pool.connection() as conn:
+        await operator_sessions.forgive_client(conn, _client(request))
+    resp = RedirectResponse(_safe_next(target), status_code=303)
+    resp.set_cookie(SESSION_COOKIE, await a.issue(rt, a.creds.user), max_age=a.max_age, **a.cookie_args())
     resp.delete_cookie(LOGIN_COOKIE, path="/dashboard/login")
     return resp
 
 
 @router.post("/logout")
-async def logout(_: Form) -> Response:
+async def logout(rt: Rt, a: AuthDep, session: Operator, _: Form) -> Response:
+    # Ended in the database: a copy of the cookie (another tab, a stolen one) is no session either.
+    await a.end(rt, session)
     resp = RedirectResponse("/dashboard/login?notice=logout", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/dashboard")
     return resp
@@ -135,6 +160,15 @@ async def messages(request: Request, rt: Rt, session: Operator, id: str = "", to
 @router.get("/messages/{message_id}", response_class=HTMLResponse)
 async def message(request: Request, rt: Rt, session: Operator, message_id: str) -> Response:
     return page(request, "message.html", session, "messages", d=await board.message_detail(rt, message_id))
+
+
+@router.post("/messages/{message_id}/reveal", response_class=HTMLResponse)
+async def reveal_number(request: Request, rt: Rt, session: Operator, form: Form, message_id: str) -> Response:
+    # Shown in this response only, never remembered: each reveal is asked for and audited.
+    data = await board.message_detail(rt, message_id, reveal_for=session.actor, reason=form.get("reason"))
+    resp = page(request, "message.html", session, "messages", d=data)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @router.get("/diagnosis", response_class=HTMLResponse)
