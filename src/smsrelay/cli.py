@@ -111,6 +111,11 @@ def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "
     env = dict(os.environ, DATABASE_URL=url)
     env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
     sup = Supervisor(env)
+    if (settings.uses_simulator and not settings.has_real_credentials
+            and "webhook_allow_private_networks" not in settings.model_fields_set):
+        # The local demo's org webhooks are on this machine; with real Twilio they never may be
+        # (SSRF), unless the operator says so (environment or .env).
+        env["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
     if settings.uses_simulator:
         env.setdefault("SIM_INBOUND_URL", f"http://{host}:{port}/webhooks/twilio/inbound")
         sup.start("simulator", ["sim", "--host", settings.simulator_host, "--port", str(settings.simulator_port)])
@@ -196,16 +201,22 @@ def api(host: str = "127.0.0.1", port: int = 8000,
 
 @app.command()
 @command_errors
-def worker(concurrency: Annotated[int, typer.Option(help="Jobs in flight at once")] = 20,
-           heartbeat: Annotated[float, typer.Option(help="Seconds between worker heartbeats")] = 10.0) -> None:
-    """Run a worker alone: sends messages and forwards inbound ones."""
+def worker(concurrency: Annotated[int, typer.Option(help="Sends in flight at once")] = 20,
+           heartbeat: Annotated[float, typer.Option(help="Seconds between worker heartbeats")] = 10.0,
+           forward_concurrency: Annotated[Optional[int], typer.Option(
+               min=1, help="Forwards to orgs' webhooks in flight at once (default WEBHOOK_CONCURRENCY)")] = None) -> None:
+    """Run a worker alone: sends messages and forwards inbound ones, each with its own slots."""
     from smsrelay.service.runtime import Runtime
     from smsrelay.processes.worker import run_worker
 
     _setup_logging()
     settings = get_settings()
-    rt = Runtime.create(settings, _database_url(settings), pool_size=concurrency + 2, name="smsrelay-worker")
-    asyncio.run(run_worker(rt, concurrency=concurrency, heartbeat=heartbeat))
+    forwards = forward_concurrency or settings.webhook_concurrency
+    # A forward holds a connection only to read the message and to record the outcome, never
+    # during the HTTP call: a few more connections serve all its slots.
+    rt = Runtime.create(settings, _database_url(settings), pool_size=concurrency + min(forwards, 4) + 2,
+                        name="smsrelay-worker")
+    asyncio.run(run_worker(rt, concurrency=concurrency, heartbeat=heartbeat, forward_concurrency=forwards))
 
 
 @app.command()

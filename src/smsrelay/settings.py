@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     # access is denied by default, never open by accident.
     admin_api_token: str | None = None
 
+    # --- orgs' own webhooks (inbound forwarding), see docs/reliability.md
+    # Off, a webhook URL that resolves to loopback, private, link-local or metadata addresses is
+    # refused (SSRF). `smsrelay up` turns it on when it runs the simulator, for the local demo.
+    webhook_allow_private_networks: bool = False
+    # One attempt, from DNS to the last byte read: a webhook that trickles bytes cannot hold a slot.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # An answer's body is read up to this much, then the connection is closed; only the status counts.
+    webhook_max_response_bytes: int = Field(default=64 * 1024, ge=0)
+    # Forwards in flight per worker process, apart from the send slots.
+    webhook_concurrency: int = Field(default=10, ge=1)
+    # Forwards in flight per org across all workers (procrastinate locks in PostgreSQL).
+    webhook_per_org_concurrency: int = Field(default=2, ge=1)
+
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8010
 
@@ -93,6 +106,10 @@ class Settings(BaseSettings):
     # API processes on several machines must all be given the same value.
     session_secret: str | None = None
     dashboard_session_hours: float = 12.0
+
+    @property
+    def has_real_credentials(self) -> bool:
+        return self.twilio_account_sid != DEFAULT_ACCOUNT_SID
 
     @property
     def uses_simulator(self) -> bool:
