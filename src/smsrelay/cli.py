@@ -107,9 +107,12 @@ def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "
 
     _setup_logging()
     settings = get_settings()
+    if "public_base_url" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
+    if problem := settings.default_token_problem():
+        fail(problem)
     url = _database_url(settings)
-    env = dict(os.environ, DATABASE_URL=url)
-    env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    env = dict(os.environ, DATABASE_URL=url, PUBLIC_BASE_URL=settings.public_base_url)
     sup = Supervisor(env)
     if (settings.uses_simulator and not settings.has_real_credentials
             and "webhook_allow_private_networks" not in settings.model_fields_set):
@@ -185,6 +188,8 @@ def api(host: str = "127.0.0.1", port: int = 8000,
 
     _setup_logging()
     settings = get_settings()
+    if problem := settings.default_token_problem():
+        fail(problem)
     url = _database_url(settings)
     # log_config=None: uvicorn logs through the root handlers, so numbers are masked there too.
     options = {"host": host, "port": port, "log_level": "warning", "access_log": False, "log_config": None}

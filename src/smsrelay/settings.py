@@ -107,6 +107,19 @@ class Settings(BaseSettings):
     session_secret: str | None = None
     dashboard_session_hours: float = 12.0
 
+    def default_token_problem(self) -> str | None:
+        """Why this API must not start, if it would check Twilio's signatures against the default
+        token, which anyone can read in our source. Only a simulator-backed API that nothing
+        outside this machine can reach may use it."""
+        if self.twilio_auth_token != DEFAULT_AUTH_TOKEN:
+            return None
+        if self.uses_simulator and not self.has_real_credentials and is_loopback_url(self.public_base_url):
+            return None
+        why = ("the Twilio account is real" if self.has_real_credentials or not self.uses_simulator
+               else f"PUBLIC_BASE_URL {self.public_base_url} is not loopback")
+        return (f"TWILIO_AUTH_TOKEN is not set and {why}: its default is public, so anyone could forge Twilio's "
+                "webhooks (STOP/START, statuses); set TWILIO_AUTH_TOKEN to the account's auth token")
+
     @property
     def has_real_credentials(self) -> bool:
         return self.twilio_account_sid != DEFAULT_ACCOUNT_SID
@@ -123,6 +136,19 @@ class Settings(BaseSettings):
         if self.twilio_account_sid == DEFAULT_ACCOUNT_SID:
             return f"http://{self.simulator_host}:{self.simulator_port}"
         return None
+
+
+def is_loopback_url(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

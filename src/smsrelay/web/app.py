@@ -24,6 +24,10 @@ COMMON_ERRORS = {
 
 
 def create_app(rt: Runtime) -> FastAPI:
+    problem = rt.settings.default_token_problem()
+    if problem:
+        raise RuntimeError(problem)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await rt.open()
