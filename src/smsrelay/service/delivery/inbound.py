@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from psycopg import AsyncConnection
 from smsrelay import org_webhook
 from smsrelay.domain import ids, keywords, phone, segments
 from smsrelay.service import jobs
+from smsrelay.service.problems import Problem
 from smsrelay.service.outbound.messages import present
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
@@ -30,11 +32,33 @@ class InboundResult:
     message_id: str | None = None
 
 
+# Twilio's message sids: SM (SMS) or MM (MMS) and 32 lower-case hex digits.
+_SID = re.compile(r"(SM|MM)[0-9a-f]{32}")
+
+
+def message_sid(params: Mapping[str, str]) -> str:
+    """The inbound message's sid, which it must carry in exactly Twilio's shape.
+
+    Twilio's signature covers the URL and every key and value run together, so the boundaries
+    between them are not signed: a captured request can be re-split, its MessageSid folded into
+    another value, and still verify. The sid is what makes a stored inbound unique (a replay is
+    a duplicate, and a duplicate changes no opt-out state); a request without it, or with one
+    stretched or disagreeing with its aliases, is refused rather than stored."""
+    sid = params.get("MessageSid")
+    if not sid:
+        raise Problem(400, "missing_message_sid", "An inbound SMS webhook must carry its MessageSid.")
+    if not _SID.fullmatch(sid) or any(params.get(alias, sid) != sid for alias in ("SmsMessageSid", "SmsSid")):
+        raise Problem(400, "invalid_message_sid",
+                      "MessageSid must be SM or MM and 32 hex digits, equal to SmsMessageSid and SmsSid.")
+    return sid
+
+
 async def receive(conn: AsyncConnection, params: Mapping[str, str], *, forward_slots: int = 1) -> InboundResult:
-    """`forward_slots`: how many of the org's forwards may be in flight at once (WEBHOOK_PER_ORG_CONCURRENCY)."""
+    """`forward_slots`: how many of the org's forwards may be in flight at once (WEBHOOK_PER_ORG_CONCURRENCY).
+    Opt-out state changes only with a new, signed sid: never on a duplicate, never without one."""
+    sid = message_sid(params)
     to, from_ = params.get("To", ""), params.get("From", "")
     body = params.get("Body", "")
-    sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid")
     async with conn.transaction():
         owner = await sql.one(conn, "org_by_number", number=to)
         if owner is None:
