@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     simulator_port: int = 8010
 
     # --- observability (issue 6): metrics, StatsD, alert thresholds and notification channels
+    # Set, GET /metrics answers 401 without `Authorization: Bearer <token>` (what Prometheus's
+    # `authorization` scrape option sends). Unset, it is open, like most exporters.
+    metrics_token: str | None = None
+    # Scrapes within this many seconds of the last query share its answer (per API process), so
+    # scrapers, however many, cost PostgreSQL one query per interval.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
     # Per-org labels multiply series by the number of orgs; off unless cardinality allows.
     metrics_per_org_labels: bool = False
     statsd_host: str | None = None
