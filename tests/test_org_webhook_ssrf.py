@@ -91,3 +91,26 @@ def test_every_resolved_address_is_checked():
 
     with pytest.raises(org_webhook.WebhookRefused):
         asyncio.run(org_webhook.checked_addresses("mixed.example", 80, allow_private=False, resolve=resolver))
+
+
+class _Redirect(LoopbackServer):
+    target = ""
+
+    def serve(self, conn):
+        conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {self.target}\r\nContent-Length: 0\r\n\r\n".encode())
+
+
+def test_forward__a_redirect_is_not_followed(make_stack, listener):
+    """Each hop would need the address rule again; a 3xx is a failed attempt instead."""
+    redirect = _Redirect()
+    redirect.target = listener.url
+    redirect.start()
+    try:
+        stack = make_stack(start_worker=False)
+        stack.create_org(numbers=(NUMBER,), inbound_webhook_url=redirect.url)
+        message_id = _inbound_message(stack)
+        with pytest.raises(inbound.ForwardFailed, match="302"):
+            stack.run(lambda rt: inbound.forward(rt, message_id))
+    finally:
+        redirect.stop()
+    assert redirect.connections == 1 and listener.connections == 0

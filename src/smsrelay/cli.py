@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from smsrelay.settings import Settings, get_settings
+from smsrelay.settings import Settings, get_settings, up_defaults
 
 app = typer.Typer(help="Multi-tenant SMS on Twilio, with incident response built in.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -106,19 +106,12 @@ def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "
     from smsrelay.processes.supervisor import Supervisor
 
     _setup_logging()
-    settings = get_settings()
-    if "public_base_url" not in settings.model_fields_set:
-        settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
+    settings, overrides = up_defaults(get_settings(), host, port)
     if problem := settings.default_token_problem():
         fail(problem)
     url = _database_url(settings)
-    env = dict(os.environ, DATABASE_URL=url, PUBLIC_BASE_URL=settings.public_base_url)
+    env = dict(os.environ, DATABASE_URL=url, **overrides)
     sup = Supervisor(env)
-    if (settings.uses_simulator and not settings.has_real_credentials
-            and "webhook_allow_private_networks" not in settings.model_fields_set):
-        # The local demo's org webhooks are on this machine; with real Twilio they never may be
-        # (SSRF), unless the operator says so (environment or .env).
-        env["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
     if settings.uses_simulator:
         env.setdefault("SIM_INBOUND_URL", f"http://{host}:{port}/webhooks/twilio/inbound")
         sup.start("simulator", ["sim", "--host", settings.simulator_host, "--port", str(settings.simulator_port)])

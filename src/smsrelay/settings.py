@@ -157,6 +157,25 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+def up_defaults(settings: Settings, host: str, port: int) -> tuple[Settings, dict[str, str]]:
+    """What `smsrelay up` changes for the processes it starts, unless the operator set it
+    (environment or .env): the settings as its children will see them, and their variables."""
+    overrides: dict[str, str] = {}
+    if "public_base_url" not in settings.model_fields_set:
+        overrides["PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+    else:
+        overrides["PUBLIC_BASE_URL"] = settings.public_base_url
+    if (settings.uses_simulator and not settings.has_real_credentials
+            and "webhook_allow_private_networks" not in settings.model_fields_set):
+        # The local demo's org webhooks are on this machine; with real Twilio they never may be
+        # (SSRF), unless the operator says so.
+        overrides["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
+    changed = {"public_base_url": overrides["PUBLIC_BASE_URL"],
+               "webhook_allow_private_networks": overrides.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS") == "true"
+               or settings.webhook_allow_private_networks}
+    return settings.model_copy(update=changed), overrides
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
