@@ -53,10 +53,29 @@ class Settings(BaseSettings):
     # access is denied by default, never open by accident.
     admin_api_token: str | None = None
 
+    # --- orgs' own webhooks (inbound forwarding), see docs/reliability.md
+    # Off, a webhook URL that resolves to loopback, private, link-local or metadata addresses is
+    # refused (SSRF). `smsrelay up` turns it on when it runs the simulator, for the local demo.
+    webhook_allow_private_networks: bool = False
+    # One attempt, from DNS to the last byte read: a webhook that trickles bytes cannot hold a slot.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # An answer's body is read up to this much, then the connection is closed; only the status counts.
+    webhook_max_response_bytes: int = Field(default=64 * 1024, ge=0)
+    # Forwards in flight per worker process, apart from the send slots.
+    webhook_concurrency: int = Field(default=10, ge=1)
+    # Forwards in flight per org across all workers (procrastinate locks in PostgreSQL).
+    webhook_per_org_concurrency: int = Field(default=2, ge=1)
+
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8010
 
     # --- observability (issue 6): metrics, StatsD, alert thresholds and notification channels
+    # Set, GET /metrics answers 401 without `Authorization: Bearer <token>` (what Prometheus's
+    # `authorization` scrape option sends). Unset, it is open, like most exporters.
+    metrics_token: str | None = None
+    # Scrapes within this many seconds of the last query share its answer (per API process), so
+    # scrapers, however many, cost PostgreSQL one query per interval.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
     # Per-org labels multiply series by the number of orgs; off unless cardinality allows.
     metrics_per_org_labels: bool = False
     statsd_host: str | None = None
@@ -99,6 +118,23 @@ class Settings(BaseSettings):
     dashboard_login_attempts_per_client: int = Field(default=10, ge=1)
     dashboard_login_window_seconds: int = Field(default=900, ge=1)
 
+    def default_token_problem(self) -> str | None:
+        """Why this API must not start, if it would check Twilio's signatures against the default
+        token, which anyone can read in our source. Only a simulator-backed API that nothing
+        outside this machine can reach may use it."""
+        if self.twilio_auth_token != DEFAULT_AUTH_TOKEN:
+            return None
+        if self.uses_simulator and not self.has_real_credentials and is_loopback_url(self.public_base_url):
+            return None
+        why = ("the Twilio account is real" if self.has_real_credentials or not self.uses_simulator
+               else f"PUBLIC_BASE_URL {self.public_base_url} is not loopback")
+        return (f"TWILIO_AUTH_TOKEN is not set and {why}: its default is public, so anyone could forge Twilio's "
+                "webhooks (STOP/START, statuses); set TWILIO_AUTH_TOKEN to the account's auth token")
+
+    @property
+    def has_real_credentials(self) -> bool:
+        return self.twilio_account_sid != DEFAULT_ACCOUNT_SID
+
     @property
     def uses_simulator(self) -> bool:
         return self.twilio_api_base is not None or self.twilio_account_sid == DEFAULT_ACCOUNT_SID
@@ -111,6 +147,38 @@ class Settings(BaseSettings):
         if self.twilio_account_sid == DEFAULT_ACCOUNT_SID:
             return f"http://{self.simulator_host}:{self.simulator_port}"
         return None
+
+
+def is_loopback_url(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def up_defaults(settings: Settings, host: str, port: int) -> tuple[Settings, dict[str, str]]:
+    """What `smsrelay up` changes for the processes it starts, unless the operator set it
+    (environment or .env): the settings as its children will see them, and their variables."""
+    overrides: dict[str, str] = {}
+    if "public_base_url" not in settings.model_fields_set:
+        overrides["PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+    else:
+        overrides["PUBLIC_BASE_URL"] = settings.public_base_url
+    if (settings.uses_simulator and not settings.has_real_credentials
+            and "webhook_allow_private_networks" not in settings.model_fields_set):
+        # The local demo's org webhooks are on this machine; with real Twilio they never may be
+        # (SSRF), unless the operator says so.
+        overrides["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
+    changed = {"public_base_url": overrides["PUBLIC_BASE_URL"],
+               "webhook_allow_private_networks": overrides.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS") == "true"
+               or settings.webhook_allow_private_networks}
+    return settings.model_copy(update=changed), overrides
 
 
 @lru_cache

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port
+from tests.support.ports import free_port
 
 SMSRELAY = str(Path(sys.executable).with_name("smsrelay"))  # what `uv run smsrelay` runs
 
@@ -56,7 +56,7 @@ def test_database_without_schema__one_line_naming_the_upgrade(args, tmp_path, db
     import psycopg
 
     from smsrelay.store.db import psycopg_url
-    from tests.harness import with_database
+    from tests.support.postgres import with_database
 
     name = f"{db_factory.prefix}_empty_{args[0]}"
     with psycopg.connect(psycopg_url(db_factory.admin_url), autocommit=True) as conn:

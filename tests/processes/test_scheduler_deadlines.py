@@ -9,7 +9,8 @@ import time
 
 from smsrelay.processes.scheduler import run_scheduler
 from smsrelay.service.runtime import Runtime
-from tests.harness import LoopThread, wait_until
+from tests.support.servers import LoopThread
+from tests.support.waiting import wait_until
 from tests.service.delivery.test_reconcile_progress import stage_open
 from tests.support.twilio_double import TwilioDouble
 

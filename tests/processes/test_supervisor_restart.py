@@ -16,7 +16,8 @@ import httpx
 import psutil
 
 from smsrelay.processes.supervisor import Supervisor
-from tests.harness import free_port, wait_until
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 
 def _workers(up: psutil.Process) -> list[psutil.Process]:

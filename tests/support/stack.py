@@ -124,6 +124,8 @@ def build_stack(database_url: str, *, sim_overrides: dict | None = None, start_w
         simulator_port=sim_port,
         public_base_url=f"http://127.0.0.1:{api_port}",
         twilio_timeout_seconds=5.0,
+        # As `smsrelay up` with the simulator: tests' org webhooks listen on loopback.
+        webhook_allow_private_networks=True,
     )
     settings = Settings(_env_file=None, **{**fields, **(settings_overrides or {})})
     sim_fields = dict(inbound_url=f"http://127.0.0.1:{api_port}/webhooks/twilio/inbound",

@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from email.utils import formatdate
 
-from tests.harness import ThreadedServer
+from tests.support.servers import ThreadedServer
 
 _FETCH = re.compile(r"^/2010-04-01/Accounts/(?P<account>\w+)/Messages/(?P<sid>\w+)\.json$")
 _BALANCE = re.compile(r"^/2010-04-01/Accounts/(?P<account>\w+)/Balance\.json$")

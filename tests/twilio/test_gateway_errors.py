@@ -13,7 +13,7 @@ import pytest
 
 from smsrelay.simulator.ledger import SimulatorClient
 from smsrelay.twilio.gateway import Ambiguous, Refused, TwilioGateway, Unavailable
-from tests.harness import free_port
+from tests.support.ports import free_port
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "smsrelay"
 OUTSIDE_ALLOWED = ("twilio", "simulator")

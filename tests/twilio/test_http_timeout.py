@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from smsrelay.simulator.ledger import SimulatorClient
-from tests.harness import free_port, wait_until
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 
 def test_hung_twilio__attempt_ends_at_the_timeout_and_the_send_is_settled_by_asking(make_stack):

@@ -6,12 +6,12 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
-from smsrelay.cli.common import console, database_url, setup_logging, with_runtime
-from smsrelay.settings import Settings, get_settings
+from smsrelay.cli.common import console, database_url, fail, setup_logging, with_runtime
+from smsrelay.settings import Settings, get_settings, up_defaults
 
 
 def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "127.0.0.1",
@@ -22,10 +22,11 @@ def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "
     from smsrelay.processes.supervisor import Supervisor
 
     setup_logging()
-    settings = get_settings()
+    settings, overrides = up_defaults(get_settings(), host, port)
+    if problem := settings.default_token_problem():
+        fail(problem)
     url = database_url(settings)
-    env = dict(os.environ, DATABASE_URL=url)
-    env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    env = dict(os.environ, DATABASE_URL=url, **overrides)
     sup = Supervisor(env)
     if settings.uses_simulator:
         env.setdefault("SIM_INBOUND_URL", f"http://{host}:{port}/webhooks/twilio/inbound")
@@ -94,6 +95,8 @@ def api(host: str = "127.0.0.1", port: int = 8000,
 
     setup_logging()
     settings = get_settings()
+    if problem := settings.default_token_problem():
+        fail(problem)
     url = database_url(settings)
     # log_config=None: uvicorn logs through the root handlers, so numbers are masked there too.
     options = {"host": host, "port": port, "log_level": "warning", "access_log": False, "log_config": None}
@@ -108,16 +111,22 @@ def api(host: str = "127.0.0.1", port: int = 8000,
     uvicorn.run(from_environment(url), **options)
 
 
-def worker(concurrency: Annotated[int, typer.Option(help="Jobs in flight at once")] = 20,
-           heartbeat: Annotated[float, typer.Option(help="Seconds between worker heartbeats")] = 10.0) -> None:
-    """Run a worker alone: sends messages and forwards inbound ones."""
+def worker(concurrency: Annotated[int, typer.Option(help="Sends in flight at once")] = 20,
+           heartbeat: Annotated[float, typer.Option(help="Seconds between worker heartbeats")] = 10.0,
+           forward_concurrency: Annotated[Optional[int], typer.Option(
+               min=1, help="Forwards to orgs' webhooks in flight at once (default WEBHOOK_CONCURRENCY)")] = None) -> None:
+    """Run a worker alone: sends messages and forwards inbound ones, each with its own slots."""
     from smsrelay.processes.worker import run_worker
     from smsrelay.service.runtime import Runtime
 
     setup_logging()
     settings = get_settings()
-    rt = Runtime.create(settings, database_url(settings), pool_size=concurrency + 2, name="smsrelay-worker")
-    asyncio.run(run_worker(rt, concurrency=concurrency, heartbeat=heartbeat))
+    forwards = forward_concurrency or settings.webhook_concurrency
+    # A forward holds a connection only to read the message and to record the outcome, never
+    # during the HTTP call: a few more connections serve all its slots.
+    rt = Runtime.create(settings, database_url(settings), pool_size=concurrency + min(forwards, 4) + 2,
+                        name="smsrelay-worker")
+    asyncio.run(run_worker(rt, concurrency=concurrency, heartbeat=heartbeat, forward_concurrency=forwards))
 
 
 def scheduler(tick: Annotated[float, typer.Option(help="Seconds between rounds")] = 30.0) -> None:

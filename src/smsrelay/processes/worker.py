@@ -71,11 +71,16 @@ async def _maintenance_loop(rt: Runtime, app: procrastinate.App, stalled_after: 
 
 
 async def run_worker(rt: Runtime, *, concurrency: int = 20, heartbeat: float = 10.0,
-                     install_signal_handlers: bool = True) -> None:
+                     install_signal_handlers: bool = True, forward_concurrency: int | None = None) -> None:
     """Run until SIGINT/SIGTERM (or cancellation). procrastinate's worker stops when it loses
     the database (its heartbeat fails); this one backs off and starts again, so a PostgreSQL
     restart costs a few seconds, not the worker. Jobs the lost instance held are handed back
-    by the stalled-job recovery once its heartbeat is old."""
+    by the stalled-job recovery once its heartbeat is old.
+
+    Sends and forwards to orgs' webhooks have slots of their own (`concurrency`, and
+    `forward_concurrency`, default WEBHOOK_CONCURRENCY): anyone can make us forward by texting
+    an org's number, and a slow webhook must never keep a send waiting."""
+    forward_concurrency = forward_concurrency or rt.settings.webhook_concurrency
     await rt.open()
     app = build_app(rt)
     stop = asyncio.Event()
@@ -87,7 +92,8 @@ async def run_worker(rt: Runtime, *, concurrency: int = 20, heartbeat: float = 1
     try:
         while not stop.is_set():
             try:
-                await _run_once(rt, app, stop, concurrency=concurrency, heartbeat=heartbeat)
+                await _run_once(rt, app, stop, concurrency=concurrency, forward_concurrency=forward_concurrency,
+                                heartbeat=heartbeat)
                 delay = RESTART_MIN_SECONDS
             except Exception as exc:  # the database went away under procrastinate
                 log.warning("worker lost the database (%s: %s); starting again in about %.0fs",
@@ -102,28 +108,35 @@ async def run_worker(rt: Runtime, *, concurrency: int = 20, heartbeat: float = 1
 
 
 async def _run_once(rt: Runtime, app: procrastinate.App, stop: asyncio.Event, *, concurrency: int,
-                    heartbeat: float) -> None:
+                    forward_concurrency: int, heartbeat: float) -> None:
     async with app.open_async():
         releaser = asyncio.create_task(_maintenance_loop(rt, app, stalled_after=3 * heartbeat))
-        worker = asyncio.create_task(app.run_worker_async(
-            queues=[jobs.SEND_QUEUE, jobs.WEBHOOK_QUEUE], concurrency=concurrency,
-            install_signal_handlers=False, update_heartbeat_interval=heartbeat,
-            fetch_job_polling_interval=SCHEDULED_POLL_SECONDS, stalled_worker_timeout=3 * heartbeat,
-            # A finished job is history nobody reads (the message row is the record); keeping
-            # them grows the table every fetch reads.
-            delete_jobs="successful"))
+        common = dict(install_signal_handlers=False, update_heartbeat_interval=heartbeat,
+                      fetch_job_polling_interval=SCHEDULED_POLL_SECONDS, stalled_worker_timeout=3 * heartbeat,
+                      # A finished job is history nobody reads (the message row is the record);
+                      # keeping them grows the table every fetch reads.
+                      delete_jobs="successful")
+        # Two procrastinate workers, one per queue: each has its own slots, so forwards stuck on
+        # a slow webhook can fill only theirs.
+        workers = {
+            asyncio.create_task(app.run_worker_async(queues=[jobs.SEND_QUEUE], concurrency=concurrency,
+                                                     name="sends", **common)),
+            asyncio.create_task(app.run_worker_async(queues=[jobs.WEBHOOK_QUEUE], concurrency=forward_concurrency,
+                                                     name="forwards", **common)),
+        }
         stopper = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait({worker, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({*workers, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if stop.is_set():
                 # Cancelling is procrastinate's graceful stop: running jobs finish first.
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                for worker in workers:
+                    worker.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
             else:
-                worker.result()  # raises what stopped it
+                for worker in done & workers:
+                    worker.result()  # raises what stopped it
                 raise RuntimeError("the job worker stopped on its own")
         finally:
-            for task in (releaser, stopper, worker):
+            for task in (releaser, stopper, *workers):
                 task.cancel()
-            await asyncio.gather(releaser, stopper, worker, return_exceptions=True)
+            await asyncio.gather(releaser, stopper, *workers, return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 
 from psycopg import AsyncConnection
@@ -26,6 +27,13 @@ async def enqueue_send(conn: AsyncConnection, message_id: str, at: datetime | No
     return row["id"]
 
 
-async def enqueue_forward(conn: AsyncConnection, message_id: str) -> None:
+def forward_lock(org_id: str, message_id: str, slots: int) -> str:
+    """procrastinate runs one job per lock at a time, in PostgreSQL across every worker: spreading
+    an org's forwards over `slots` locks caps its forwards in flight at `slots`, while other
+    orgs' forwards (other locks) are fetched past them."""
+    return f"forward:{org_id}:{zlib.crc32(message_id.encode()) % slots}"
+
+
+async def enqueue_forward(conn: AsyncConnection, message_id: str, org_id: str, slots: int) -> None:
     await sql.one(conn, "enqueue_job", queue=WEBHOOK_QUEUE, task=FORWARD_TASK, args={"message_id": message_id},
-                  scheduled_at=None, lock=None)
+                  scheduled_at=None, lock=forward_lock(org_id, message_id, slots))

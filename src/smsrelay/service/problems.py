@@ -77,11 +77,17 @@ def refused(refusal: Any) -> Problem:
 # --- the caller: authentication and request shape ---------------------------------------------
 
 UNAUTHORIZED = _declare("unauthorized", 401, "Send your API key as 'Authorization: Bearer <key>'.",
-                        variants={"unknown_key": "Unknown or revoked API key."})
+                        variants={"unknown_key": "Unknown or revoked API key.",
+                                  "metrics": "Send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'."})
 ADMIN_DISABLED = _declare("admin_disabled", 403, "Admin API is disabled: set ADMIN_API_TOKEN to enable it.")
 FORBIDDEN = _declare("forbidden", 403, "A valid admin token is required.")
 INVALID_SIGNATURE = _declare("invalid_signature", 403, "Missing or invalid X-Twilio-Signature.")
 INVALID_FORM = _declare("invalid_form", 400, "A webhook carries at most {max_fields} form fields.")
+MISSING_MESSAGE_SID = _declare("missing_message_sid", 400, "An inbound SMS webhook must carry its MessageSid.")
+INVALID_MESSAGE_SID = _declare("invalid_message_sid", 400,
+                               "MessageSid must be SM or MM and 32 hex digits, equal to SmsMessageSid and SmsSid.")
+# NUL or a lone surrogate: no SMS or record can hold it (also answered by web/url_text.py for URLs).
+INVALID_CHARACTERS = _declare("invalid_characters", 422, "{message}", details=("field",))
 INVALID_REQUEST = _declare("invalid_request", 422, "{message}", details=("fields",))
 RATE_LIMITED = _declare("rate_limited", 429, "This API key is limited to {per_minute} requests a minute.",
                         details=("retryAfter",), retryable=True)

@@ -10,6 +10,7 @@ from smsrelay.service.runtime import Runtime
 from smsrelay.web import api, errors, webhooks
 from smsrelay.web.api import ErrorResponse
 from smsrelay.web.limits import BodySizeLimit
+from smsrelay.web.url_text import UrlTextGuard
 from smsrelay.web import metrics
 from smsrelay.web import admin_incident
 from smsrelay.web import admin_guardrails
@@ -24,6 +25,10 @@ COMMON_ERRORS = {
 
 
 def create_app(rt: Runtime) -> FastAPI:
+    problem = rt.settings.default_token_problem()
+    if problem:
+        raise RuntimeError(problem)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await rt.open()
@@ -40,6 +45,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.runtime = rt
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_request_bytes,
                        per_path={"/v1/messages:batch": rt.settings.max_batch_request_bytes})
+    app.add_middleware(UrlTextGuard)
     errors.install(app)
     app.include_router(api.router)
     app.include_router(webhooks.router)

@@ -27,13 +27,29 @@ async def connection(rt: Annotated[Runtime, Depends(runtime)]):
 Conn = Annotated[AsyncConnection, Depends(connection)]
 
 
-async def current_org(request: Request, conn: Conn) -> str:
+def _unknown_keys(rt: Runtime) -> api_limits.UnknownKeys:
+    return rt.extras.setdefault("unknown_api_keys", api_limits.UnknownKeys())
+
+
+async def api_key(request: Request) -> str:
+    """The bearer key, refused before any pool connection when it cannot be one of ours: a
+    stranger's guesses must not queue for the connections that serve sends and webhooks.
+    Resolved before `Conn` because FastAPI resolves a dependency's parameters in order."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise problems.UNAUTHORIZED()
-    key = await api_limits.authenticate(conn, token.strip(), request.app.state.runtime.settings.api_rate_limit_per_minute)
+    if api_limits.refused_without_lookup(token, _unknown_keys(request.app.state.runtime)):
+        raise problems.UNAUTHORIZED("unknown_key")
+    return token
+
+
+async def current_org(request: Request, token: Annotated[str, Depends(api_key)], conn: Conn) -> str:
+    rt = request.app.state.runtime
+    key = await api_limits.authenticate(conn, token, rt.settings.api_rate_limit_per_minute)
     if key is None:
+        _unknown_keys(rt).add(token)
         raise problems.UNAUTHORIZED("unknown_key")
     return key["orgId"]
 

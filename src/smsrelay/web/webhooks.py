@@ -64,6 +64,8 @@ async def status_callback(request: Request) -> Response:
 async def inbound_sms(request: Request) -> Response:
     """An SMS to one of our numbers. Answered with TwiML: empty, or the org's HELP text."""
     params = await _verified_form(request)
-    async with request.app.state.runtime.pool.connection() as conn:
-        result = await inbound.receive(conn, params)
+    inbound.message_sid(params)  # refused before it takes a connection
+    rt = request.app.state.runtime
+    async with rt.pool.connection() as conn:
+        result = await inbound.receive(conn, params, forward_slots=rt.settings.webhook_per_org_concurrency)
     return Response(content=twiml.messaging_response(result.reply), media_type=TWIML)

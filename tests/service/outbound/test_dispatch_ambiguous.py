@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from smsrelay.simulator.ledger import SimulatorClient
-from tests.harness import free_port, wait_until
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.parametrize("fault", ["created_then_5xx", "created_then_timeout"])

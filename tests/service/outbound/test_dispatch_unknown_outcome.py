@@ -12,7 +12,7 @@ from smsrelay.processes.scheduler import default_duties
 
 from smsrelay.service.outbound import dispatch, release
 from smsrelay.simulator.ledger import SimulatorClient
-from tests.harness import free_port
+from tests.support.ports import free_port
 
 TO = "+14155550142"
 

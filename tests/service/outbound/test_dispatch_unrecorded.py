@@ -7,7 +7,7 @@ import time
 
 from smsrelay.service.outbound import dispatch
 from smsrelay.simulator.ledger import SimulatorClient
-from tests.harness import wait_until
+from tests.support.waiting import wait_until
 
 SETTLE = 2 * 2.0 + 5  # what a re-run would wait before resending, with a 2 s timeout
 

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 
 from smsrelay.service.runtime import Runtime
 from smsrelay.web.app import create_app
-from tests.harness import ThreadedServer
+from tests.support.servers import ThreadedServer
 from tests.web.dashboard.helpers import PASSWORD, csrf_token, log_in, login_form, post_login, settings as _settings
 
 

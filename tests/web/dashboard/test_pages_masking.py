@@ -8,7 +8,7 @@ import httpx
 
 from smsrelay.domain import phone
 from smsrelay.simulator.ledger import SimulatorClient
-from tests.harness import wait_until
+from tests.support.waiting import wait_until
 from tests.web.dashboard.helpers import USER, csrf_token, log_in, settings
 
 ORG_NUMBER = "+15017122661"

@@ -6,16 +6,18 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import httpx
 from psycopg import AsyncConnection
 
+from smsrelay import org_webhook
 from smsrelay.domain import ids, keywords, phone, segments
 from smsrelay.service import jobs
+from smsrelay.service import problems
 from smsrelay.service.outbound.messages import present
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
@@ -30,10 +32,32 @@ class InboundResult:
     message_id: str | None = None
 
 
-async def receive(conn: AsyncConnection, params: Mapping[str, str]) -> InboundResult:
+# Twilio's message sids: SM (SMS) or MM (MMS) and 32 lower-case hex digits.
+_SID = re.compile(r"(SM|MM)[0-9a-f]{32}")
+
+
+def message_sid(params: Mapping[str, str]) -> str:
+    """The inbound message's sid, which it must carry in exactly Twilio's shape.
+
+    Twilio's signature covers the URL and every key and value run together, so the boundaries
+    between them are not signed: a captured request can be re-split, its MessageSid folded into
+    another value, and still verify. The sid is what makes a stored inbound unique (a replay is
+    a duplicate, and a duplicate changes no opt-out state); a request without it, or with one
+    stretched or disagreeing with its aliases, is refused rather than stored."""
+    sid = params.get("MessageSid")
+    if not sid:
+        raise problems.MISSING_MESSAGE_SID()
+    if not _SID.fullmatch(sid) or any(params.get(alias, sid) != sid for alias in ("SmsMessageSid", "SmsSid")):
+        raise problems.INVALID_MESSAGE_SID()
+    return sid
+
+
+async def receive(conn: AsyncConnection, params: Mapping[str, str], *, forward_slots: int = 1) -> InboundResult:
+    """`forward_slots`: how many of the org's forwards may be in flight at once (WEBHOOK_PER_ORG_CONCURRENCY).
+    Opt-out state changes only with a new, signed sid: never on a duplicate, never without one."""
+    sid = message_sid(params)
     to, from_ = params.get("To", ""), params.get("From", "")
     body = params.get("Body", "")
-    sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid")
     async with conn.transaction():
         owner = await sql.one(conn, "org_by_number", number=to)
         if owner is None:
@@ -53,7 +77,7 @@ async def receive(conn: AsyncConnection, params: Mapping[str, str]) -> InboundRe
         elif keyword == "opt_in":
             await sql.execute(conn, "delete_opt_out", org_id=org["id"], phone=from_)
         if org["inboundWebhookUrl"]:
-            await jobs.enqueue_forward(conn, row["id"])
+            await jobs.enqueue_forward(conn, row["id"], org["id"], forward_slots)
     return InboundResult("stored", _reply_for(keyword, org), row["id"])
 
 
@@ -90,12 +114,19 @@ async def forward(rt: Runtime, message_id: str) -> str:
     headers = {"Content-Type": "application/json", "X-Smsrelay-Timestamp": timestamp,
                "X-Smsrelay-Signature": sign(org["inboundWebhookSecret"], timestamp, body)}
     try:
-        async with httpx.AsyncClient(timeout=10.0) as client:
-            response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        raise ForwardFailed(f"{type(exc).__name__}: {exc}") from exc
-    if response.status_code >= 300:
-        raise ForwardFailed(f"org webhook answered {response.status_code}")
+        answer = await org_webhook.post(url, body, headers, org_webhook.Limits.from_settings(rt.settings))
+    except org_webhook.WebhookRefused as exc:
+        # Permanent until the org changes its URL: retrying would only knock on the same door.
+        log.warning("inbound %s not forwarded to org %s: %s", message_id, org["id"], exc)
+        async with rt.pool.connection() as conn:
+            await sql.execute(conn, "merge_metadata", id=message_id,
+                              metadata={"forwardError": {"code": exc.code, "message": str(exc)}})
+        return "refused"
+    except org_webhook.WebhookFailed as exc:
+        raise ForwardFailed(str(exc)) from exc
+    if answer.status >= 300:
+        # Redirects are not followed (each hop would need the address check again): a 3xx fails.
+        raise ForwardFailed(f"org webhook answered {answer.status}")
     async with rt.pool.connection() as conn:
         await sql.execute(conn, "merge_metadata", id=message_id, metadata={"forwardedAt": _now_iso()})
     return "forwarded"

@@ -8,7 +8,10 @@ scheduler stores in "SystemSetting" (Twilio's balance is never fetched per scrap
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -217,6 +220,26 @@ async def scrape(rt: Runtime) -> bytes:
         snap = await snapshot(conn, per_org=rt.settings.metrics_per_org_labels,
                               feature_sms_enabled=rt.settings.feature_sms_enabled)
     return render(snap)
+
+
+class ScrapeCache:
+    """The last exposition and when it was made. Concurrent scrapes wait for one query instead
+    of each running their own (the lock), and repeats within METRICS_CACHE_SECONDS get it as is."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.made_at = -math.inf
+        self.body = b""
+
+
+async def cached_scrape(rt: Runtime) -> bytes:
+    cache: ScrapeCache = rt.extras.setdefault("metrics_scrape_cache", ScrapeCache())
+    ttl = rt.settings.metrics_cache_seconds
+    async with cache.lock:
+        if time.monotonic() - cache.made_at >= ttl:
+            cache.body = await scrape(rt)
+            cache.made_at = time.monotonic()
+        return cache.body
 
 
 # --- scheduler side: fold counters, cache the balance ------------------------------------------

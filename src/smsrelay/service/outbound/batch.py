@@ -26,7 +26,8 @@ from psycopg import AsyncConnection
 from smsrelay.domain import admission, ids, lint, phone
 from smsrelay.service.outbound import spend_guard
 from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
-                                       outbound_row, pick_sender, recipient, replay_or_org, validate_body)
+                                       check_characters, outbound_row, pick_sender, recipient, replay_or_org,
+                                       validate_body)
 from smsrelay.service import problems
 from smsrelay.service.problems import Problem
 from smsrelay.store import sql
@@ -69,6 +70,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         chosen: dict[str | None, dict[str, Any] | Problem] = {}
         for i, (to, body, from_) in enumerate(items):
             try:
+                check_characters(to=to, body=body, **{"from": from_})
                 validate_body(body)
                 check = checks.get(to)
                 if check is None:

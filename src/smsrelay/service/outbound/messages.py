@@ -10,7 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from smsrelay.domain import ids, phone, segments
+from smsrelay.domain import ids, phone, segments, text
 from smsrelay.service.outbound import admission, spend_guard
 from smsrelay.service import jobs
 from smsrelay.service import problems
@@ -51,6 +51,14 @@ def present(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> 
             {"status": e["status"], "errorCode": e["errorCode"], "at": _iso(e["receivedAt"])} for e in events
         ]
     return out
+
+
+def check_characters(**fields: str | None) -> None:
+    """422 invalid_characters for the first field no SMS or record can hold (NUL, lone surrogate);
+    checked before anything else, since every later step (parsing, lookups, storing) chokes on it."""
+    for name, value in fields.items():
+        if value is not None and (what := text.bad_character(value)):
+            raise problems.INVALID_CHARACTERS(message=f"'{name}' contains {what}.", field=name)
 
 
 def validate_body(body: str | None) -> str:
@@ -103,6 +111,7 @@ def opted_out(e164: str) -> Problem:
 async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from_: str | None = None,
                  idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
     """Validate, store the message and enqueue its send in one transaction. Returns (status, body)."""
+    check_characters(to=to, body=body, **{"from": from_})
     request = {"to": to, "body": body, "from": from_}
     request_hash = _request_hash(request)
     async with conn.transaction():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -13,6 +14,15 @@ from smsrelay.service import audit, problems
 from smsrelay.store import sql
 
 KEY_PREFIX = "sk_"
+
+
+# KEY_PREFIX + secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
+_KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
+
+
+def could_be_key(value: str) -> bool:
+    """True if `value` has the shape of a key we issue: anything else is refused unlooked-up."""
+    return _KEY_SHAPE.fullmatch(value) is not None
 
 
 def hash_key(api_key: str) -> str:
