@@ -33,7 +33,7 @@ Duty = Callable[[Runtime], Awaitable[object]]
 
 # Seconds a duty may run before it is cancelled. Reconcile and retention work in committed
 # steps, so a cancelled run loses nothing and the next one carries on.
-DEADLINES = {"reconcile": 300.0, "observability": 90.0, "retention": 300.0}
+DEADLINES = {"reconcile": 300.0, "observability": 90.0, "retention": 300.0, "unknown_outcomes": 300.0}
 DEFAULT_DEADLINE = 60.0
 
 
