@@ -9,7 +9,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from smsrelay.simulator.ledger import SimulatorClient
+from tests.support.incident import stage_geo_and_unreachable
 
 CHROMIUM = os.environ.get("SMSRELAY_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -30,21 +30,9 @@ def stage_incident(stack) -> dict:
     "Beta Foods" delivers normally; inbound keeps arriving."""
     acme = create_org(stack, "Acme Clinic", ("+15017122661",))
     beta = create_org(stack, "Beta Foods", ("+15017122662",))
-    ids: dict[str, list[str]] = {"delivered": [], "failed": [], "undelivered": []}
-    with SimulatorClient(stack.sim.url) as sim, stack.client(acme["apiKey"]) as a, stack.client(beta["apiKey"]) as b:
-        sim.set_scenario("unreachable", match="UNREACHABLE")
-        sim.set_scenario("geo_blocked", match="GEO")
-        for i in range(3):
-            ids["delivered"].append(b.post("/v1/messages", json={"to": f"+1415555{2700 + i}", "body": "Order ready"}).json()["id"])
-            ids["delivered"].append(a.post("/v1/messages", json={"to": f"+1415555{2600 + i}", "body": "See you at 3"}).json()["id"])
-        for i in range(2):
-            ids["undelivered"].append(a.post("/v1/messages", json={"to": f"+1415555{2800 + i}", "body": "UNREACHABLE"}).json()["id"])
-        for i in range(3):
-            ids["failed"].append(a.post("/v1/messages", json={"to": f"+4420794{60000 + i}", "body": "GEO"}).json()["id"])
-        sim.send_inbound("+14155550123", "+15017122661", "Running late")
-    for status, message_ids in ids.items():
-        for message_id in message_ids:
-            stack.wait_status(message_id, status)
+    ids = stage_geo_and_unreachable(stack, acme, beta, geo_to=[f"+4420794{60000 + i}" for i in range(3)],
+                                    bodies=("See you at 3", "Order ready"),
+                                    inbound=("+14155550123", "+15017122661", "Running late"))
     return {"acme": acme, "beta": beta, "ids": ids}
 
 

@@ -92,3 +92,30 @@ def cli(stack: Stack, monkeypatch: Any, *args: str) -> Any:
         return CliRunner().invoke(app, list(args))
     finally:
         get_settings.cache_clear()
+
+
+def stage_geo_and_unreachable(stack: Stack, failing: dict, healthy: dict, *, geo_to: list[str],
+                              bodies: tuple[str, str] = ("ok", "ok"),
+                              inbound: tuple[str, str, str] | None = None) -> dict[str, list[str]]:
+    """Through the API and the simulator: `failing` delivers 3, sends 2 to unreachable handsets
+    (30003) and one message to each of `geo_to` (21408); `healthy` delivers 3; an optional
+    inbound (from, to, body) arrives meanwhile. Returns the message ids by final status, once
+    every message has reached it."""
+    ids: dict[str, list[str]] = {"delivered": [], "failed": [], "undelivered": []}
+    with (SimulatorClient(stack.sim.url) as simulator, stack.client(failing["apiKey"]) as bad,
+          stack.client(healthy["apiKey"]) as good):
+        simulator.set_scenario("unreachable", match="UNREACHABLE")
+        simulator.set_scenario("geo_blocked", match="GEO")
+        for i in range(3):
+            ids["delivered"].append(bad.post("/v1/messages", json={"to": f"+1415555{2600 + i}", "body": bodies[0]}).json()["id"])
+            ids["delivered"].append(good.post("/v1/messages", json={"to": f"+1415555{2700 + i}", "body": bodies[1]}).json()["id"])
+        for i in range(2):
+            ids["undelivered"].append(bad.post("/v1/messages", json={"to": f"+1415555{2800 + i}", "body": "UNREACHABLE"}).json()["id"])
+        for to in geo_to:
+            ids["failed"].append(bad.post("/v1/messages", json={"to": to, "body": "GEO"}).json()["id"])
+        if inbound:
+            simulator.send_inbound(*inbound)
+    for status, message_ids in ids.items():
+        for message_id in message_ids:
+            stack.wait_status(message_id, status)
+    return ids

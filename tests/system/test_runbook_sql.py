@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from smsrelay.simulator.ledger import SimulatorClient
+from tests.support.incident import stage_geo_and_unreachable
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "runbook" / "messaging-failures-twilio.md"
@@ -49,19 +50,7 @@ def incident(stack):
     """Two orgs: A has deliveries, a 21408 and 30003s; B has deliveries only."""
     a = stack.create_org("A", numbers=("+15017122661",))
     b = stack.create_org("B", numbers=("+15017122662",))
-    ids: dict[str, list[str]] = {"delivered": [], "failed": [], "undelivered": []}
-    with SimulatorClient(stack.sim.url) as sim, stack.client(a["apiKey"]) as api_a, stack.client(b["apiKey"]) as api_b:
-        sim.set_scenario("unreachable", match="UNREACHABLE")
-        sim.set_scenario("geo_blocked", match="GEO")
-        for i in range(3):
-            ids["delivered"].append(api_a.post("/v1/messages", json={"to": f"+1415555{2600 + i}", "body": "ok"}).json()["id"])
-            ids["delivered"].append(api_b.post("/v1/messages", json={"to": f"+1415555{2700 + i}", "body": "ok"}).json()["id"])
-        for i in range(2):
-            ids["undelivered"].append(api_a.post("/v1/messages", json={"to": f"+1415555{2800 + i}", "body": "UNREACHABLE"}).json()["id"])
-        ids["failed"].append(api_a.post("/v1/messages", json={"to": "+14155552900", "body": "GEO"}).json()["id"])
-    for status, message_ids in ids.items():
-        for message_id in message_ids:
-            stack.wait_status(message_id, status)
+    ids = stage_geo_and_unreachable(stack, a, b, geo_to=["+14155552900"])
     # An inbound message and an old outbound one must not be counted.
     with SimulatorClient(stack.sim.url) as sim:
         sim.send_inbound("+14155550123", "+15017122661", "hello")
