@@ -64,6 +64,8 @@ class SimConfig(BaseSettings):
     random_5xx_rate: float = Field(default=0.0, ge=0, le=1)
     # How long an "outage" hangs a request before answering 503.
     outage_hang_seconds: float = Field(default=30.0, ge=0)
+    # A Messaging Service stores the body after smart encoding (curly quotes become straight).
+    smart_encoding: bool = False
 
     balance: str = "1000.00"
     currency: str = "USD"

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from smsrelay.domain import catalogue, phone, segments
+from smsrelay.domain import catalogue, phone, segments, smart_encoding
 from smsrelay.settings import Settings
 
 from .callbacks import WebhookSender, idempotency_token
@@ -169,6 +169,9 @@ class Engine:
 
         now = time.time()
         via_service = bool(req.messaging_service_sid)
+        if via_service and self.cfg.smart_encoding:
+            body = smart_encoding.apply(body)
+            info = segments.analyse(body)
         msg = Message(
             sid=self.state.new_sid("MM" if req.media_urls else "SM"),
             account_sid=self.state.account_sid, to=to,

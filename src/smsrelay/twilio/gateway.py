@@ -62,11 +62,21 @@ class TwilioGateway:
         msg = await translated(self._async_client().messages.create_async(**params))
         return Sent(sid=msg.sid, status=msg.status)
 
-    async def find_messages(self, *, to: str, from_: str | None, created_after: datetime) -> list[dict[str, Any]]:
-        """Messages Twilio holds for this To/From created since a moment: how a crashed send is
-        reconciled. Not filtered by DateSent, which stays empty while Twilio still queues it."""
-        found = await translated(self._async_client().messages.list_async(to=to, from_=from_, limit=100))
-        return [_message_dict(m) for m in found if m.date_created is None or m.date_created >= created_after]
+    async def find_messages(self, *, to: str, from_: str | None, created_after: datetime,
+                            created_before: datetime | None = None,
+                            messaging_service_sid: str | None = None) -> list[dict[str, Any]]:
+        """Messages Twilio holds for this To and sender created in a window: how a crashed send
+        is reconciled. Twilio's list filters only on To, From and DateSent (empty while queued),
+        so a Messaging Service's messages are listed by To and kept by their service sid, never
+        the whole account's; the window is applied to DateCreated here."""
+        params: dict[str, Any] = {"to": to, "limit": 200}
+        if not messaging_service_sid:
+            params["from_"] = from_
+        found = await translated(self._async_client().messages.list_async(**params))
+        return [_message_dict(m) for m in found
+                if (not messaging_service_sid or m.messaging_service_sid == messaging_service_sid)
+                and (m.date_created is None or (m.date_created >= created_after
+                                                and (created_before is None or m.date_created <= created_before)))]
 
     async def fetch_message(self, sid: str) -> dict[str, Any]:
         m = await translated(self._async_client().messages(sid).fetch_async())
@@ -90,4 +100,5 @@ class TwilioGateway:
 def _message_dict(m: Any) -> dict[str, Any]:
     return {"sid": m.sid, "status": m.status, "to": m.to, "from": m.from_, "body": m.body,
             "error_code": m.error_code, "error_message": m.error_message,
-            "date_created": m.date_created, "date_sent": m.date_sent}
+            "date_created": m.date_created, "date_sent": m.date_sent,
+            "messaging_service_sid": m.messaging_service_sid, "num_segments": m.num_segments}

@@ -23,7 +23,7 @@ from psycopg import AsyncConnection
 
 from smsrelay import failpoints
 from smsrelay.domain import catalogue
-from smsrelay.domain import ids, phone
+from smsrelay.domain import ids, phone, smart_encoding
 from smsrelay.service.outbound import guards, throttle
 from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
@@ -109,8 +109,11 @@ async def send_message(rt: Runtime, message_id: str) -> str:
                 "firstAttemptAt": meta.get("firstAttemptAt") or now, "inFlight": marker})
     if in_flight:
         try:
-            if await _adopt_earlier_send(rt, row, in_flight):
+            found = await _adopt_earlier_send(rt, row, in_flight)
+            if found == "adopted":
                 return "adopted"
+            if found == "ambiguous":
+                return f"held:{UNKNOWN_OUTCOME}"
         except TwilioError as exc:
             return await _check_failed(rt, message_id, exc)
         settle = _unsettled_seconds(rt, in_flight)
@@ -175,21 +178,44 @@ async def _expire(conn: AsyncConnection, row: dict[str, Any], org: dict[str, Any
     return "expired"
 
 
-async def _adopt_earlier_send(rt: Runtime, row: dict[str, Any], in_flight: dict[str, Any]) -> bool:
+# Clocks: ours stamps the marker, Twilio's DateCreated (whole seconds) the copy.
+CLOCK_ALLOWANCE_SECONDS = 2
+
+
+async def _adopt_earlier_send(rt: Runtime, row: dict[str, Any], in_flight: dict[str, Any]) -> str:
     """An earlier attempt died after calling Twilio: find what Twilio accepted, if anything.
-    A TwilioError here propagates: not knowing whether Twilio has it, we must not resend."""
-    since = datetime.fromisoformat(in_flight["since"]) - timedelta(seconds=5)
-    candidates = await rt.gateway.find_messages(to=row["to"], from_=row["from"], created_after=since)
+    "adopted", "none" (Twilio has no copy) or "ambiguous" (held: never a guess, never a resend).
+    A TwilioError here propagates: not knowing whether Twilio has it, we must not resend.
+
+    A status callback naming our id records the sid before any of this (the job then finds the
+    message settled). Otherwise a copy must match the recipient, the sender or Messaging
+    Service, the window in which our requests could have been processed (the marker's first
+    attempt to its last plus the request timeout) and the body after smart encoding; it must be
+    unclaimed by any row, and no other unsettled row may be able to own it."""
+    since = datetime.fromisoformat(in_flight["since"]) - timedelta(seconds=CLOCK_ALLOWANCE_SECONDS)
+    last = datetime.fromisoformat(in_flight.get("last") or in_flight["since"])
+    until = last + timedelta(seconds=rt.settings.twilio_timeout_seconds + CLOCK_ALLOWANCE_SECONDS)
+    service = (row["metadata"] or {}).get("messagingServiceSid")
+    found_all = await rt.gateway.find_messages(to=row["to"], from_=row["from"], created_after=since,
+                                               created_before=until, messaging_service_sid=service)
     async with rt.pool.connection() as conn, conn.transaction():
-        for found in sorted(candidates, key=lambda m: m["date_created"] or since):
-            # The same text to the same person can legitimately be another row's message.
-            if found["body"] != row["content"] or await sql.one(conn, "sid_taken", sid=found["sid"]):
-                continue
+        candidates = [m for m in found_all if smart_encoding.same_text(row["content"], m["body"])
+                      and not await sql.one(conn, "sid_taken", sid=m["sid"])]
+        if not candidates:
+            return "none"
+        rivals = await sql.one(conn, "rival_unsettled_sends", id=row["id"], org_id=row["orgId"],
+                               to=row["to"], content=row["content"])
+        if len(candidates) > 1 or rivals:
+            why = (f"{len(candidates)} unclaimed copies at Twilio match it"
+                   + (" and another unsettled message has the same text to the same person" if rivals else ""))
             locked = await sql.one(conn, "lock_message", id=row["id"])
-            await advance(conn, locked, found["status"], twilio_sid=found["sid"],
-                          metadata={**ADOPTED, "reconciled": True})
-            return True
-    return False
+            await hold_unknown(conn, locked, why, level=logging.ERROR,
+                               extra={"candidateSids": [m["sid"] for m in candidates]})
+            return "ambiguous"
+        locked = await sql.one(conn, "lock_message", id=row["id"])
+        await advance(conn, locked, candidates[0]["status"], twilio_sid=candidates[0]["sid"],
+                      metadata={**ADOPTED, "reconciled": True, "candidateSids": None})
+        return "adopted"
 
 
 def _unsettled_seconds(rt: Runtime, in_flight: dict[str, Any]) -> float:
@@ -256,12 +282,15 @@ async def settle_unknown_outcomes(rt: Runtime, *, limit: int = 100) -> dict[str,
                 done[await _record_accepted(rt, row, meta["acceptedSid"])] += 1
                 continue
             adopted = await _adopt_earlier_send(rt, row, meta["inFlight"])
+            if adopted == "ambiguous":
+                done["unknown"] += 1
+                continue
         except TwilioError as exc:
             done["unknown"] += 1
             async with rt.pool.connection() as conn:  # to the back of the line
                 await sql.execute(conn, "merge_metadata", id=message_id, metadata={"lastCheckError": str(exc)})
             continue
-        if adopted:
+        if adopted == "adopted":
             done["adopted"] += 1
             continue
         async with rt.pool.connection() as conn, conn.transaction():

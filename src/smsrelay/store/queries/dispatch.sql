@@ -169,3 +169,15 @@ UPDATE "MessageLog" SET "metadata" = "metadata" || %(metadata)s, "updatedAt" = n
 WHERE "id" = %(id)s AND "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
   AND "metadata"->'inFlight'->>'token' = %(token)s
 RETURNING "id";
+
+-- ==== adopting a crashed send ====
+
+-- rival_unsettled_sends --
+-- Another message of the org, not yet settled, with the same text to the same person that may
+-- have reached Twilio: a copy found for one of them could be the other's.
+SELECT 1 AS "rival" FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "to" = %(to)s AND "content" = %(content)s AND "id" <> %(id)s
+  AND "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
+  AND ("metadata" ? 'inFlight' AND jsonb_typeof("metadata"->'inFlight') = 'object'
+       OR "metadata"->>'outcome' = 'unknown')
+LIMIT 1;
