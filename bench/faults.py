@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                         sim_overrides={"api_latency": "lognormal:300:1500", "speed_long_code": 200})
     try:
         report = run_kills(stack, messages=args.messages, kills=args.kills, workers=args.workers,
-                           seed=args.seed, settle_timeout=600)
+                           seed=args.seed, settle_timeout=600, kill_budget_seconds=3600)
     finally:
         stack.stop()
         factory.drop_all()

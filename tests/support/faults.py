@@ -79,7 +79,8 @@ WHERE j.status = 'doing' AND j.task_name = %s AND m."id" = ANY(%s) AND m."status
 
 
 def run_kills(stack: Stack, *, messages: int, kills: int, workers: int = 2, seed: int = 7,
-              failpoints: str = "before_send:0.04,after_send:0.04", settle_timeout: float = 180.0) -> FaultReport:
+              failpoints: str = "before_send:0.04,after_send:0.04", settle_timeout: float = 180.0,
+              kill_budget_seconds: float = 150.0) -> FaultReport:
     """`kills` external SIGKILLs while sends are in flight, plus the workers' own failpoint
     crashes (each counted, each worker restarted). A kill counts in `kills_in_send` when the
     killed worker still held a send whose marker was committed and whose sid was not: read
@@ -113,6 +114,11 @@ def run_kills(stack: Stack, *, messages: int, kills: int, workers: int = 2, seed
                 respawned = True
         return respawned
 
+    def unsettled() -> bool:
+        rows = stack.sql('SELECT count(*) AS n FROM "MessageLog" WHERE "id" = ANY(%s) AND "status" NOT IN '
+                         "('delivered', 'failed', 'undelivered')", (ids,))
+        return rows[0]["n"] > 0
+
     def wait_for_a_send(quiet_seconds: float = 15.0) -> bool:
         """True once a send is in flight; False after `quiet_seconds` with live workers and none.
         Restarting a crashed worker (seconds on a loaded machine) does not count as quiet."""
@@ -139,13 +145,17 @@ def run_kills(stack: Stack, *, messages: int, kills: int, workers: int = 2, seed
             # Kill while sends are under way (a worker that is still starting proves nothing),
             # at a random point: before, during or just after the Twilio call.
             if not wait_for_a_send():
+                if time.monotonic() - started > kill_budget_seconds:
+                    break  # the shortfall shows in kills_in_send
+                if unsettled():
+                    # Crashed attempts waiting out their settle time: they will be sent again, so
+                    # wait for them rather than spend the messages the later kills need.
+                    continue
                 if len(ids) < messages:
-                    # This wave is done or waiting out a crashed attempt's settle time: the next
-                    # wave gives the kill something to hit.
                     feed(wave)
                     continue
                 break  # nothing left to send: the shortfall shows in kills_in_send
-            time.sleep(rng.uniform(0.0, 0.4))
+            time.sleep(rng.uniform(0.0, 0.2))
             busy = sending()
             candidates = [i for i, (_, wid) in enumerate(procs) if wid in busy]
             if not candidates:
