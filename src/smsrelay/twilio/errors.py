@@ -22,7 +22,7 @@ from typing import TypeVar
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from smsrelay.domain import catalogue as error_catalogue
+from smsrelay.domain import catalogue
 
 T = TypeVar("T")
 
@@ -68,8 +68,8 @@ def classify_rest_error(exc: TwilioRestException) -> TwilioError:
 
 
 def _answered(status: int, code: int | None, message: str) -> TwilioError:
-    if code is not None and error_catalogue.lookup(code) is not None:
-        retryable = error_catalogue.is_retryable(code)
+    if code is not None and catalogue.lookup(code) is not None:
+        retryable = catalogue.is_retryable(code)
     else:
         # Unknown codes: a server-side failure may pass, a client error will not.
         retryable = status >= 500 or status == 429

@@ -30,7 +30,7 @@ async def reconcile_open_messages(rt: Runtime, *, older_than_seconds: int = 3600
                                   recheck_seconds: int = RECHECK_SECONDS) -> int:
     """Returns how many messages changed status."""
     async with rt.pool.connection() as conn:
-        run_started = (await sql.one(conn, "reconcile_now"))["now"]
+        run_started = (await sql.one(conn, "database_now"))["now"]
     stamp = run_started.isoformat()
     updated = 0
     unreachable = 0

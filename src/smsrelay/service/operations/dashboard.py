@@ -70,7 +70,7 @@ async def window(conn: AsyncConnection, label: str | None) -> Window:
     span = WINDOWS.get(label or "1h")
     if span is None:
         raise problems.INVALID_WINDOW(windows=", ".join(WINDOWS))
-    now = (await sql.one(conn, "dash_now"))["now"]
+    now = (await sql.one(conn, "database_now"))["now"]
     # Whole buckets, so the first bar is not a fraction of the others.
     since = rollup.floor(now - span.length, span.bucket) + span.bucket
     return Window(span, since, now + timedelta(microseconds=1))

@@ -70,7 +70,7 @@ def iso(value: datetime | None) -> str | None:
 
 async def window(conn: AsyncConnection, label: str) -> Window:
     span = parse_since(label)
-    now = (await sql.one(conn, "incident_now"))["now"]
+    now = (await sql.one(conn, "database_now"))["now"]
     return Window(now - span, now, label.strip())
 
 
@@ -177,7 +177,7 @@ async def _pipeline_facts(rt: Runtime) -> diagnosis.Pipeline:
         jobs_row = await sql.one(conn, "diagnose_jobs", queue=jobs.SEND_QUEUE)
         workers = await sql.one(conn, "diagnose_workers", alive_within=WORKER_ALIVE_SECONDS)
         flow = await sql.one(conn, "diagnose_flow", minutes=RECENT_MINUTES)
-        mitigations = await sql.all(conn, "diagnose_mitigations")
+        mitigations = await sql.all(conn, "guarded_orgs")
         paused = await guards.paused(conn)
     return diagnosis.Pipeline(
         queued_unsent=queue["queued_unsent"], oldest_queued_age_s=queue["oldest_queued_age_s"],

@@ -36,9 +36,6 @@ VALUES (%(id)s, %(org_id)s, 'sms', 'inbound', 'received', %(from_)s, %(to)s, %(c
 ON CONFLICT ("twilioSid") DO NOTHING
 RETURNING *;
 
--- reconcile_now --
-SELECT now() AS now;
-
 -- reconcile_batch --
 -- Open messages with a sid and no final status past the age at which a callback should have
 -- come. Never checked first, then those checked longest ago, so rows Twilio keeps at `sent`

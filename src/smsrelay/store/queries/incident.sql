@@ -7,9 +7,6 @@
 -- "status", "createdAt"); queries over messages not yet final repeat the partial index's predicate
 -- so the planner can use "MessageLog_open_idx".
 
--- incident_now --
-SELECT now() AS now;
-
 -- incident_failures --
 SELECT "id", "orgId", "channel", "status", "from", "to",
        "metadata"->>'twilioErrorCode' AS error_code,
@@ -123,12 +120,6 @@ SELECT (count(*) FILTER (WHERE r."direction" = 'inbound'))::int AS inbound,
 FROM recent r, waiting w
 WHERE r."createdAt" >= w.oldest;
 
--- diagnose_mitigations --
-SELECT "orgId", "smsDisabled", "maxMessagesPerMinute" FROM "OrgSettings"
-WHERE "smsDisabled" OR "maxMessagesPerMinute" IS NOT NULL
-ORDER BY "orgId"
-LIMIT 500;
-
 -- ==== report ====
 
 -- report_buckets --
@@ -157,9 +148,6 @@ ORDER BY "firedAt", "id"
 LIMIT 200;
 
 -- ==== dashboard ====
-
--- dash_now --
-SELECT now() AS now;
 
 -- dash_flow --
 -- The runbook's first symptom: outbound handed to Twilio flat while inbound keeps arriving.

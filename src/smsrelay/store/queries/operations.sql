@@ -286,3 +286,7 @@ WITH batch AS (
     FOR UPDATE SKIP LOCKED
 )
 DELETE FROM "IdempotencyKey" k USING batch WHERE k."orgId" = batch."orgId" AND k."key" = batch."key";
+
+-- database_now --
+-- The database's clock: windows over "createdAt" (stamped by it) are measured against the same clock.
+SELECT now() AS now;
