@@ -213,6 +213,23 @@ SendSlot = Table(
     Index("SendSlot_planned_key", "messageId", unique=True, postgresql_where=text('"planned"')),
 )
 
+# --- send pipeline v2 (migration 0012) --------------------------------------------------------
+
+# The send's queue item: one row per outbound message a worker still has to act on, claimed in
+# batches; a lease is "dueAt" pushed into the future under the claimant's name.
+SendQueue = Table(
+    "SendQueue",
+    metadata,
+    Column("messageId", Text, ForeignKey("MessageLog.id", ondelete="CASCADE"), primary_key=True),
+    Column("orgId", Text, nullable=False),
+    Column("dueAt", TS, nullable=False, server_default=now),
+    Column("leaseOwner", Text, nullable=True),
+    Column("claims", Integer, nullable=False, server_default=text("0")),
+    Column("enqueuedAt", TS, nullable=False, server_default=now),
+    Index("SendQueue_dueAt_idx", "dueAt"),
+    postgresql_with={"fillfactor": 70},
+)
+
 # Held messages only, so releasing them never reads the rest of the open queue.
 Index(
     "MessageLog_held_idx",
