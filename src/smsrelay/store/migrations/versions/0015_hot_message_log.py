@@ -1,4 +1,5 @@
-"""cheaper "MessageLog" writes: counters and rollup deltas per statement, not per row
+"""cheaper "MessageLog" writes: counters and rollup deltas per statement, not per row; no index
+change (HOT is blocked by the sid, status and hold indexes, see below)
 
 Revision ID: 0015
 Revises: 0012
@@ -26,6 +27,24 @@ depends_on = None
 #
 # The row functions of 0003 and 0007 stay defined, unused, so that the downgrade only has to
 # attach them again.
+#
+# Indexes and fillfactor are left as they are; docs/benchmarks.md ("MessageLog" writes) has the
+# plans and figures behind each choice:
+# - No update of a message's life cycle can be HOT today. The sid write changes the unique
+#   "twilioSid" index; a status change touches every index carrying "status" (the runbook's
+#   counts need it in ("direction", "createdAt") INCLUDE, reconciliation in the open index);
+#   a metadata merge (in-flight marker, fence) touches "MessageLog_held_idx", whose predicate
+#   reads "metadata". A fillfactor with room would buy nothing but a larger table.
+# - "MessageLog_held_idx" without the JSON test (every queued outbound message) makes both merges
+#   HOT, but then releasing holds, the held gauges and diagnosis walk every queued message of an
+#   org, heap row by heap row, on every round of every worker: the backlog, when it is largest.
+#   A narrow hold column kept by the code that sets holds would keep both; that code is
+#   dispatch's and guards', so it is left for a change of its own.
+# - ("direction", "status", "createdAt") is not redundant with ("direction", "createdAt")
+#   INCLUDE ("status", …): a partial index on failures alone serves the runbook's failure queries
+#   as well, but the dashboard's search by status takes the status as a parameter: once psycopg
+#   prepares it (after a few runs on a connection), a generic plan can use neither a partial
+#   index nor an INCLUDE column and walks the window's outbound rows, fetching each from the heap.
 UP = """
 CREATE FUNCTION smsrelay_message_deltas() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
