@@ -29,7 +29,7 @@ depends_on = None
 # attach them again.
 #
 # Indexes and fillfactor are left as they are; docs/benchmarks.md ("MessageLog" writes) has the
-# plans and figures behind each choice:
+# figures behind each choice:
 # - No update of a message's life cycle can be HOT today. The sid write changes the unique
 #   "twilioSid" index; a status change touches every index carrying "status" (the runbook's
 #   counts need it in ("direction", "createdAt") INCLUDE, reconciliation in the open index);
