@@ -83,16 +83,22 @@ def _empty_pipeline(url: str) -> None:
 
 
 # A worker has registered when it shows as a procrastinate worker or, in the "SendQueue" design,
-# has written its heartbeat row; whichever the code under test does.
-WORKER_TABLES = {"procrastinate_workers": "SELECT count(*) FROM procrastinate_workers",
-                 "SendWorker": 'SELECT count(*) FROM "SendWorker" WHERE "expiresAt" > now()'}
+# has written its heartbeat row, whichever the code under test does; since `since`, so the rows
+# an earlier run's workers left are not mistaken for this run's.
+WORKER_TABLES = {"procrastinate_workers": "SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat >= %s",
+                 "SendWorker": 'SELECT count(*) FROM "SendWorker" WHERE "heartbeatAt" >= %s'}
 
 
-def _wait_workers(url: str, count: int, timeout: float = 60) -> None:
+def _db_now(url: str):
+    with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
+        return conn.execute("SELECT now()").fetchone()[0]
+
+
+def _wait_workers(url: str, count: int, since, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
         tables = [t for t in WORKER_TABLES if conn.execute("SELECT to_regclass(%s)", (f'"{t}"',)).fetchone()[0]]
-        while max((conn.execute(WORKER_TABLES[t]).fetchone()[0] for t in tables), default=count) < count:
+        while max((conn.execute(WORKER_TABLES[t], (since,)).fetchone()[0] for t in tables), default=count) < count:
             if time.monotonic() > deadline:
                 raise RuntimeError("workers did not register")
             time.sleep(0.2)
@@ -112,12 +118,6 @@ def _end_to_end(url: str, sim_url: str, api_port: int, sim_port: int, bench_orgs
     """One open-loop run per offered rate, then (with a history size) one at the highest rate
     against a generated "MessageLog" history. Returns the keys of the delay, saturation and
     history runs for the targets table."""
-    SimulatorClient(sim_url, timeout=120).reset()  # it may still be draining a backlog
-    workers = [cluster.start(f"worker-{i + 1}", ["worker", "--concurrency", str(sizes.worker_concurrency)])
-               for i in range(sizes.workers)]
-    for w in workers:
-        sampler.watch(w.name, w.popen.pid)
-    _wait_workers(url, sizes.workers)
     runs: list[tuple[str, float, int]] = [(f"e2e@{rate:g}", rate, 0) for rate in sizes.e2e_rates if "e2e" in stages]
     if sizes.e2e_history_rows and "e2e-history" in stages:
         runs.append((f"e2e_history@{max(sizes.e2e_rates):g}", max(sizes.e2e_rates), sizes.e2e_history_rows))
@@ -126,6 +126,15 @@ def _end_to_end(url: str, sim_url: str, api_port: int, sim_port: int, bench_orgs
             log(f"\n[end to end over a history] generating {label(history)} (load {_load()})")
             generate.generate(url, history, log=log)
         log(f"\n[end to end, {rate:g}/s{' over ' + label(history) if history else ''}] load {_load()}")
+        SimulatorClient(sim_url, timeout=120).reset()  # it may still be draining a backlog
+        # Fresh workers for each run, stopped before the tables are emptied: a run that gave up
+        # on its backlog leaves sends in flight, which must not meet the next run's rows.
+        since = _db_now(url)
+        workers = [cluster.start(f"worker-{i + 1}", ["worker", "--concurrency", str(sizes.worker_concurrency)])
+                   for i in range(sizes.workers)]
+        for w in workers:
+            sampler.watch(w.name, w.popen.pid)
+        _wait_workers(url, sizes.workers, since)
         cost.start()
         outcome = asyncio.run(end_to_end.run(
             url, api_port, sim_port, bench_orgs, rate=rate, duration=sizes.e2e_s, report=report, key=key,
@@ -134,11 +143,11 @@ def _end_to_end(url: str, sim_url: str, api_port: int, sim_port: int, bench_orgs
         if history:
             report.figures[key].extra["history_rows"] = history
         cost.figures(report, key, outcome["handed_to_twilio"], "message handed to Twilio")
+        for w in workers:
+            cluster.stop(w)
         time.sleep(1.5)  # the simulator's last 'delivered' callbacks
-        SimulatorClient(sim_url, timeout=120).reset()  # it may still be draining a backlog
+        SimulatorClient(sim_url, timeout=120).reset()
         _empty_pipeline(url)
-    for w in workers:
-        cluster.stop(w)
     report.extra["e2e_by_rate"] = [_cost_row(report, key) for key, _, _ in runs]
     delay = next((k for k, r, h in runs if not h and r == sizes.e2e_delay_rate),
                  next((k for k, r, h in runs if not h and r < max(sizes.e2e_rates)), None))

@@ -127,7 +127,8 @@ def build(report: Report, points: E2EPoints, quick: bool) -> list[TargetRow]:
             "CPU per message, end to end, all processes",
             f"{_num(total.value)} ms, of which PostgreSQL {_num(pg.value) if pg else 'not measured'} ms "
             f"(at {rate:.0f}/s offered)",
-            f"{_num(floor_total)} ms, PostgreSQL {_num(floor_pg)} ms (the baselines' work per message)",
+            (f"{_num(floor_total)} ms, PostgreSQL {_num(floor_pg)} ms (the baselines' work per message)"
+             if floor_pg is not None else "baselines not run"),
             f"{_ratio(total.value, floor_total)}, PostgreSQL {_ratio(pg.value if pg else None, floor_pg)}",
             "≤ 5 ms, of which PostgreSQL ≤ 1.5 ms", _verdict(ok, quick)))
 
