@@ -263,8 +263,8 @@ def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stag
 
         if "callbacks" in stages:
             log(f"\n[status callbacks] load {_load()}")
-            cost.start()
-            asyncio.run(callbacks.run(url, api_port, public, bench_orgs[0], sizes.callback_messages, report))
+            asyncio.run(callbacks.run(url, api_port, public, bench_orgs[0], sizes.callback_messages, report,
+                                      on_start=cost.start))
             cost.figures(report, "callbacks", _count(url, 'SELECT count(*) FROM "MessageEvent"'), "callback")
         cluster.stop(api)
 
