@@ -56,9 +56,27 @@ WHERE "direction" = 'outbound' AND "createdAt" >= %(since)s
 """
 
 
-def _count_done(url: str, since) -> int:
-    with psycopg.connect(psycopg_url(url)) as conn:
-        return conn.execute(DONE, {"since": since}).fetchone()[0]
+class _DonePoller:
+    """Counts the stage's finished messages once a second on one connection (a new backend per
+    poll would cost the server a fork each time, and fail when the server is out of slots)."""
+
+    def __init__(self, url: str, since):
+        self.url, self.since = url, since
+        self.conn: psycopg.Connection | None = None
+
+    def count(self) -> int:
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = psycopg.connect(psycopg_url(self.url), autocommit=True)
+            return self.conn.execute(DONE, {"since": self.since}).fetchone()[0]
+        except psycopg.OperationalError:
+            self.close()
+            return -1  # not known this time; the next poll asks again
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 def _now(url: str):
@@ -81,8 +99,10 @@ async def run(url: str, api_port: int, sim_port: int, bench_orgs: list[BenchOrg]
     # Waiting reads one count (the stage's messages are all the table holds), not every row:
     # fetching 30,000 rows twice a second cost the load generator and PostgreSQL more CPU per
     # message than the workers spent sending it, on the same two cores.
-    while await asyncio.to_thread(_count_done, url, since) < len(ids) and time.monotonic() < deadline:
+    poller = _DonePoller(url, since)
+    while await asyncio.to_thread(poller.count) < len(ids) and time.monotonic() < deadline:
         await asyncio.sleep(1.0)
+    poller.close()
     drained_at = time.time()
     if on_drained is not None:  # the stage's work is done: what follows is the benchmark's checking
         on_drained()
