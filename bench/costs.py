@@ -87,6 +87,8 @@ def statement_figures(report: Report, key: str, statements: Statements, count: i
     if count <= 0:
         return
     got = statements.read()
+    if got is None:
+        return
     if statements.available:
         report.add(f"{key}_statements", Figure(
             f"  statements per {what}", got.calls / count, "stmts",

@@ -10,6 +10,7 @@ benchmark's own polling is marked with BENCH_TAG and left out.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 
 import psycopg
@@ -56,6 +57,7 @@ class Statements:
         self.available = False
         self.why_not = ""
         self._commits: tuple[int, int] = (0, 0)
+        self.stage_ok = False
         try:
             with self._connect() as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -65,9 +67,26 @@ class Statements:
             self.why_not = f"pg_stat_statements unavailable: {str(e).splitlines()[0]}"
 
     def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(psycopg_url(self.url), autocommit=True, application_name="bench statements")
+        # A shared server may be out of connection slots for a moment: ask a few times.
+        for attempt in range(5):
+            try:
+                return psycopg.connect(psycopg_url(self.url), autocommit=True, application_name="bench statements")
+            except psycopg.OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     def reset(self) -> None:
+        try:
+            self._reset()
+            self.stage_ok = True
+        except psycopg.OperationalError as e:
+            self.stage_ok = False
+            print(f"    statements: could not reset ({str(e).splitlines()[0]}); this stage's are not measured",
+                  flush=True)
+
+    def _reset(self) -> None:
         with self._connect() as conn:
             if self.available:
                 # Only this database's entries: the view is per server and others may be measuring.
@@ -77,7 +96,17 @@ class Statements:
             conn.execute("SELECT pg_stat_clear_snapshot()")
             self._commits = conn.execute(COMMITS).fetchone()
 
-    def read(self, top: int = 8) -> StageStatements:
+    def read(self, top: int = 8) -> StageStatements | None:
+        """None when this stage's counters could not be reset or read."""
+        if not self.stage_ok:
+            return None
+        try:
+            return self._read(top)
+        except psycopg.OperationalError as e:
+            print(f"    statements: could not read ({str(e).splitlines()[0]})", flush=True)
+            return None
+
+    def _read(self, top: int) -> StageStatements:
         with self._connect() as conn:
             conn.execute("SELECT pg_stat_clear_snapshot()")
             commits, rollbacks = conn.execute(COMMITS).fetchone()
