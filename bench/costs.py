@@ -97,7 +97,7 @@ def statement_figures(report: Report, key: str, statements: Statements, count: i
             extra={"top_by_calls": got.by_calls, "top_by_time": got.by_time}))
         print(f"    top statements by calls ({what}s: {count:,}):", flush=True)
         for q in got.by_calls[:5]:
-            print(f"      {q['calls'] / count:6.2f}/{what[:12]:<12} {q['total_ms']:9.0f} ms  {q['query']}", flush=True)
+            print(f"      {q['calls'] / count:6.2f} each {q['total_ms']:9.0f} ms  {q['query']}", flush=True)
         print("    top statements by total time:", flush=True)
         for q in got.by_time[:5]:
             print(f"      {q['total_ms']:9.0f} ms {q['calls']:9,} calls  {q['query']}", flush=True)
