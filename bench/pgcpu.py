@@ -119,7 +119,7 @@ class PostgresCpu:
                 c = child.cpu_times()
                 kind = kinds.get(child.pid)
                 if kind is None:  # not in pg_stat_activity: read its title ("postgres: 15/main: archiver")
-                    kind = child.cmdline()[0].rsplit(": ", 1)[-1].strip() if child.cmdline() else "other"
+                    kind = _kind_from_title(child.cmdline())
                 out[child.pid] = (kind, c.user + c.system)
         return out, reaped
 
@@ -129,6 +129,14 @@ class PostgresCpu:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 total += psutil.Process(pid).memory_info().rss / 2**20
         return total
+
+
+def _kind_from_title(cmdline: list[str]) -> str:
+    title = cmdline[0].rsplit(": ", 1)[-1].strip() if cmdline else ""
+    # A backend's title is "user database host(port) state": one bucket, not one per connection.
+    if "(" in title or " " in title:
+        return "backends not yet listed in pg_stat_activity"
+    return title or "other"
 
 
 def breakdown(before: tuple[Snapshot, float], after: tuple[Snapshot, float]) -> dict[str, float]:
