@@ -228,6 +228,12 @@ def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stag
         if not statements.available:
             log(f"bench: {statements.why_not}; statements per unit are not measured, commits are")
         report.meta["pg_stat_statements"] = "available" if statements.available else statements.why_not
+        with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
+            # Whether autovacuum's CPU can appear at all, and what the server counts with.
+            for setting in ("autovacuum", "shared_buffers", "synchronous_commit", "max_connections"):
+                report.meta[setting] = conn.execute(f"SHOW {setting}").fetchone()[0]
+        log("bench: server settings " + ", ".join(f"{k} {report.meta[k]}" for k in
+                                                  ("autovacuum", "shared_buffers", "synchronous_commit", "max_connections")))
         report.meta["postgres cpu"] = ("every process of the server (other databases on it count too)"
                                        if sampler.pg.local else f"not measured: {sampler.pg.why_not}")
         cost = StageCost(sampler, statements, sizes.settle_s)
