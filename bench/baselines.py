@@ -25,9 +25,31 @@ from smsrelay.store.db import psycopg_url
 from smsrelay.store.sql import QUERIES
 
 from bench import loadgen
+from bench.processes import cpu_used
 from bench.report import Figure, Report
 
 CONCURRENCY = 16
+
+# Set by the runner: a function returning a processes.CpuReading. Each timed loop reads it before
+# and after, so every baseline also says what its operation costs in CPU (the floor of the CPU per
+# message in the targets table is built from these).
+cpu_probe = None
+_window: dict = {}
+
+
+def _cpu_start() -> None:
+    _window["before"] = cpu_probe() if cpu_probe else None
+
+
+def _cpu_end() -> dict[str, float]:
+    if not cpu_probe or _window.get("before") is None:
+        return {}
+    procs, pg = cpu_used(_window.pop("before"), cpu_probe())
+    used = dict(procs)
+    if pg is not None:
+        used["postgres"] = sum(pg.values())
+    _window["used"] = used
+    return used
 
 
 async def _db_loop(url: str, duration: float, step, *, concurrency: int = CONCURRENCY) -> tuple[int, list[float], float]:
@@ -35,6 +57,7 @@ async def _db_loop(url: str, duration: float, step, *, concurrency: int = CONCUR
     conns = [await AsyncConnection.connect(psycopg_url(url), autocommit=False) for _ in range(concurrency)]
     latencies: list[float] = []
     counter = itertools.count()
+    _cpu_start()
     start = time.perf_counter()
     deadline = start + duration
 
@@ -46,6 +69,7 @@ async def _db_loop(url: str, duration: float, step, *, concurrency: int = CONCUR
 
     await asyncio.gather(*(run(c) for c in conns))
     elapsed = time.perf_counter() - start
+    _cpu_end()
     for c in conns:
         await c.close()
     return len(latencies), latencies, elapsed
@@ -56,7 +80,8 @@ def _ms(latencies: list[float], p: float) -> float:
 
 
 def _fig(stage: str, count: int, latencies: list[float], elapsed: float, unit: str, note: str = "") -> Figure:
-    return Figure(stage, count / elapsed, unit, p50_ms=_ms(latencies, 50), p99_ms=_ms(latencies, 99), note=note)
+    return Figure(stage, count / elapsed, unit, p50_ms=_ms(latencies, 50), p99_ms=_ms(latencies, 99), note=note,
+                  extra={"count": count, "cpu": _window.pop("used", {})})
 
 
 async def _org_and_sender(url: str) -> tuple[str, str]:
@@ -102,6 +127,112 @@ async def insert_rates(url: str, duration: float, report: Report) -> None:
     n, lat, el = await _db_loop(url, duration, row_and_job)
     report.add("base_insert_job", _fig("baseline: INSERT row + defer job, 1 tx each", n, lat, el, "rows/s",
                                        f"{CONCURRENCY} connections"))
+
+
+SQ_INSERT = 'INSERT INTO "SendQueue" ("messageId", "orgId") VALUES (%(id)s, %(org_id)s)'
+
+BATCH_INSERT = """
+WITH rows AS (
+    INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
+                              "segments", "encoding", "metadata")
+    SELECT m.id, %(org_id)s, 'sms', 'outbound', 'queued', %(from_)s, m.recipient, %(content)s, 1, 'GSM-7',
+           '{"attempts": 0, "country": "US"}'::jsonb
+    FROM unnest(%(ids)s::text[], %(tos)s::text[]) AS m(id, recipient)
+    RETURNING "id", "orgId"
+)
+INSERT INTO "SendQueue" ("messageId", "orgId") SELECT "id", "orgId" FROM rows
+"""
+
+
+async def queue_insert_rates(url: str, duration: float, report: Report, batch: int = 1000,
+                             batch_concurrency: int = 4) -> None:
+    """The accept floor of a "SendQueue" design (migration 0012): the row and its queue row in
+    one transaction, one message at a time (16 connections) and 1,000 at a time (one statement,
+    4 connections, as the batch stage)."""
+    org_id, sender = await _org_and_sender(url)
+
+    async def single(conn: AsyncConnection, i: int) -> None:
+        mid = f"msg_bench{uuid.uuid4().hex}"
+        await conn.execute(ROW_INSERT, {"id": mid, "org_id": org_id, "from_": sender,
+                                        "to": f"+1415{2000000 + i % 7000000:07d}", "content": "Your table for 2 is ready.",
+                                        "segments": 1, "encoding": "GSM-7",
+                                        "metadata": Jsonb({"attempts": 0, "country": "US"})})
+        await conn.execute(SQ_INSERT, {"id": mid, "org_id": org_id})
+        await conn.commit()
+
+    async def many(conn: AsyncConnection, i: int) -> None:
+        tag = uuid.uuid4().hex
+        await conn.execute(BATCH_INSERT, {"org_id": org_id, "from_": sender, "content": "Your table for 2 is ready.",
+                                          "ids": [f"msg_bench{tag}{k}" for k in range(batch)],
+                                          "tos": [f"+1415{2000000 + (i * batch + k) % 7000000:07d}" for k in range(batch)]})
+        await conn.commit()
+
+    n, lat, el = await _db_loop(url, duration, single)
+    report.add("base_insert_sq", _fig('baseline: INSERT row + "SendQueue" row, 1 tx each', n, lat, el, "rows/s",
+                                      f"{CONCURRENCY} connections"))
+    n, lat, el = await _db_loop(url, duration, many, concurrency=batch_concurrency)
+    fig = _fig(f'baseline: INSERT {batch:,} rows + "SendQueue" rows, 1 tx', n * batch, lat, el, "rows/s",
+               f"{batch_concurrency} connections, one INSERT … SELECT FROM unnest each")
+    report.add("base_batch_insert_sq", fig)
+
+
+SQ_CLAIM = """
+WITH due AS (
+    SELECT "messageId" FROM "SendQueue" WHERE "dueAt" <= now() ORDER BY "dueAt" LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE "SendQueue" q SET "leaseOwner" = %(owner)s, "dueAt" = now() + interval '60 seconds', "claims" = q."claims" + 1
+FROM due WHERE q."messageId" = due."messageId"
+RETURNING q."messageId"
+"""
+SQ_DELETE = 'DELETE FROM "SendQueue" WHERE "messageId" = ANY(%(ids)s::text[]) AND "leaseOwner" = %(owner)s'
+
+
+async def queue_claim_rate(url: str, duration: float, report: Report, rows: int, batch: int = 50,
+                           concurrency: int = 4) -> None:
+    """The worker floor of a "SendQueue" design: claim up to 50 due rows FOR UPDATE SKIP LOCKED
+    under a lease (one statement, committed), then delete them (one statement, committed)."""
+    org_id, sender = await _org_and_sender(url)
+    with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
+        conn.execute(BATCH_INSERT.replace("FROM unnest(%(ids)s::text[], %(tos)s::text[]) AS m(id, recipient)",
+                                          "FROM (SELECT 'msg_sqb' || g AS id, '+1415' || (2000000 + g)::text AS recipient "
+                                          "FROM generate_series(1, %(n)s) g) m"),
+                     {"org_id": org_id, "from_": sender, "content": "x", "n": rows})
+        conn.execute('ANALYZE "SendQueue"')
+    claimed = 0
+    latencies: list[float] = []
+    conns = [await AsyncConnection.connect(psycopg_url(url)) for _ in range(concurrency)]
+    _cpu_start()
+    start = time.perf_counter()
+    deadline = start + duration
+
+    async def run(conn: AsyncConnection, owner: str) -> None:
+        nonlocal claimed
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            ids = [r[0] for r in await (await conn.execute(SQ_CLAIM, {"limit": batch, "owner": owner})).fetchall()]
+            await conn.commit()
+            if not ids:
+                return
+            await conn.execute(SQ_DELETE, {"ids": ids, "owner": owner})
+            await conn.commit()
+            latencies.append(time.perf_counter() - t0)
+            claimed += len(ids)
+
+    await asyncio.gather(*(run(c, f"bench-{k}") for k, c in enumerate(conns)))
+    elapsed = time.perf_counter() - start
+    used = _cpu_end()
+    for c in conns:
+        await c.close()
+    exhausted = claimed >= rows
+    report.add("base_sq_claim", Figure(
+        f'baseline: "SendQueue" claim {batch} SKIP LOCKED + batch delete', claimed / elapsed, "rows/s",
+        p50_ms=_ms(latencies, 50), p99_ms=_ms(latencies, 99),
+        note=f"{concurrency} connections, latency per batch; {claimed:,} rows"
+             + (" (all seeded rows: the figure is a lower bound)" if exhausted else ""),
+        extra={"count": claimed, "cpu": used}))
+    with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
+        conn.execute("""DELETE FROM "MessageLog" WHERE "id" LIKE 'msg\\_sqb%%'""")
 
 
 async def claim_rates(url: str, duration: float, report: Report, jobs: int) -> None:
@@ -181,11 +312,14 @@ async def simulator_capacity(sim_port: int, duration: float, report: Report) -> 
         {"To": f"+1415{2000000 + i:07d}", "From": "+16502000000", "Body": "Your table for 2 is ready."}),
         headers={"Authorization": f"Basic {auth}", "Content-Type": "application/x-www-form-urlencoded"})
         for i in range(2000)]
+    _cpu_start()
     res = await loadgen.closed_loop(sim_port, lambda i: raws[i % len(raws)], concurrency=CONCURRENCY,
                                     duration=duration, ok_statuses=(201,))
+    used = _cpu_end()
     report.add("base_sim", Figure("baseline: simulator Messages create (no latency)", res.rate, "req/s",
                                   p50_ms=_ms(res.latencies, 50), p99_ms=_ms(res.latencies, 99),
-                                  note=f"{CONCURRENCY} connections; statuses {res.statuses}"))
+                                  note=f"{CONCURRENCY} connections; statuses {res.statuses}",
+                                  extra={"count": len(res.latencies), "cpu": used}))
     sim.reset()  # forget these messages and restore SIM_* settings
     sim.close()
 
@@ -194,7 +328,10 @@ async def api_floor(api_port: int, duration: float, report: Report) -> None:
     """GET /healthz: one pooled connection and SELECT 1 through FastAPI and uvicorn, the cheapest
     request the API process can answer; no send can be faster than this."""
     raw = loadgen.request_bytes("GET", "/healthz")
+    _cpu_start()
     res = await loadgen.closed_loop(api_port, lambda i: raw, concurrency=CONCURRENCY, duration=duration, warmup=20)
+    used = _cpu_end()
     report.add("base_api", Figure("baseline: API GET /healthz (SELECT 1)", res.rate, "req/s",
                                   p50_ms=_ms(res.latencies, 50), p99_ms=_ms(res.latencies, 99),
-                                  note=f"{CONCURRENCY} connections"))
+                                  note=f"{CONCURRENCY} connections",
+                                  extra={"count": len(res.latencies) + 20, "cpu": used}))

@@ -17,6 +17,7 @@ from smsrelay.store.db import psycopg_url
 
 from bench import loadgen
 from bench.orgs import BenchOrg
+from bench.pgstats import BENCH_TAG
 from bench.report import Figure, Report
 
 CONCURRENCY = 16
@@ -59,21 +60,38 @@ def build_requests(base_url: str, org: BenchOrg, messages: list[tuple[str, str, 
     return out
 
 
-async def run(url: str, api_port: int, public_base_url: str, org: BenchOrg, messages: int, report: Report) -> None:
+def _applied(url: str, sids: list[str]) -> tuple[int, int]:
+    with psycopg.connect(psycopg_url(url)) as conn:
+        events = conn.execute(f'{BENCH_TAG} SELECT count(*) FROM "MessageEvent" WHERE "twilioSid" = ANY(%s)',
+                              (sids,)).fetchone()[0]
+        final = conn.execute(f"""{BENCH_TAG} SELECT count(*) FROM "MessageLog" WHERE "twilioSid" = ANY(%s)
+                                 AND "status" IN ('delivered', 'undelivered')""", (sids,)).fetchone()[0]
+    return events, final
+
+
+async def run(url: str, api_port: int, public_base_url: str, org: BenchOrg, messages: int, report: Report,
+              on_start=None) -> None:
+    """on_start: called once the messages are seeded and the requests signed, as the load begins."""
     seeded = _seed(url, org, messages)
     requests = build_requests(public_base_url.rstrip("/"), org, seeded)
+    if on_start is not None:
+        on_start()
     res = await loadgen.closed_loop(api_port, lambda i: requests[i], concurrency=CONCURRENCY, total=len(requests))
     sids = [s for _, s, _ in seeded]
-    with psycopg.connect(psycopg_url(url)) as conn:
-        events = conn.execute('SELECT count(*) FROM "MessageEvent" WHERE "twilioSid" = ANY(%s)', (sids,)).fetchone()[0]
-        final = conn.execute("""SELECT count(*) FROM "MessageLog" WHERE "twilioSid" = ANY(%s)
-                                AND "status" IN ('delivered', 'undelivered')""", (sids,)).fetchone()[0]
+    # An inbox design answers once the raw event is stored and applies it just after: wait (bounded)
+    # for every event and status to land; the callbacks' rate above is the webhook's.
+    deadline = time.monotonic() + 30
+    while True:
+        events, final = _applied(url, sids)
+        if (events == len(requests) and final == len(seeded)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     ok = events == len(requests) and final == len(seeded)
     p99 = loadgen.percentile(res.latencies, 99) * 1000
     report.add("callbacks", Figure(
         "status callbacks (signed)", res.rate, "callbacks/s",
         p50_ms=loadgen.percentile(res.latencies, 50) * 1000, p95_ms=loadgen.percentile(res.latencies, 95) * 1000,
-        p99_ms=p99, baseline="base_update", target="≥ 1,500/s, event stored and status applied",
-        met=res.rate >= 1500 and ok,
+        p99_ms=p99, baseline="base_update", target="≥ 3,000/s, event stored and status applied",
+        met=res.rate >= 3000 and ok, extra={"committed_ok": ok},
         note=(f"{CONCURRENCY} connections, {len(requests)} callbacks for {len(seeded)} messages; "
               f"events stored {events}/{len(requests)}, final statuses {final}/{len(seeded)}; statuses {res.statuses}")))

@@ -106,7 +106,7 @@ def generate(url: str, total: int, *, log=print) -> dict[str, float]:
     timings: dict[str, float] = {}
     start = 1
     with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
-        conn.execute('TRUNCATE "MessageLog"')
+        conn.execute('TRUNCATE "MessageLog" CASCADE')  # and "SendQueue", keyed by it
         for statement in filter(str.strip, ORG_SQL.split(";\n")):
             conn.execute(statement, {"orgs": ORGS})
         indexes = conn.execute(INDEXES_SQL).fetchall()

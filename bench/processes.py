@@ -28,6 +28,8 @@ import psycopg
 
 from smsrelay.store.db import psycopg_url
 from smsrelay.store.migrate import upgrade
+
+from bench.pgcpu import PostgresCpu, breakdown
 # One harness for tests and benchmarks: the same database helpers (tests/support/).
 from tests.support.postgres import EmbeddedPostgres, with_database
 
@@ -161,36 +163,42 @@ def tail(path: Path | None, lines: int = 20) -> str:
 LOADGEN = "bench (load generator)"
 
 
+@dataclass
+class CpuReading:
+    """CPU seconds so far of each watched process (with its children) and, when the server is
+    local, of every PostgreSQL server process (bench/pgcpu.py)."""
+
+    procs: dict[str, float]
+    pg: tuple | None  # a PostgresCpu snapshot
+
+
+def cpu_used(before: CpuReading, after: CpuReading) -> tuple[dict[str, float], dict[str, float] | None]:
+    """CPU seconds between two readings: per watched process, and per kind of PostgreSQL server
+    process (None when the server is not local)."""
+    procs = {name: after.procs[name] - before.procs.get(name, 0.0) for name in after.procs}
+    pg = breakdown(before.pg, after.pg) if before.pg is not None and after.pg is not None else None
+    return procs, pg
+
+
 class MemorySampler:
-    """Peak RSS per named process, sampled every 0.25 s in a thread (psutil). PostgreSQL is
-    reported as the sum over the backends of the run's databases; that sum counts shared buffers
-    once per backend that touched them, so it is an upper bound."""
+    """Peak RSS per named process, sampled every 0.25 s in a thread (psutil), and the CPU
+    readings the stages take. PostgreSQL's RSS is the sum over the backends of the run's
+    databases; that sum counts shared buffers once per backend that touched them, so it is an
+    upper bound."""
 
     def __init__(self, admin_url: str | None, databases: list[str]):
         self.peaks: dict[str, float] = {}
         self._watch: dict[str, int] = {LOADGEN: os.getpid()}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._admin_url = admin_url
-        self._databases = databases
-        self._pg_pids: list[int] = []
+        self.pg = PostgresCpu(admin_url, databases)
+        self._pg_backends = 0
 
     def watch(self, name: str, pid: int) -> None:
         self._watch[name] = pid
 
     def start(self) -> None:
         self._thread.start()
-
-    def _pg_backends(self) -> list[int]:
-        if not self._admin_url or not self._databases:
-            return []
-        try:
-            with psycopg.connect(psycopg_url(self._admin_url), autocommit=True, connect_timeout=2) as conn:
-                rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s)",
-                                    (self._databases,)).fetchall()
-            return [r[0] for r in rows]
-        except psycopg.Error:
-            return []
 
     @staticmethod
     def _tree(name: str, pid: int) -> list[psutil.Process]:
@@ -210,37 +218,31 @@ class MemorySampler:
         while not self._stop.wait(0.25):
             for name, pid in list(self._watch.items()):
                 self.peaks[name] = max(self.peaks.get(name, 0.0), self._rss(name, pid))
-            if tick % 8 == 0:  # the backend list changes slowly; ask PostgreSQL every 2 s
-                self._pg_pids = self._pg_backends()
-            tick += 1
-            if self._pg_pids:
+            if self.pg.local and tick % 8 == 0:  # the backends change slowly; every 2 s
+                pids = self.pg.pids_of_our_backends()
                 total = 0.0
-                for pid in self._pg_pids:
+                for pid in pids:
                     with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                         total += psutil.Process(pid).memory_info().rss / 2**20
+                self._pg_backends = max(self._pg_backends, len(pids))
                 old = next((k for k in self.peaks if k.startswith("postgres backends")), None)
                 best = max(total, self.peaks.pop(old, 0.0) if old else 0.0)
-                n = max(len(self._pg_pids), int(old.split("≤")[1].rstrip(")")) if old else 0)
-                self.peaks[f"postgres backends (sum RSS, ≤{n})"] = best
+                self.peaks[f"postgres backends (sum RSS, ≤{self._pg_backends})"] = best
+            tick += 1
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """User + system CPU each watched process (with its children) and the run's PostgreSQL
-        backends have used so far. Backends that exit between two readings take their share with
-        them; the pools keep theirs open for a whole stage, so the difference is close."""
+    def cpu_seconds(self) -> CpuReading:
+        """User + system CPU of each watched process (with its children) and of every process
+        of the PostgreSQL server so far."""
         out: dict[str, float] = {}
         for name, pid in list(self._watch.items()):
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 out[name] = sum(sum(q.cpu_times()[:2]) for q in self._tree(name, pid))
-        total = 0.0
-        for pid in self._pg_backends():
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                total += sum(psutil.Process(pid).cpu_times()[:2])
-        out["postgres backends"] = total
-        return out
+        return CpuReading(out, self.pg.snapshot() if self.pg.local else None)
 
     def stop(self) -> dict[str, float]:
         self._stop.set()
         self._thread.join(timeout=5)
+        self.pg.close()
         return dict(self.peaks)
 
 

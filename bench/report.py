@@ -28,6 +28,8 @@ def _num(value: float | None, digits: int = 1) -> str:
         return "-"
     if abs(value) >= 100:
         return f"{value:,.0f}"
+    if 0 < abs(value) < 0.1:  # statements per message of a batch, say
+        return f"{value:.3f}"
     return f"{value:.{digits}f}"
 
 
@@ -36,6 +38,7 @@ class Report:
         self.figures: dict[str, Figure] = {}
         self.memory: dict[str, float] = {}
         self.meta: dict[str, str] = {}
+        self.extra: dict = {}  # the targets table, the cost by offered rate: saved as they are
 
     def add(self, key: str, fig: Figure) -> Figure:
         self.figures[key] = fig
@@ -84,4 +87,5 @@ class Report:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"meta": self.meta, "memory_mib": self.memory,
                                     "figures": {k: asdict(v) for k, v in self.figures.items()},
+                                    **self.extra,
                                     "table_markdown": self.markdown()}, indent=2, default=str))

@@ -1,6 +1,7 @@
 """Send API: single-message POST /v1/messages, closed loop, with no worker running (so the API
 and PostgreSQL have the machine to themselves; the jobs just queue). Every 202 means the row
-and its job committed; the stage checks that afterwards by counting both."""
+and its claimable state (a job or a "SendQueue" row) committed; the stage checks that afterwards
+by counting both."""
 
 from __future__ import annotations
 
@@ -13,17 +14,30 @@ from smsrelay.store.db import psycopg_url
 
 from bench import loadgen
 from bench.orgs import BODIES, BenchOrg, recipient, send_requests
+from bench.pgstats import BENCH_TAG
 from bench.report import Figure, Report
 
 CONCURRENCY = 16
 
 
+# A message is claimable when its send is queued: a procrastinate job (the design before issue 14)
+# or a "SendQueue" row (migration 0012); either counts, so the check holds before and after.
+CLAIMABLE = {
+    "SendQueue": 'EXISTS (SELECT 1 FROM "SendQueue" q WHERE q."messageId" = m."id")',
+    "procrastinate_jobs": "m.\"id\" IN (SELECT j.args->>'message_id' FROM procrastinate_jobs j WHERE j.queue_name = 'sms')",
+}
+COMMITTED = f"""{BENCH_TAG}
+SELECT count(*), count(*) FILTER (WHERE {{claimable}}) FROM "MessageLog" m
+WHERE m."direction" = 'outbound' AND m."id" NOT LIKE 'msg\\_upd%' AND m."id" NOT LIKE 'msg\\_bench%'
+"""
+
+
 def _committed(url: str) -> tuple[int, int]:
     with psycopg.connect(psycopg_url(url)) as conn:
-        rows = conn.execute("""SELECT count(*) FROM "MessageLog" WHERE "direction" = 'outbound'
-                               AND "id" NOT LIKE 'msg\\_upd%%' AND "id" NOT LIKE 'msg\\_bench%%'""").fetchone()[0]
-        jobs = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'sms'").fetchone()[0]
-    return rows, jobs
+        tables = [t for t in CLAIMABLE if conn.execute("SELECT to_regclass(%s)", (f'"{t}"',)).fetchone()[0]]
+        claimable = " OR ".join(CLAIMABLE[t] for t in tables) or "false"
+        rows, queued = conn.execute(COMMITTED.format(claimable=claimable)).fetchone()
+    return rows, queued
 
 
 async def run(url: str, api_port: int, bench_orgs: list[BenchOrg], duration: float, report: Report) -> None:
@@ -36,14 +50,14 @@ async def run(url: str, api_port: int, bench_orgs: list[BenchOrg], duration: flo
     # warm-up requests are committed too; they are outside the timing but inside the counts.
     stored = (rows - before_rows) - 50
     ok = stored == accepted and (jobs - before_jobs) - 50 == accepted
-    note = (f"{CONCURRENCY} connections, {accepted} accepted; rows+jobs committed: "
-            f"{'all' if ok else f'{stored} rows / {jobs - before_jobs - 50} jobs'}; statuses {res.statuses}")
+    note = (f"{CONCURRENCY} connections, {accepted} accepted; rows+claims committed: "
+            f"{'all' if ok else f'{stored} rows / {jobs - before_jobs - 50} claimable'}; statuses {res.statuses}")
     p99 = loadgen.percentile(res.latencies, 99) * 1000
     report.add("send_api", Figure(
         "send API, single message", res.rate, "msg/s",
         p50_ms=loadgen.percentile(res.latencies, 50) * 1000, p95_ms=loadgen.percentile(res.latencies, 95) * 1000,
-        p99_ms=p99, baseline="base_insert_job", target="≥ 1,000 msg/s, p99 < 50 ms",
-        met=res.rate >= 1000 and p99 < 50 and ok, note=note))
+        p99_ms=p99, baseline="base_insert_sq", target="≥ 1,500 msg/s, p99 < 50 ms",
+        met=res.rate >= 1500 and p99 < 50 and ok, note=note, extra={"committed_ok": ok}))
 
 
 BATCH_SIZE = 1000
@@ -71,7 +85,7 @@ def _accepted(body: bytes) -> int:
 async def run_batch(url: str, api_port: int, bench_orgs: list[BenchOrg], duration: float, report: Report) -> None:
     """POST /v1/messages:batch with 1,000 messages each, closed loop. The figure is messages/s;
     latencies are per request (per batch). Afterwards every accepted message must have its row
-    and its job."""
+    and its claimable state."""
     before_rows, before_jobs = _committed(url)
     warmup = 2
     requests = batch_requests(bench_orgs, 40)
@@ -83,10 +97,10 @@ async def run_batch(url: str, api_port: int, bench_orgs: list[BenchOrg], duratio
     stored, queued = rows - before_rows - warmup * BATCH_SIZE, jobs - before_jobs - warmup * BATCH_SIZE
     ok = stored == accepted == queued and accepted == res.ok * BATCH_SIZE
     rate = accepted / res.elapsed if res.elapsed else 0.0
-    note = (f"{BATCH_CONCURRENCY} connections, {res.ok} batches, {accepted} messages accepted; rows+jobs committed: "
-            f"{'all' if ok else f'{stored} rows / {queued} jobs'}; statuses {res.statuses}")
+    note = (f"{BATCH_CONCURRENCY} connections, {res.ok} batches, {accepted} messages accepted; rows+claims committed: "
+            f"{'all' if ok else f'{stored} rows / {queued} claimable'}; statuses {res.statuses}")
     report.add("send_api_batch", Figure(
         f"send API, batch of {BATCH_SIZE:,} (latency per request)", rate, "msg/s",
         p50_ms=loadgen.percentile(res.latencies, 50) * 1000, p95_ms=loadgen.percentile(res.latencies, 95) * 1000,
-        p99_ms=loadgen.percentile(res.latencies, 99) * 1000, baseline="base_insert_job", target="≥ 10,000 msg/s",
-        met=rate >= 10000 and ok, note=note))
+        p99_ms=loadgen.percentile(res.latencies, 99) * 1000, baseline="base_batch_insert_sq", target="≥ 25,000 msg/s",
+        met=rate >= 25000 and ok, note=note, extra={"committed_ok": ok}))
