@@ -45,7 +45,6 @@ SETTLED = {"inFlight": None, "lastError": None, "hold": None, "outcome": None, "
 ADOPTED = {k: v for k, v in SETTLED.items() if k != "lastError"}  # why it needed adopting stays
 
 
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
