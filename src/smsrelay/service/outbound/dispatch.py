@@ -56,6 +56,8 @@ async def send_message(rt: Runtime, message_id: str) -> str:
         row = await sql.one(conn, "send_facts", id=message_id, pause_key=guards.KILL_SWITCH_KEY)
         if row is None or row["direction"] != "outbound":
             return "missing"
+        if row["status"] != "queued" or row["twilioSid"]:
+            return "already-done"  # no status goes back to queued: no lock needed to know
         org = {"id": row["orgId"], **{k: row[k] for k in ORG_FACTS}}
         if guards.plain(rt.settings, row, _now()):
             slot = throttle.Claim(log_send=True)
