@@ -11,6 +11,7 @@ import os
 
 import pytest
 
+from smsrelay.service.outbound import dispatch
 from smsrelay.simulator.ledger import SimulatorClient
 from tests.support.runbook import runbook_sql
 from tests.support.traffic import assert_each_sent_once, outbound_ledger, statuses
@@ -109,3 +110,18 @@ def test_rate_of_zero__holds_like_a_disable_and_lifting_it_sends(make_stack):
         stack.sql('UPDATE "OrgSettings" SET "maxMessagesPerMinute" = 100 WHERE "orgId" = %s', (org["id"],))
         rows = sim.wait_for(lambda r: len(r) == 3, timeout=15, from_=A_NUMBER)
     assert_each_sent_once(rows, ["z0", "z1", "z2"])
+
+
+def test_limit_set_after_unthrottled_sends__counts_them(make_stack):
+    """Sends of an org without a limit take no lock and no slot of their own, yet a limit set a
+    moment later sees them: the minute they were sent in is already full."""
+    stack = make_stack(start_worker=False)
+    org = stack.create_org("Unthrottled", numbers=(A_NUMBER,))
+    with stack.client(org["apiKey"]) as api:
+        ids = [api.post("/v1/messages", json={"to": "+14155552671", "body": f"u{i}"}).json()["id"] for i in range(3)]
+    for message_id in ids[:2]:
+        assert stack.run(lambda rt: dispatch.send_message(rt, message_id)) == "sent"
+    stack.sql('UPDATE "OrgSettings" SET "maxMessagesPerMinute" = 2 WHERE "orgId" = %s', (org["id"],))
+    assert stack.run(lambda rt: dispatch.send_message(rt, ids[2])) == "throttled"
+    with SimulatorClient(stack.sim.url) as sim:
+        assert len(outbound_ledger(sim, A_NUMBER)) == 2

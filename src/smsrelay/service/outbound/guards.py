@@ -1,8 +1,10 @@
 """What may stop a send before it reaches Twilio.
 
 A guard either holds a message (it stays queued and goes out when the guard lifts) or refuses
-it (it can never be sent, e.g. the recipient opted out). Guards read PostgreSQL on every send,
-so the runbook's UPDATE on "OrgSettings" takes effect on the next message, in every process.
+it (it can never be sent, e.g. the recipient opted out). Every send reads the facts they decide
+on afresh from PostgreSQL (dispatch's one `send_facts` query), so the runbook's UPDATE on
+"OrgSettings" takes effect on the next message, in every process; the decisions themselves are
+pure functions of those facts.
 
 Holds, by reason (kept in "metadata"->'hold'->>'reason'):
 - kill_switch: FEATURE_SMS_ENABLED=false in the worker's environment (the runbook's "set and
@@ -18,6 +20,7 @@ releases that one (a callback or reconciliation settles it).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -30,26 +33,46 @@ from smsrelay.store import sql
 KILL_SWITCH_KEY = "sms_paused"
 
 
-async def paused(conn: AsyncConnection) -> dict[str, Any] | None:
-    row = await sql.one(conn, "get_system_setting", key=KILL_SWITCH_KEY)
-    value = row["value"] if row else None
+def pause_of(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The kill switch's "SystemSetting" value when it is on."""
     return value if value and value.get("paused") else None
 
 
-async def hold_reason(conn: AsyncConnection, settings: Settings, org: dict[str, Any], row: dict[str, Any]) -> str | None:
+async def paused(conn: AsyncConnection) -> dict[str, Any] | None:
+    row = await sql.one(conn, "get_system_setting", key=KILL_SWITCH_KEY)
+    return pause_of(row["value"] if row else None)
+
+
+def hold_reason(settings: Settings, facts: dict[str, Any]) -> str | None:
+    """Why the message must wait, from a `send_facts` row; None when nothing holds it."""
     if not settings.feature_sms_enabled:
         return "kill_switch"
-    if await paused(conn):
+    if pause_of(facts["pause"]):
         return "paused"
-    if org["smsDisabled"]:
+    if facts["smsDisabled"]:
         return "org_disabled"
-    if org["maxMessagesPerMinute"] is not None and org["maxMessagesPerMinute"] <= 0:
+    if facts["maxMessagesPerMinute"] is not None and facts["maxMessagesPerMinute"] <= 0:
         return "rate_zero"
     return None
 
 
-async def refusal(conn: AsyncConnection, org: dict[str, Any], row: dict[str, Any]) -> tuple[int, str] | None:
-    if await sql.one(conn, "is_opted_out", org_id=org["id"], phone=row["to"]):
+def expired(facts: dict[str, Any], now: datetime) -> bool:
+    """Past its org's validity period (Twilio's own queue limit): the message is never sent."""
+    return (now - facts["createdAt"]).total_seconds() > facts["validityPeriodSeconds"]
+
+
+def plain(settings: Settings, facts: dict[str, Any], now: datetime) -> bool:
+    """Nothing but the send itself is left to decide: unsent, within its validity, nothing holds
+    or refuses it, its org has no rate limit and it holds no reservation. Such a send takes no
+    row lock; what it read is proven by the statement that marks it in flight."""
+    return (facts["status"] == "queued" and not facts["twilioSid"] and not facts["planned"]
+            and facts["maxMessagesPerMinute"] is None and not expired(facts, now)
+            and hold_reason(settings, facts) is None and refusal(facts) is None)
+
+
+def refusal(facts: dict[str, Any]) -> tuple[int, str] | None:
+    """Why the message can never be sent, from a `send_facts` row; None when nothing refuses it."""
+    if facts["optedOut"]:
         return 21610, "Attempt to send to unsubscribed recipient (opted out after the message was accepted)"
     return None
 

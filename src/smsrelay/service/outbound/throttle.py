@@ -55,10 +55,15 @@ def in_flight_seconds(settings: Settings) -> float:
 class Claim:
     wait_until: datetime | None = None  # over the limit: try again then
     slot_id: int | None = None          # a throttled send: stamp its answer with `sending`
+    # An unthrottled send, logged by the statement that marks it in flight (dispatch's
+    # mark_in_flight): no lock and no round trip of its own.
+    log_send: bool = False
 
 
-async def claim(conn: AsyncConnection, settings: Settings, org: dict[str, Any], message_id: str) -> Claim:
-    """Take a send slot for this message now, or say when it may try again.
+async def claim(conn: AsyncConnection, settings: Settings, org: dict[str, Any], message_id: str, *,
+                planned: bool = True) -> Claim:
+    """Take a send slot for this message now, or say when it may try again. `planned` False
+    says the caller read, under the message's lock, that the message holds no reservation.
 
     Runs inside the caller's transaction, which holds the message's row lock; the per-org lock
     is released when that transaction commits, just before the request to Twilio.
@@ -66,10 +71,9 @@ async def claim(conn: AsyncConnection, settings: Settings, org: dict[str, Any], 
     limit = org["maxMessagesPerMinute"]
     if limit is None:
         # Unlimited, but still logged: a limit set later must see the minute before it.
-        await sql.execute(conn, "rate_drop_plan", message_id=message_id)
-        await sql.one(conn, "rate_record_send", org_id=org["id"], message_id=message_id, at=None,
-                      per_minute=None, in_flight=False)
-        return Claim()
+        if planned:
+            await sql.execute(conn, "rate_drop_plan", message_id=message_id)
+        return Claim(log_send=True)
     window = window_seconds(settings)
     await sql.one(conn, "rate_lock", org_id=org["id"])
     state = await sql.one(conn, "rate_state", org_id=org["id"], message_id=message_id, window=window,
@@ -80,7 +84,8 @@ async def claim(conn: AsyncConnection, settings: Settings, org: dict[str, Any], 
     if has_plan and state["plannedAt"] > now:
         return Claim(wait_until=state["plannedAt"])  # woken before its time: keep its place
     horizon: datetime | None = state["horizon"]
-    await sql.execute(conn, "rate_drop_plan", message_id=message_id)
+    if state["plannedAt"] is not None:
+        await sql.execute(conn, "rate_drop_plan", message_id=message_id)
     # A message whose reservation came due goes if the window allows; a newcomer goes only if
     # that would not take a reserved message's place.
     if state["recent"] < limit and (has_plan or horizon is None or horizon <= now):
@@ -100,13 +105,18 @@ async def sending(rt: Runtime, slot_id: int | None) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if slot_id is not None:
-            try:
-                async with rt.pool.connection() as conn:
-                    await sql.execute(conn, "rate_done", id=slot_id)
-            except Exception:  # the send's outcome matters more; the span just stays open
-                log.warning("could not close send slot %s; it counts until the request timeout", slot_id,
-                            exc_info=True)
+        await close(rt, slot_id)
+
+
+async def close(rt: Runtime, slot_id: int | None) -> None:
+    """End a send's span: its answer is in, or it was never sent."""
+    if slot_id is None:
+        return
+    try:
+        async with rt.pool.connection() as conn:
+            await sql.execute(conn, "rate_done", id=slot_id)
+    except Exception:  # the send's outcome matters more; the span just stays open
+        log.warning("could not close send slot %s; it counts until the request timeout", slot_id, exc_info=True)
 
 
 async def defer(conn: AsyncConnection, org: dict[str, Any], message_id: str, until: datetime) -> int:

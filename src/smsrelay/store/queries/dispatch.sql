@@ -92,7 +92,7 @@ FROM t LEFT JOIN "SendSlot" p ON p."messageId" = %(message_id)s AND p."planned";
 DELETE FROM "SendSlot" WHERE "messageId" = %(message_id)s AND "planned";
 
 -- rate_record_send --
--- An unthrottled org's send is logged as instant: it only matters if a limit is set meanwhile.
+-- A throttled send, open until its answer (rate_done); unthrottled ones are logged by mark_in_flight.
 INSERT INTO "SendSlot" ("orgId", "messageId", "at", "doneAt", "planned", "perMinute")
 VALUES (%(org_id)s, %(message_id)s, coalesce(%(at)s, clock_timestamp()),
         CASE WHEN %(in_flight)s THEN NULL ELSE coalesce(%(at)s, clock_timestamp()) END, false, %(per_minute)s)
@@ -161,14 +161,38 @@ SELECT %(new_id)s, "orgId", "channel", 'outbound', 'queued', "from", "to", "cont
 FROM "MessageLog" WHERE "id" = %(id)s
 RETURNING "id";
 
--- fence_send --
--- The last word before the request to Twilio, in one statement: this run still owns the
--- in-flight marker (no later run of the job took it over while this one stood still), the
--- message is still unsent, and the marker's "last" moves to now.
-UPDATE "MessageLog" SET "metadata" = "metadata" || %(metadata)s, "updatedAt" = now()
-WHERE "id" = %(id)s AND "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
-  AND "metadata"->'inFlight'->>'token' = %(token)s
-RETURNING "id";
+-- ==== the send ====
+
+-- send_facts --
+-- Everything a send is decided on, in one round trip: the message, its org's settings, the
+-- runtime kill switch, the recipient's opt-out and whether the message holds a reservation.
+-- No lock: a send that goes on proves what it read in mark_in_flight, and every other outcome
+-- re-reads the message under its lock before it writes.
+SELECT m.*, s."smsDisabled", s."maxMessagesPerMinute", s."validityPeriodSeconds",
+       (SELECT k."value" FROM "SystemSetting" k WHERE k."key" = %(pause_key)s) AS "pause",
+       EXISTS (SELECT 1 FROM "OptOut" o WHERE o."orgId" = m."orgId" AND o."phone" = m."to") AS "optedOut",
+       EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned") AS "planned"
+FROM "MessageLog" m JOIN "OrgSettings" s ON s."orgId" = m."orgId"
+WHERE m."id" = %(id)s;
+
+-- mark_in_flight --
+-- The last word before the request to Twilio, in one statement: it commits the in-flight marker
+-- with this run's fencing token, and only if this run still owns the send: the message is still
+-- unsent, its marker still carries the token this run read (none on a first attempt) and no
+-- request was counted since. A run presumed dead that wakes after another took over finds what
+-- it read out of date and does not send.
+-- An unthrottled org's send is logged here as an instant: a limit set later must see it.
+WITH marked AS (
+    UPDATE "MessageLog" SET "metadata" = "metadata" || %(metadata)s, "updatedAt" = now()
+    WHERE "id" = %(id)s AND "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
+      AND "metadata"->'inFlight'->>'token' IS NOT DISTINCT FROM %(read_token)s::text
+      AND coalesce(("metadata"->>'attempts')::int, 0) = %(read_attempts)s
+    RETURNING "id", "orgId"
+), logged AS (
+    INSERT INTO "SendSlot" ("orgId", "messageId", "at", "doneAt", "planned")
+    SELECT "orgId", "id", clock_timestamp(), clock_timestamp(), false FROM marked WHERE %(log_send)s
+)
+SELECT "id" FROM marked;
 
 -- ==== adopting a crashed send ====
 
