@@ -82,6 +82,19 @@ WITH k AS (
 )
 SELECT k."id", k."orgId", counted."count" FROM k, counted;
 
+-- api_key_by_hash --
+-- What the API process caches per key (service/tenancy/cache.py); the accept statement checks
+-- the key again, so a revocation is never missed.
+SELECT "id", "orgId" FROM "ApiKey" WHERE "keyHash" = %(key_hash)s AND "revokedAt" IS NULL;
+
+-- listen_tenancy --
+-- The API process's cache listener (service/tenancy/cache.py); migration 0014 notifies it.
+LISTEN smsrelay_tenancy;
+
+-- tenancy_listener_ping --
+-- A quiet listener asks now and then, so a silently lost connection is noticed.
+SELECT 1 AS "alive";
+
 -- list_api_keys --
 SELECT "id", "prefix", "name", "createdAt", "revokedAt" FROM "ApiKey"
 WHERE "orgId" = %(org_id)s ORDER BY "createdAt";
