@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -98,9 +99,14 @@ async def replay_or_org(conn: AsyncConnection, org_id: str, idempotency_key: str
     return None, org
 
 
+# phonenumbers' parse and validation is the largest share of a single send's own Python work, and
+# the answer depends only on the text and the region; orgs write to the same people again.
+_check_number = functools.lru_cache(maxsize=65536)(phone.check)
+
+
 def recipient(to: str, region: str, check: phone.PhoneCheck | None = None) -> phone.PhoneCheck:
     """The parsed recipient (`check`, if already parsed), or 422 invalid_to_number."""
-    check = check or phone.check(to, region)
+    check = check or _check_number(to, region)
     if not check.valid or not check.e164:
         raise problems.INVALID_TO_NUMBER(to=to, reason=check.reason)
     return check
@@ -160,8 +166,8 @@ class Plan:
     responses: dict[bool, dict[str, Any]] = field(default_factory=dict)
 
 
-def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int, per_minute: int, to: str, body: str,
-         from_: str | None, idempotency_key: str | None) -> Plan:
+def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int, per_minute: int,
+         counter: dict[str, Any], to: str, body: str, from_: str | None, idempotency_key: str | None) -> Plan:
     """Every check accept() makes that needs no database, with the org as cached; the statement
     then reads the rest and re-checks the policies this plan assumed."""
     params: dict[str, Any] = dict(
@@ -170,7 +176,7 @@ def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int
         countries=org["allowedCountries"], proceed=False, sender=None, service=None, to=None,
         refuse_first=False, refuse_repeat=False, id=None, content=None, segments=None, encoding=None,
         metadata_first=None, metadata_repeat=None, response_first=None, response_repeat=None,
-        queue=jobs.SEND_QUEUE, task=jobs.SEND_TASK, lock=None)
+        queue=jobs.SEND_QUEUE, task=jobs.SEND_TASK, lock=None, **counter)
     result = Plan(params, _request_hash({"to": to, "body": body, "from": from_}))
     params["request_hash"] = result.request_hash
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -17,6 +18,18 @@ from smsrelay.service.problems import Problem
 from smsrelay.store import sql
 
 WINDOW_SECONDS = 60
+
+# A key's minute is counted in several "RateCounter" rows, one picked at random per request, and
+# checked against their sum. One row per key would be a lock every request of that key queues
+# on, and a single send holds it until its commit has flushed the WAL of the message it stored
+# (the counter table is UNLOGGED, the message is not). Concurrent requests do not see each
+# other's uncommitted increments, so the limit may be passed by the requests in flight at once.
+SHARDS = tuple([""] + [f":{n}" for n in range(1, 8)])
+
+
+def _counter() -> dict[str, object]:
+    shard = random.choice(SHARDS)
+    return {"shard": shard, "other_shards": [s for s in SHARDS if s != shard]}
 
 
 class UnknownKeys:
@@ -58,7 +71,7 @@ async def authenticate(conn: AsyncConnection, api_key: str, per_minute: int, *,
     against the key's minute, and 429 (with Retry-After) raised once it is over."""
     now = now or datetime.now(timezone.utc)
     window = now.replace(second=0, microsecond=0)
-    row = await sql.one(conn, "authenticate_and_count", key_hash=orgs.hash_key(api_key), window=window)
+    row = await sql.one(conn, "authenticate_and_count", key_hash=orgs.hash_key(api_key), window=window, **_counter())
     if row is None:
         return None
     if row["count"] > per_minute:
@@ -89,9 +102,10 @@ async def accept_with_key(conn: AsyncConnection, cache: TenancyCache, api_key: s
     if not org:
         return None
     kwargs = dict(to=to, body=body, from_=from_, idempotency_key=idempotency_key)
+    counter = _counter()
     for round_ in range(_STALE_ROUNDS):
         plan = messages.plan(org, key_hash=key_hash, window=window, increment=0 if round_ else 1,
-                              per_minute=per_minute, **kwargs)
+                             per_minute=per_minute, counter=counter, **kwargs)
         row = await messages.run(conn, plan, org["id"])
         if row is None or isinstance(row, tuple):
             return row

@@ -28,11 +28,16 @@ WITH k AS (
     SELECT "id", "orgId" FROM "ApiKey" WHERE "keyHash" = %(key_hash)s AND "revokedAt" IS NULL
 ), counted AS (
     INSERT INTO "RateCounter" ("key", "window", "count")
-    SELECT 'api:' || k."id", %(window)s, %(increment)s FROM k
+    SELECT 'api:' || k."id" || %(shard)s, %(window)s, %(increment)s FROM k
     ON CONFLICT ("key", "window") DO UPDATE SET "count" = "RateCounter"."count" + excluded."count"
     RETURNING "count"
 ), facts AS (
-    SELECT k."orgId", c."count", i."requestHash" AS "replayHash", i."responseStatus" AS "replayStatus",
+    -- The key's minute over all its counter shards (api_limits.py says why there are several).
+    SELECT k."orgId",
+           c."count" + (SELECT coalesce(sum(r."count"), 0) FROM "RateCounter" r
+                        WHERE r."key" IN (SELECT 'api:' || k."id" || o FROM unnest(%(other_shards)s::text[]) o)
+                          AND r."window" = %(window)s)::int AS "count",
+           i."requestHash" AS "replayHash", i."responseStatus" AS "replayStatus",
            i."responseBody" AS "replayBody",
            (s."defaultRegion", s."contentPolicy", s."landlinePolicy")
                IS DISTINCT FROM (%(region)s::text, %(content_policy)s::text, %(landline_policy)s::text)
