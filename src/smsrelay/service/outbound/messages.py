@@ -177,7 +177,8 @@ def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int
         refuse_first=False, refuse_repeat=False, id=None, content=None, segments=None, encoding=None,
         metadata_first=None, metadata_repeat=None, response_first=None, response_repeat=None,
         queue=jobs.SEND_QUEUE, task=jobs.SEND_TASK, lock=None, **counter)
-    result = Plan(params, _request_hash({"to": to, "body": body, "from": from_}))
+    # The hash only ever meets a stored idempotency answer.
+    result = Plan(params, _request_hash({"to": to, "body": body, "from": from_}) if idempotency_key is not None else "")
     params["request_hash"] = result.request_hash
     try:
         check_characters(to=to, body=body, **{"from": from_})
