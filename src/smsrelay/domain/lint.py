@@ -190,6 +190,14 @@ def lint(body: str, *, first_message_to_recipient: bool = False) -> LintResult:
     return LintResult(info.encoding, info.segments, info.characters, tuple(findings))
 
 
+def lint_both(body: str) -> tuple[LintResult, LintResult]:
+    """lint() as a first message to the recipient and as a later one, computed once: the accept
+    statement learns which it is only when it runs, so both go with it."""
+    first = lint(body, first_message_to_recipient=True)
+    later = tuple(f for f in first.findings if f.code != "opt_out_language")
+    return first, LintResult(first.encoding, first.segments, first.characters, later)
+
+
 def blocking(findings: Iterable[Finding], policy: str) -> list[Finding]:
     """Findings that stop a send: errors always, warnings too under "block"."""
     if policy == "block":

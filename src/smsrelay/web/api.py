@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from smsrelay.domain import lint as content_lint
 from smsrelay.service.outbound import batch, messages
-from smsrelay.web.deps import Conn, OrgId
+from smsrelay.web import deps
+from smsrelay.web.deps import Conn, OrgId, SendOrg
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -52,11 +53,11 @@ ERRORS = {status: {"model": ErrorResponse} for status in (401, 404, 409, 413, 42
 
 
 @router.post("/messages", status_code=202, response_model=Accepted, responses=ERRORS)
-async def send_message(req: SendRequest, org_id: OrgId, conn: Conn,
+async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn: Conn,
                        idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
     """Accept a message for sending. The row and its send job commit together; the reply is 202."""
-    status, body = await messages.accept_idempotent(conn, org_id, to=req.to, body=req.body, from_=req.from_,
-                                                    idempotency_key=idempotency_key)
+    status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=req.body, from_=req.from_,
+                                             idempotency_key=idempotency_key)
     return JSONResponse(status_code=status, content=body)
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from smsrelay.service.runtime import Runtime
 from smsrelay.web import api, errors, webhooks
 from smsrelay.web.api import ErrorResponse
+from smsrelay.web.deps import tenancy_cache
 from smsrelay.web.limits import BodySizeLimit
 from smsrelay.web.url_text import UrlTextGuard
 from smsrelay.web import metrics
@@ -32,9 +33,12 @@ def create_app(rt: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await rt.open()
+        cache = tenancy_cache(rt)
+        cache.start(rt.database_url)
         try:
             yield
         finally:
+            await cache.stop()
             await rt.close()
 
     app = FastAPI(title="smsrelay", version="0.1.0", lifespan=lifespan,

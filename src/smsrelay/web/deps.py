@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
 
-from smsrelay.service.tenancy import api_limits
+from smsrelay.service.tenancy import api_limits, orgs
+from smsrelay.service.tenancy.cache import TenancyCache
 from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
 
@@ -46,6 +47,20 @@ async def api_key(request: Request) -> str:
 
 
 async def current_org(request: Request, token: Annotated[str, Depends(api_key)], conn: Conn) -> str:
+    """The key's org, from the process's cache of keys (service/tenancy/cache.py) when it has it.
+    Uncounted: POST /v1/messages counts the request in its accept statement, every other org
+    route through OrgId."""
+    rt = request.app.state.runtime
+    key = await tenancy_cache(rt).key(conn, orgs.hash_key(token))
+    if key is None:
+        _unknown_keys(rt).add(token)
+        raise problems.UNAUTHORIZED("unknown_key")
+    return key["orgId"]
+
+
+async def counted_org(request: Request, org_id: Annotated[str, Depends(current_org)],
+                      token: Annotated[str, Depends(api_key)], conn: Conn) -> str:
+    """current_org with the request counted against the key's minute (and the key checked live)."""
     rt = request.app.state.runtime
     key = await api_limits.authenticate(conn, token, rt.settings.api_rate_limit_per_minute)
     if key is None:
@@ -54,7 +69,25 @@ async def current_org(request: Request, token: Annotated[str, Depends(api_key)],
     return key["orgId"]
 
 
-OrgId = Annotated[str, Depends(current_org)]
+OrgId = Annotated[str, Depends(counted_org)]
+SendOrg = Annotated[str, Depends(current_org)]
+
+
+def tenancy_cache(rt: Runtime) -> TenancyCache:
+    """The process's cache of keys and orgs; served only while app.py's lifespan has its listener up."""
+    return rt.extras.setdefault("tenancy_cache", TenancyCache())
+
+
+async def accept_message(request: Request, org_id: str, conn: AsyncConnection,
+                         **message: str | None) -> tuple[int, dict]:
+    rt = request.app.state.runtime
+    token = await api_key(request)
+    answer = await api_limits.accept_with_key(conn, tenancy_cache(rt), token, org_id,
+                                              rt.settings.api_rate_limit_per_minute, **message)
+    if answer is None:
+        _unknown_keys(rt).add(token)
+        raise problems.UNAUTHORIZED("unknown_key")
+    return answer
 
 
 async def operator(request: Request) -> str:

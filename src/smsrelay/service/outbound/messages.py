@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.types.json import Jsonb
 
-from smsrelay.domain import ids, phone, segments, text
+from smsrelay.domain import admission as admission_rules
+from smsrelay.domain import ids, lint, phone, segments, text
 from smsrelay.service.outbound import admission, spend_guard
 from smsrelay.service import jobs
 from smsrelay.service import problems
@@ -96,9 +99,14 @@ async def replay_or_org(conn: AsyncConnection, org_id: str, idempotency_key: str
     return None, org
 
 
+# phonenumbers' parse and validation is the largest share of a single send's own Python work, and
+# the answer depends only on the text and the region; orgs write to the same people again.
+_check_number = functools.lru_cache(maxsize=65536)(phone.check)
+
+
 def recipient(to: str, region: str, check: phone.PhoneCheck | None = None) -> phone.PhoneCheck:
     """The parsed recipient (`check`, if already parsed), or 422 invalid_to_number."""
-    check = check or phone.check(to, region)
+    check = check or _check_number(to, region)
     if not check.valid or not check.e164:
         raise problems.INVALID_TO_NUMBER(to=to, reason=check.reason)
     return check
@@ -138,6 +146,108 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
                 # A concurrent request with the same key committed first: undo ours, replay theirs.
                 raise _LostRace()
     return 202, response
+
+
+# ---- a single send in one statement (accept_message): plan in Python, one round trip, settle ----
+
+STALE = "stale"    # the org's policies or sender changed since they were cached: plan again
+CAPPED = "capped"  # the org has a daily cap: accept_idempotent's transaction (the cap lock) decides
+
+
+@dataclass
+class Plan:
+    """What accept_message needs, and the Problems only its answer can choose between."""
+    params: dict[str, Any]
+    request_hash: str
+    first_problem: Problem | None = None  # precedes an idempotent replay (as check_characters does)
+    problem: Problem | None = None        # body, recipient, sender: after the replay
+    e164: str | None = None
+    refusals: dict[bool, Problem | None] = field(default_factory=dict)  # by first contact
+    responses: dict[bool, dict[str, Any]] = field(default_factory=dict)
+
+
+def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int, per_minute: int,
+         counter: dict[str, Any], to: str, body: str, from_: str | None, idempotency_key: str | None) -> Plan:
+    """Every check accept() makes that needs no database, with the org as cached; the statement
+    then reads the rest and re-checks the policies this plan assumed."""
+    params: dict[str, Any] = dict(
+        key_hash=key_hash, window=window, increment=increment, per_minute=per_minute, idempotency_key=idempotency_key,
+        region=org["defaultRegion"], content_policy=org["contentPolicy"], landline_policy=org["landlinePolicy"],
+        countries=org["allowedCountries"], proceed=False, sender=None, service=None, to=None,
+        refuse_first=False, refuse_repeat=False, id=None, content=None, segments=None, encoding=None,
+        metadata_first=None, metadata_repeat=None, response_first=None, response_repeat=None,
+        queue=jobs.SEND_QUEUE, task=jobs.SEND_TASK, lock=None, **counter)
+    # The hash only ever meets a stored idempotency answer.
+    result = Plan(params, _request_hash({"to": to, "body": body, "from": from_}) if idempotency_key is not None else "")
+    params["request_hash"] = result.request_hash
+    try:
+        check_characters(to=to, body=body, **{"from": from_})
+    except Problem as problem:
+        params["idempotency_key"] = None
+        result.first_problem = problem
+        return result
+    try:
+        validate_body(body)
+        check = recipient(to, org["defaultRegion"])
+        sender = pick_sender(org["senders"], from_, org["defaultRegion"])
+    except Problem as problem:
+        result.problem = problem
+        return result
+    message_id = ids.new_id("msg")
+    result.e164 = check.e164
+    params.update(proceed=True, sender=sender["number"], service=sender["messagingServiceSid"], to=check.e164,
+                  id=message_id, content=body, lock=jobs.send_lock(message_id))
+    for first, content in zip((True, False), lint.lint_both(body)):
+        verdict = admission_rules.screen(check, content, allowed_countries=org["allowedCountries"],
+                                         landline_policy=org["landlinePolicy"], content_policy=org["contentPolicy"])
+        findings = verdict.findings_dicts()
+        result.refusals[first] = problems.refused(verdict.refusal) if verdict.refusal is not None else None
+        row = outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings)
+        result.responses[first] = {"id": message_id, "status": "queued", "segments": content.segments,
+                                   "encoding": content.encoding, "to": check.e164, "from": sender["number"],
+                                   "findings": findings}
+        suffix = "first" if first else "repeat"
+        params.update({f"refuse_{suffix}": verdict.refusal is not None, f"metadata_{suffix}": row["metadata"],
+                       f"response_{suffix}": result.responses[first], "segments": content.segments,
+                       "encoding": content.encoding})
+    return result
+
+
+async def run(conn: AsyncConnection, plan: Plan, org_id: str) -> dict[str, Any] | tuple[int, dict[str, Any]] | None:
+    """accept_message's row (None: no such key), or the answer to replay when a concurrent request
+    with the same idempotency key committed first (our statement, row included, was undone)."""
+    try:
+        return await sql.one(conn, "accept_message", **plan.params)
+    except errors.UniqueViolation as exc:
+        if exc.diag.constraint_name != "IdempotencyKey_pkey":
+            raise
+        replay = await _replay(conn, org_id, plan.params["idempotency_key"], plan.request_hash)
+        assert replay is not None
+        return replay
+
+
+def settle(plan: Plan, row: dict[str, Any]) -> tuple[int, dict[str, Any]] | str:
+    """The answer accept() would give, in its order of precedence; STALE or CAPPED when only
+    another round can tell. The caller has already applied the key's request limit."""
+    if plan.first_problem is not None:
+        raise plan.first_problem
+    if row["replayHash"] is not None:
+        if row["replayHash"] != plan.request_hash:
+            raise problems.IDEMPOTENCY_KEY_REUSED()
+        return row["replayStatus"], row["replayBody"]
+    if row["stale"]:
+        return STALE
+    if plan.problem is not None:
+        raise plan.problem
+    if row["optedOut"]:
+        raise opted_out(plan.e164)
+    if (refusal := plan.refusals[row["first"]]) is not None:
+        raise refusal
+    if row["capped"]:
+        return CAPPED
+    if not row["accepted"] or row["jobs"] != 1:
+        raise RuntimeError(f"accept_message stored {row['accepted']} and {row['jobs']} jobs for one message")
+    return 202, plan.responses[row["first"]]
 
 
 def outbound_row(message_id: str, sender: dict[str, Any], check: phone.PhoneCheck, body: str, segment_count: int,

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 
 from psycopg import AsyncConnection
 
+from smsrelay.service.outbound import messages
 from smsrelay.service.tenancy import orgs
+from smsrelay.service.tenancy.cache import TenancyCache
 from smsrelay.service import problems
+from smsrelay.service.problems import Problem
 from smsrelay.store import sql
 
 WINDOW_SECONDS = 60
+
+# A key's minute is counted in several "RateCounter" rows, one picked at random per request, and
+# checked against their sum. One row per key would be a lock every request of that key queues
+# on, and a single send holds it until its commit has flushed the WAL of the message it stored
+# (the counter table is UNLOGGED, the message is not). Concurrent requests do not see each
+# other's uncommitted increments, so the limit may be passed by the requests in flight at once.
+SHARDS = tuple([""] + [f":{n}" for n in range(1, 8)])
+
+
+def _counter() -> dict[str, object]:
+    shard = random.choice(SHARDS)
+    return {"shard": shard, "other_shards": [s for s in SHARDS if s != shard]}
 
 
 class UnknownKeys:
@@ -55,10 +71,54 @@ async def authenticate(conn: AsyncConnection, api_key: str, per_minute: int, *,
     against the key's minute, and 429 (with Retry-After) raised once it is over."""
     now = now or datetime.now(timezone.utc)
     window = now.replace(second=0, microsecond=0)
-    row = await sql.one(conn, "authenticate_and_count", key_hash=orgs.hash_key(api_key), window=window)
+    row = await sql.one(conn, "authenticate_and_count", key_hash=orgs.hash_key(api_key), window=window, **_counter())
     if row is None:
         return None
     if row["count"] > per_minute:
-        retry_after = max(1, math.ceil(WINDOW_SECONDS - (now - window).total_seconds()))
-        raise problems.RATE_LIMITED(per_minute=per_minute, retryAfter=retry_after)
+        raise _limited(now, window, per_minute)
     return row
+
+
+def _limited(now: datetime, window: datetime, per_minute: int) -> Problem:
+    retry_after = max(1, math.ceil(WINDOW_SECONDS - (now - window).total_seconds()))
+    return problems.RATE_LIMITED(per_minute=per_minute, retryAfter=retry_after)
+
+
+# Rounds of a single send whose cached org proved stale before the transactional accept decides.
+_STALE_ROUNDS = 2
+
+
+async def accept_with_key(conn: AsyncConnection, cache: TenancyCache, api_key: str, org_id: str, per_minute: int, *,
+                          to: str, body: str, from_: str | None, idempotency_key: str | None,
+                          now: datetime | None = None) -> tuple[int, dict] | None:
+    """POST /v1/messages for a bearer key, counted against its minute as authenticate() counts,
+    in one round trip when the key and its org are cached (messages.plan / accept_message /
+    settle); `org_id` is the key's, as the cache had it. None: unknown or revoked key (the
+    statement checks it again, whatever the cache says)."""
+    now = now or datetime.now(timezone.utc)
+    window = now.replace(second=0, microsecond=0)
+    key_hash = orgs.hash_key(api_key)
+    org = await cache.org(conn, org_id)
+    if not org:
+        return None
+    kwargs = dict(to=to, body=body, from_=from_, idempotency_key=idempotency_key)
+    counter = _counter()
+    for round_ in range(_STALE_ROUNDS):
+        plan = messages.plan(org, key_hash=key_hash, window=window, increment=0 if round_ else 1,
+                             per_minute=per_minute, counter=counter, **kwargs)
+        row = await messages.run(conn, plan, org["id"])
+        if row is None or isinstance(row, tuple):
+            return row
+        if row["count"] > per_minute:
+            raise _limited(now, window, per_minute)
+        answer = messages.settle(plan, row)
+        if answer == messages.STALE:
+            org = await cache.org(conn, org_id, fresh=True)
+            if not org:
+                return None
+            continue
+        if answer != messages.CAPPED:
+            return answer
+        break
+    # A capped org (or settings changing under us twice): today's transaction, already counted.
+    return await messages.accept_idempotent(conn, org["id"], **kwargs)

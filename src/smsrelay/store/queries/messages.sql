@@ -14,6 +14,80 @@ VALUES (%(org_id)s, %(key)s, %(request_hash)s, %(response_status)s, %(response_b
 ON CONFLICT DO NOTHING
 RETURNING "orgId";
 
+-- accept_message --
+-- A single send in one round trip (autocommit: the statement is its transaction). The API key and
+-- its per-minute count, the idempotency key's stored answer, and everything the Python checks
+-- could not know or that may have changed since the org was cached (its policies and the chosen
+-- sender, opt-out, first contact, a daily cap) are read once; the row, its "SendQueue" row and
+-- the idempotency answer are written only when every check passed. The caller passes both
+-- variants of what depends on first contact and reads the flags to raise today's Problems.
+-- No key: no row. Two requests racing on one idempotency key: the loser's INSERT violates the
+-- key and the whole statement (its row included) is undone. A capped org is only flagged: its
+-- cap needs a lock taken before the sum is read, which one statement's snapshot cannot give.
+WITH k AS (
+    SELECT "id", "orgId" FROM "ApiKey" WHERE "keyHash" = %(key_hash)s AND "revokedAt" IS NULL
+), counted AS (
+    INSERT INTO "RateCounter" ("key", "window", "count")
+    SELECT 'api:' || k."id" || %(shard)s, %(window)s, %(increment)s FROM k
+    ON CONFLICT ("key", "window") DO UPDATE SET "count" = "RateCounter"."count" + excluded."count"
+    RETURNING "count"
+), facts AS (
+    -- The key's minute over all its counter shards (api_limits.py says why there are several).
+    SELECT k."orgId",
+           c."count" + (SELECT coalesce(sum(r."count"), 0) FROM "RateCounter" r
+                        WHERE r."key" IN (SELECT 'api:' || k."id" || o FROM unnest(%(other_shards)s::text[]) o)
+                          AND r."window" = %(window)s)::int AS "count",
+           i."requestHash" AS "replayHash", i."responseStatus" AS "replayStatus",
+           i."responseBody" AS "replayBody",
+           (s."defaultRegion", s."contentPolicy", s."landlinePolicy")
+               IS DISTINCT FROM (%(region)s::text, %(content_policy)s::text, %(landline_policy)s::text)
+           OR s."allowedCountries" IS DISTINCT FROM %(countries)s::text[]
+           OR (%(proceed)s AND NOT EXISTS (
+                   SELECT 1 FROM "PhoneNumber" p
+                   WHERE p."orgId" = k."orgId" AND p."number" IS NOT DISTINCT FROM %(sender)s::text
+                     AND p."messagingServiceSid" IS NOT DISTINCT FROM %(service)s::text)) AS "stale",
+           s."dailySendCap" IS NOT NULL AS "capped",
+           EXISTS (SELECT 1 FROM "OptOut" o WHERE o."orgId" = k."orgId" AND o."phone" = %(to)s::text) AS "optedOut",
+           -- has_outbound_to's probe (OFFSET 0 for the same reason).
+           NOT EXISTS (SELECT 1 FROM (SELECT "orgId", "direction" FROM "MessageLog" WHERE "to" = %(to)s::text
+                                      OFFSET 0) m
+                       WHERE m."orgId" = k."orgId" AND m."direction" = 'outbound') AS "first"
+    FROM k CROSS JOIN counted c
+    JOIN "OrgSettings" s ON s."orgId" = k."orgId"
+    LEFT JOIN "IdempotencyKey" i ON i."orgId" = k."orgId" AND i."key" = %(idempotency_key)s::text
+), go AS (
+    SELECT f."orgId", f."first" FROM facts f
+    WHERE %(proceed)s AND f."count" <= %(per_minute)s AND f."replayHash" IS NULL AND NOT f."stale"
+      AND NOT f."capped" AND NOT f."optedOut"
+      AND NOT CASE WHEN f."first" THEN %(refuse_first)s ELSE %(refuse_repeat)s END
+), inserted AS (
+    INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
+                              "segments", "encoding", "metadata")
+    SELECT %(id)s::text, go."orgId", 'sms', 'outbound', 'queued', %(sender)s::text, %(to)s::text, %(content)s::text,
+           %(segments)s::int, %(encoding)s::text,
+           CASE WHEN go."first" THEN %(metadata_first)s::jsonb ELSE %(metadata_repeat)s::jsonb END
+    FROM go
+    RETURNING "id", "orgId"
+), queued AS (
+    INSERT INTO "SendQueue" ("messageId", "orgId") SELECT "id", "orgId" FROM inserted
+    RETURNING "messageId"
+), remembered AS (
+    INSERT INTO "IdempotencyKey" ("orgId", "key", "requestHash", "responseStatus", "responseBody")
+    SELECT go."orgId", %(idempotency_key)s::text, %(request_hash)s::text, 202,
+           CASE WHEN go."first" THEN %(response_first)s::jsonb ELSE %(response_repeat)s::jsonb END
+    FROM go WHERE %(idempotency_key)s::text IS NOT NULL
+    RETURNING "key"
+), procrastinate_send_job AS (
+    -- Until the worker reads "SendQueue" (the queue branch), the send job as well; at that merge
+    -- this CTE and the "jobs" column below go.
+    SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%(queue)s::text, %(task)s::text, 0, %(lock)s::text, NULL,
+               jsonb_build_object('message_id', i."id"), NULL)::procrastinate_job_to_defer_v1]) AS ids
+    FROM inserted i
+)
+SELECT f.*, EXISTS (SELECT FROM queued) AS "accepted",
+       (SELECT count(*) FROM procrastinate_send_job)::int AS "jobs"
+FROM facts f;
+
 -- insert_outbound_with_jobs --
 -- Accepted messages' rows and their send jobs in one statement (one round trip for a single send,
 -- one for a whole batch): procrastinate's own array defer function, as enqueue_job, fed from the rows

@@ -71,16 +71,34 @@ RETURNING "id", "orgId", "prefix", "name", "createdAt";
 
 -- authenticate_and_count --
 -- The key (unknown or revoked: no row) and this request counted against its minute, in one
--- round trip: every API request pays it.
+-- round trip: every API request but a single send pays it (accept_message counts its own).
+-- The minute is the sum of the key's counter shards (api_limits.py says why there are several).
 WITH k AS (
     SELECT "id", "orgId" FROM "ApiKey" WHERE "keyHash" = %(key_hash)s AND "revokedAt" IS NULL
 ), counted AS (
     INSERT INTO "RateCounter" ("key", "window", "count")
-    SELECT 'api:' || k."id", %(window)s, 1 FROM k
+    SELECT 'api:' || k."id" || %(shard)s, %(window)s, 1 FROM k
     ON CONFLICT ("key", "window") DO UPDATE SET "count" = "RateCounter"."count" + 1
     RETURNING "count"
 )
-SELECT k."id", k."orgId", counted."count" FROM k, counted;
+SELECT k."id", k."orgId",
+       counted."count" + (SELECT coalesce(sum(r."count"), 0) FROM "RateCounter" r
+                          WHERE r."key" IN (SELECT 'api:' || k."id" || o FROM unnest(%(other_shards)s::text[]) o)
+                            AND r."window" = %(window)s)::int AS "count"
+FROM k, counted;
+
+-- api_key_by_hash --
+-- What the API process caches per key (service/tenancy/cache.py); the accept statement checks
+-- the key again, so a revocation is never missed.
+SELECT "id", "orgId" FROM "ApiKey" WHERE "keyHash" = %(key_hash)s AND "revokedAt" IS NULL;
+
+-- listen_tenancy --
+-- The API process's cache listener (service/tenancy/cache.py); migration 0014 notifies it.
+LISTEN smsrelay_tenancy;
+
+-- tenancy_listener_ping --
+-- A quiet listener asks now and then, so a silently lost connection is noticed.
+SELECT 1 AS "alive";
 
 -- list_api_keys --
 SELECT "id", "prefix", "name", "createdAt", "revokedAt" FROM "ApiKey"

@@ -2,12 +2,12 @@
 change (HOT is blocked by the sid, status and hold indexes, see below)
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 """
 from alembic import op
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
