@@ -9,6 +9,7 @@ the message to a carrier (30001, 30002, 30032, 30034, ...). No callback for the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from dataclasses import dataclass
@@ -73,6 +74,8 @@ class Engine:
     def __init__(self, settings: Settings, cfg: SimConfig) -> None:
         self.settings = settings
         self.cfg = cfg
+        credentials = f"{settings.twilio_account_sid}:{settings.twilio_auth_token}".encode()
+        self.expected_authorization = "Basic " + base64.b64encode(credentials).decode()
         self.state = SimState(settings.twilio_account_sid, cfg.seed, cfg.balance)
         self.scenarios = ScenarioBook()
         self.throughput = Throughput(cfg, self._release)
