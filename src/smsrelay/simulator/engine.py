@@ -14,6 +14,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from smsrelay.domain import catalogue, phone, segments, smart_encoding
 from smsrelay.settings import Settings
@@ -56,7 +57,22 @@ def _final_status(code: int, fallback: str | None) -> str:
 
 
 def raw_dlr_done_date(ts: float) -> str:
-    return time.strftime("%y%m%d%H%M", time.gmtime(ts))
+    return _dlr_minute(int(ts // 60))
+
+
+@lru_cache(maxsize=64)
+def _dlr_minute(minute: int) -> str:
+    return time.strftime("%y%m%d%H%M", time.gmtime(minute * 60))
+
+
+@lru_cache(maxsize=65536)
+def checked_number(raw: str) -> phone.PhoneCheck:
+    # Parsing with phonenumbers is the dearest step of a create, and recipients come back
+    # message after message; a PhoneCheck is immutable, so one answer serves them all.
+    return phone.check(raw, "US")
+
+
+sender_kind = lru_cache(maxsize=4096)(phone.sender_kind)
 
 
 @dataclass
@@ -125,13 +141,13 @@ class Engine:
         body = req.body or ""
         if len(body) > MAX_BODY:
             raise TwilioFault(21617, 400, "The concatenated message body exceeds the 1600 character limit.")
-        to_check = phone.check(req.to, "US")
+        to_check = checked_number(req.to)
         if not to_check.valid:
             raise TwilioFault(21211, 400, f"Invalid 'To' Phone Number: {req.to}")
         to = to_check.e164 or req.to
 
         sender = req.from_ or self._service_sender()
-        kind = phone.sender_kind(sender)
+        kind = sender_kind(sender)
         number = self.state.number(sender) or self.state.add_number(sender, kind)
         t = Traffic(from_=sender, to=to, body=body, to_country=to_check.country, sender_kind=kind)
         rng = self.state.rng
@@ -211,7 +227,7 @@ class Engine:
     async def _release(self, msg: Message, slot: float) -> None:
         """Called by the sender queue when the message's slot comes up."""
         t = Traffic(from_=msg.sender, to=msg.to, body=msg.body, to_country=msg.to_country,
-                    sender_kind=phone.sender_kind(msg.sender))
+                    sender_kind=sender_kind(msg.sender))
         msg.from_ = msg.sender
         if self._suspended_for(t):
             self._fail(msg, 30002, "failed", slot)
