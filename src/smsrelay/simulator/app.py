@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
@@ -29,14 +30,21 @@ def _latency_seconds(spec: str, rng) -> float:
     """'' -> 0; 'fixed:MS'; 'lognormal:MEDIAN_MS:P99_MS'."""
     if not spec:
         return 0.0
+    kind, a, b = _latency_model(spec)
+    return a if kind == "fixed" else rng.lognormvariate(a, b) / 1000
+
+
+@lru_cache(maxsize=16)
+def _latency_model(spec: str) -> tuple[str, float, float]:
+    """The spec parsed once: ('fixed', seconds, 0) or ('lognormal', mu, sigma) of milliseconds."""
     kind, _, rest = spec.partition(":")
     parts = [float(x) for x in rest.split(":") if x]
     if kind == "fixed" and parts:
-        return parts[0] / 1000
+        return kind, parts[0] / 1000, 0.0
     if kind == "lognormal" and len(parts) == 2:
         median, p99 = parts
         sigma = max(math.log(max(p99, median + 1e-9) / median) / 2.326, 1e-6)
-        return rng.lognormvariate(math.log(median), sigma) / 1000
+        return kind, math.log(median), sigma
     raise ValueError(f"bad SIM_API_LATENCY {spec!r}")
 
 
