@@ -97,6 +97,8 @@ async def main_async(args) -> None:
     server = await asyncio.start_server(receiver.handle, "127.0.0.1", receiver.port)
     sim_port = free_port()
     env = dict(os.environ, SIMULATOR_HOST="127.0.0.1", SIMULATOR_PORT=str(sim_port), **SIM_ENV)
+    if args.src:  # another checkout's simulator, for A/B runs: its src/ ahead of ours
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.abspath(args.src), env.get("PYTHONPATH")]))
     for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
         env.pop(key, None)
     cluster = Cluster(env)
@@ -110,7 +112,8 @@ async def main_async(args) -> None:
         receiver.count = 0
         if args.pyspy:
             spy = subprocess.Popen(["uvx", "py-spy", "record", "-r", "100", "-f", "raw", "-o", args.pyspy,
-                                    "--pid", str(sim.popen.pid)], stdout=subprocess.DEVNULL,
+                                    *(["--gil"] if args.gil else []), "--pid", str(sim.popen.pid)],
+                                   stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True)
             await asyncio.sleep(2)
         before = cpu_seconds(proc)
@@ -137,6 +140,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--pyspy", metavar="OUT", help="py-spy record -f raw the simulator into OUT")
+    parser.add_argument("--gil", action="store_true", help="py-spy samples only the thread holding the GIL")
+    parser.add_argument("--src", metavar="DIR", help="run the simulator from this src/ directory instead")
     args = parser.parse_args()
     asyncio.run(main_async(args))
     sys.exit(0)

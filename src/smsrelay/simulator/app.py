@@ -11,7 +11,7 @@ import asyncio
 import math
 from contextlib import asynccontextmanager
 from functools import lru_cache
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from fastapi import FastAPI
 
@@ -101,10 +101,7 @@ class TwilioEdge:
                 break
         try:
             api.check_access(self.engine, authorization, account_sid, scope["path"])
-            # As Starlette reads a form: a repeated field's last value, every MediaUrl.
-            pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
-            fields = dict(pairs)
-            media = [v for k, v in pairs if k == "MediaUrl"]
+            fields, media = _parse_form(body)
             return await api.create_from_form(self.engine, fields.get, media)
         except TwilioFault as exc:
             return api.fault_response(exc)
@@ -136,6 +133,19 @@ class TwilioEdge:
                 return error_response(20500, 500, "Internal Server Error")
             return error_response(20503, 503, "Service Unavailable")
         return None
+
+
+def _parse_form(body: bytes) -> tuple[dict[str, str], list[str]]:
+    """A urlencoded form as Starlette reads it: a repeated field's last value, and every MediaUrl."""
+    fields, media = {}, []
+    for field in body.decode("latin-1").split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            name, value = unquote_plus(name), unquote_plus(value)
+            fields[name] = value
+            if name == "MediaUrl":
+                media.append(value)
+    return fields, media
 
 
 def _form_create(scope) -> bool:

@@ -65,7 +65,7 @@ def _dlr_minute(minute: int) -> str:
     return time.strftime("%y%m%d%H%M", time.gmtime(minute * 60))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def checked_number(raw: str) -> phone.PhoneCheck:
     # Parsing with phonenumbers is the dearest step of a create, and recipients come back
     # message after message; a PhoneCheck is immutable, so one answer serves them all.

@@ -124,8 +124,8 @@ class WebhookClient:
         return None
 
     async def post(self, url: str, head: str, body: bytes) -> tuple[int, bytes]:
-        """POST `body` with the header lines `head` (each ending CRLF); raises NoAnswer or
-        TimeoutError when there is no HTTP answer."""
+        """POST `body` with the header lines `head` (each ending CRLF); raises NoAnswer when
+        there is no HTTP answer, a timeout included (its cause is then a TimeoutError)."""
         t = Target.of(url)
         key = (t.tls, t.host, t.port)
         request = (f"POST {t.path} HTTP/1.1\r\nHost: {t.host_header}\r\n{head}"
