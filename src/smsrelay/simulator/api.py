@@ -31,7 +31,7 @@ def engine_of(request: Request) -> Engine:
 
 def credentials_ok(engine: Engine, header: str) -> bool:
     """Basic auth with the account SID and auth token, as Twilio requires."""
-    if secrets.compare_digest(header, engine.expected_authorization):
+    if secrets.compare_digest(header.encode(), engine.expected_authorization):
         return True  # the form every SDK sends; the general parse below covers the rest
     user = password = ""
     if header.lower().startswith("basic "):

@@ -27,12 +27,9 @@ log = logging.getLogger(__name__)
 USER_AGENT = "TwilioProxy/1.1"
 
 
-def sign(auth_token: str, url: str, params: dict[str, str]) -> str:
-    return Signer(auth_token)(url, params)
-
-
 class Signer:
-    """sign() with the key's HMAC state computed once rather than for every callback."""
+    """X-Twilio-Signature for one auth token; the key's HMAC state is computed once, not per
+    callback."""
 
     def __init__(self, auth_token: str) -> None:
         self._keyed = hmac.new(auth_token.encode(), digestmod=hashlib.sha1)

@@ -91,7 +91,7 @@ class Engine:
         self.settings = settings
         self.cfg = cfg
         credentials = f"{settings.twilio_account_sid}:{settings.twilio_auth_token}".encode()
-        self.expected_authorization = "Basic " + base64.b64encode(credentials).decode()
+        self.expected_authorization = b"Basic " + base64.b64encode(credentials)
         self.state = SimState(settings.twilio_account_sid, cfg.seed, cfg.balance)
         self.scenarios = ScenarioBook()
         self.throughput = Throughput(cfg, self._release)
