@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from tests.support.sim_numbers import LONG, TO_US
 
 
@@ -43,3 +45,11 @@ def test_form_create_validation_errors_keep_their_codes(rest):
     assert r.status_code == 400 and r.json()["code"] == 21604
     r = rest.post("/Messages.json", data={"To": "not a number", "From": LONG, "Body": "x"})
     assert r.status_code == 400 and r.json()["code"] == 21211
+
+
+def test_a_non_ascii_authorization_header_is_401_not_a_crash(rest):
+    url = str(rest.base_url).rstrip("/") + "/Messages.json"
+    for header in ("Basic \u00e9t\u00e9".encode("latin-1"), b"Basic \xff\xfe"):
+        r = httpx.post(url, data={"To": TO_US, "From": LONG, "Body": "x"},
+                       headers={"Authorization": header}, trust_env=False)
+        assert r.status_code == 401 and r.json()["code"] == 20003

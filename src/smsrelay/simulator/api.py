@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timezone
@@ -37,7 +36,7 @@ def credentials_ok(engine: Engine, header: str) -> bool:
     if header.lower().startswith("basic "):
         try:
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, or non-ASCII base64
             pass
     s = engine.settings
     return (secrets.compare_digest(user, s.twilio_account_sid)
