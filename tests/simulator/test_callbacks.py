@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+import uuid
+from urllib.parse import urlencode
 
+import pytest
 from twilio.request_validator import RequestValidator
+
+from smsrelay.simulator.callbacks import Signer, form_encode, idempotency_token
 
 from tests.support.sim_numbers import LONG, TO_US
 from tests.support.waiting import wait_until
@@ -107,3 +112,24 @@ def test_timeouts_are_retried(twilio, sim, receiver):
     tokens = [h.headers["i-twilio-idempotency-token"] for h in receiver.for_sid(msg.sid)
               if h.params["MessageStatus"] == "sent"]
     assert len(tokens) == 2 and len(set(tokens)) == 1
+
+
+@pytest.mark.parametrize("parts", [("SM" + "ab" * 16, "delivered"), ("SM0", "inbound"), ("é", "x/y")])
+def test_idempotency_token_is_uuid5_of_the_parts(parts):
+    assert idempotency_token(*parts) == str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+def test_form_encoding_is_urlencode():
+    params = {"To": "+14155552671", "Body": "a b&c=d/é%+", "ErrorCode": "30008", "Empty": ""}
+    for _ in range(2):  # once computed, once from the cache
+        assert form_encode(params) == urlencode(params)
+
+
+def test_signatures_validate_with_the_sdk_across_urls_and_params(settings):
+    signer = Signer(settings.twilio_auth_token)
+    validator = RequestValidator(settings.twilio_auth_token)
+    for n in range(3):
+        url = f"https://example.com/webhooks/twilio/status?messageId={n}"
+        params = {"MessageStatus": "sent", "MessageSid": f"SM{n}", "To": "+14155552671"}
+        assert validator.validate(url, params, signer(url, params))
+        assert not validator.validate(url + "0", params, signer(url, params))

@@ -9,10 +9,12 @@ the message to a carrier (30001, 30002, 30032, 30034, ...). No callback for the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from smsrelay.domain import catalogue, phone, segments, smart_encoding
 from smsrelay.settings import Settings
@@ -55,7 +57,22 @@ def _final_status(code: int, fallback: str | None) -> str:
 
 
 def raw_dlr_done_date(ts: float) -> str:
-    return time.strftime("%y%m%d%H%M", time.gmtime(ts))
+    return _dlr_minute(int(ts // 60))
+
+
+@lru_cache(maxsize=64)
+def _dlr_minute(minute: int) -> str:
+    return time.strftime("%y%m%d%H%M", time.gmtime(minute * 60))
+
+
+@lru_cache(maxsize=4096)
+def checked_number(raw: str) -> phone.PhoneCheck:
+    # Parsing with phonenumbers is the dearest step of a create, and recipients come back
+    # message after message; a PhoneCheck is immutable, so one answer serves them all.
+    return phone.check(raw, "US")
+
+
+sender_kind = lru_cache(maxsize=4096)(phone.sender_kind)
 
 
 @dataclass
@@ -73,6 +90,8 @@ class Engine:
     def __init__(self, settings: Settings, cfg: SimConfig) -> None:
         self.settings = settings
         self.cfg = cfg
+        credentials = f"{settings.twilio_account_sid}:{settings.twilio_auth_token}".encode()
+        self.expected_authorization = b"Basic " + base64.b64encode(credentials)
         self.state = SimState(settings.twilio_account_sid, cfg.seed, cfg.balance)
         self.scenarios = ScenarioBook()
         self.throughput = Throughput(cfg, self._release)
@@ -122,13 +141,13 @@ class Engine:
         body = req.body or ""
         if len(body) > MAX_BODY:
             raise TwilioFault(21617, 400, "The concatenated message body exceeds the 1600 character limit.")
-        to_check = phone.check(req.to, "US")
+        to_check = checked_number(req.to)
         if not to_check.valid:
             raise TwilioFault(21211, 400, f"Invalid 'To' Phone Number: {req.to}")
         to = to_check.e164 or req.to
 
         sender = req.from_ or self._service_sender()
-        kind = phone.sender_kind(sender)
+        kind = sender_kind(sender)
         number = self.state.number(sender) or self.state.add_number(sender, kind)
         t = Traffic(from_=sender, to=to, body=body, to_country=to_check.country, sender_kind=kind)
         rng = self.state.rng
@@ -208,7 +227,7 @@ class Engine:
     async def _release(self, msg: Message, slot: float) -> None:
         """Called by the sender queue when the message's slot comes up."""
         t = Traffic(from_=msg.sender, to=msg.to, body=msg.body, to_country=msg.to_country,
-                    sender_kind=phone.sender_kind(msg.sender))
+                    sender_kind=sender_kind(msg.sender))
         msg.from_ = msg.sender
         if self._suspended_for(t):
             self._fail(msg, 30002, "failed", slot)

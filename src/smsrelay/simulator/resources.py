@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from email.utils import formatdate
+from functools import lru_cache
 from urllib.parse import urlencode
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from .state import Message, PhoneNumber
 
@@ -17,7 +19,21 @@ def rfc2822(ts: float | None) -> str | None:
     """Twilio's date format: 'Thu, 24 Aug 2023 05:01:45 +0000'."""
     if ts is None:
         return None
-    return formatdate(ts, usegmt=False).replace("-0000", "+0000")
+    return _rfc2822_second(int(ts))
+
+
+@lru_cache(maxsize=256)
+def _rfc2822_second(second: int) -> str:
+    # The format has whole seconds, and a burst of messages shares a handful of them.
+    return formatdate(second, usegmt=False).replace("-0000", "+0000")
+
+
+# Starlette's JSONResponse encoding, with one encoder for the process rather than one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def json_response(content: dict, status_code: int = 200) -> Response:
+    return Response(_encode(content).encode(), status_code=status_code, media_type="application/json")
 
 
 def error_message(code: int, fallback: str = "") -> str:

@@ -210,6 +210,8 @@ class ScenarioBook:
         self._items.clear()
 
     def active(self) -> list[Scenario]:
+        if not self._items:
+            return []  # the common case, asked several times for every message
         now = time.time()
         self._items = [s for s in self._items if not s.expired(now)]
         return list(self._items)
