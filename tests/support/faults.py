@@ -321,7 +321,6 @@ def run_kills(stack: Stack, *, kills: int, conditions: Conditions = PRODUCTION, 
         report.kill_seconds = time.monotonic() - started
         report.ready_seconds = sum(ready) / len(ready) if ready else 0.0
         workers.calm = True
-        traffic.feed(0)
         _settle(report, stack, watch, workers, settle_timeout)
     finally:
         workers.close()
