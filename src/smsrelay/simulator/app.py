@@ -48,6 +48,30 @@ def _latency_model(spec: str) -> tuple[str, float, float]:
     raise ValueError(f"bad SIM_API_LATENCY {spec!r}")
 
 
+async def _received(receive):
+    """The whole request body, read before the edge's latency: Twilio works on a request it has
+    received even if the caller stops waiting (a worker killed mid-call leaves a message at
+    Twilio that nobody recorded). A caller gone before the body was complete sent nothing."""
+    chunks, message = [], {"more_body": True}
+    while message.get("more_body"):
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+    first = {"type": "http.request", "body": b"".join(chunks), "more_body": False} \
+        if message["type"] == "http.request" else message
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return first
+
+    return replay
+
+
 class TwilioEdge:
     """What Twilio's edge does before a REST route runs. Plain ASGI in front of the whole
     application (see SimulatorApp): Starlette's `@app.middleware("http")` wraps every request in
@@ -71,6 +95,7 @@ class TwilioEdge:
                 await response(scope, receive, send)
                 return
             self.inflight_creates += 1
+            receive = await _received(receive)
         try:
             response = await self._refusal()
             if response is None and is_create and _form_create(scope):
