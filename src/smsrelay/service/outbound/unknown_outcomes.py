@@ -61,11 +61,11 @@ async def adopt_earlier_send(rt: Runtime, row: dict[str, Any], in_flight: dict[s
     A status callback naming our id records the sid before any of this (the job then finds the
     message settled). Otherwise a copy must match the recipient, the sender or Messaging
     Service, the window in which our requests could have been processed (the marker's first
-    attempt to its last plus the request timeout) and the body after smart encoding; it must be
+    attempt to the time its last is certainly settled: Twilio goes on with a request after our
+    client gave up) and the body after smart encoding; it must be
     unclaimed by any row, and no other unsettled row may be able to own it."""
     since = datetime.fromisoformat(in_flight["since"]) - timedelta(seconds=CLOCK_ALLOWANCE_SECONDS)
-    last = datetime.fromisoformat(in_flight.get("last") or in_flight["since"])
-    until = last + timedelta(seconds=rt.settings.twilio_timeout_seconds + CLOCK_ALLOWANCE_SECONDS)
+    until = _settled_at(rt, in_flight) + timedelta(seconds=CLOCK_ALLOWANCE_SECONDS)
     service = (row["metadata"] or {}).get("messagingServiceSid")
     found_all = await rt.gateway.find_messages(to=row["to"], from_=row["from"], created_after=since,
                                                created_before=until, messaging_service_sid=service)
@@ -92,9 +92,14 @@ async def adopt_earlier_send(rt: Runtime, row: dict[str, Any], in_flight: dict[s
 def unsettled_seconds(rt: Runtime, in_flight: dict[str, Any]) -> float:
     """How long until the last attempt is certainly settled at Twilio: a request can only be
     processed while our side still waits for it, so twice our timeout plus a margin bounds it."""
+    return max(0.0, (_settled_at(rt, in_flight) - _now()).total_seconds())
+
+
+def _settled_at(rt: Runtime, in_flight: dict[str, Any]) -> datetime:
+    """The assumption both the settle wait and the search window rest on: Twilio has finished
+    with a request twice our timeout plus a margin after we sent it, even one we gave up on."""
     last = datetime.fromisoformat(in_flight.get("last") or in_flight["since"])
-    settled_at = last + timedelta(seconds=2 * rt.settings.twilio_timeout_seconds + 5)
-    return max(0.0, (settled_at - _now()).total_seconds())
+    return last + timedelta(seconds=2 * rt.settings.twilio_timeout_seconds + 5)
 
 
 async def check_failed(rt: Runtime, message_id: str, exc: TwilioError) -> str:
