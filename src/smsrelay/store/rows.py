@@ -34,7 +34,7 @@ Message = TypedDict("Message", {
 
 
 class StatusApplied(TypedDict):
-    """apply_status_callback: the event was new, its message known, its status applied."""
+    """apply_status_callback(s): the event was new, its message known, its status applied."""
 
     stored: bool
     found: bool

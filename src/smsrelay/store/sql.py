@@ -107,6 +107,9 @@ async def all(conn: AsyncConnection, name: Literal["list_messages"], /,  # noqa:
 async def all(conn: AsyncConnection, name: Literal["message_events"], /,  # noqa: A001
               **params: Any) -> list[rows.MessageEvent]: ...
 @overload
+async def all(conn: AsyncConnection, name: Literal["apply_status_callbacks"], /,  # noqa: A001
+              **params: Any) -> list[rows.StatusApplied]: ...
+@overload
 async def all(conn: AsyncConnection, name: Literal["batch_opted_out"], /,  # noqa: A001
               **params: Any) -> list[rows.BatchOptedOut]: ...
 @overload

@@ -9,15 +9,17 @@ import itertools
 import random
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
 from smsrelay.domain import status as lattice
 from smsrelay.domain.ids import new_id
-from smsrelay.service.delivery.status_callbacks import apply_status_callback
+from smsrelay.service.delivery.callback_batches import CallbackBatches
+from smsrelay.service.delivery.status_callbacks import apply_status_callback, parse
 from smsrelay.service.delivery.status_updates import advance_by_id
-from smsrelay.store.db import psycopg_url
+from smsrelay.store.db import make_pool, psycopg_url
 
 ORG = "org_concurrency"
 UNKNOWN = {"outcome": "unknown", "hold": {"reason": "unknown_outcome"}, "inFlight": {"token": "run_x"}}
@@ -155,14 +157,21 @@ def message_plans(draw):
 CONNECTIONS = 4
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.parametrize("path", ["statement", "batches"])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plans=st.lists(message_plans(), min_size=2, max_size=5), seed=st.integers(0, 2 ** 32 - 1))
-def test_concurrent_callbacks_and_worker_writes__converge_on_the_lattice(database_url, plans, seed):
+def test_concurrent_callbacks_and_worker_writes__converge_on_the_lattice(database_url, path, plans, seed):
+    """"statement": each connection runs each callback's statement; "batches": each connection
+    stands for an API process whose callbacks go through its own CallbackBatches (and pool)."""
     rnd = random.Random(seed)
 
     async def run() -> None:
         conns = await _connect(database_url, CONNECTIONS + 1)
         check = conns[-1]
+        pools = [make_pool(psycopg_url(database_url), max_size=4, name="test") for _ in range(CONNECTIONS)]
+        for pool in pools:
+            await pool.open(wait=True)
+        batches = [CallbackBatches(pool) for pool in pools]
         work: list[tuple] = []
         messages = []
         for plan in plans:
@@ -185,15 +194,27 @@ def test_concurrent_callbacks_and_worker_writes__converge_on_the_lattice(databas
                 start = loop.time()
                 if kind == "callback":
                     params, url_id, token = args
-                    result = await apply_status_callback(conn, params, message_id=url_id, idempotency_token=token)
+                    if path == "batches":
+                        callback = parse(params, message_id=url_id, idempotency_token=token)
+                        result = await batches[i].apply(callback)
+                    else:
+                        result = await apply_status_callback(conn, params, message_id=url_id, idempotency_token=token)
                     results.setdefault((message_id, params["MessageStatus"]), []).append(result)
                 else:
                     await advance_by_id(conn, message_id, args[0], twilio_sid=args[1], metadata=SETTLED)
                 spans.append((i, start, loop.time()))
 
-        # Every connection applies every event (so each is duplicated) in its own order.
+        # Every connection applies every event (so each is duplicated) in its own order; with
+        # batches, each "process" submits all its callbacks at once so that they share batches.
         orders = [rnd.sample(work, len(work)) for _ in range(CONNECTIONS)]
-        await asyncio.gather(*(apply(i, c, order) for i, (c, order) in enumerate(zip(conns, orders))))
+
+        async def submit(i: int, conn: psycopg.AsyncConnection, order: list[tuple]) -> None:
+            if path == "batches":
+                await asyncio.gather(*(apply(i, conn, [item]) for item in order))
+            else:
+                await apply(i, conn, order)
+
+        await asyncio.gather(*(submit(i, c, order) for i, (c, order) in enumerate(zip(conns, orders))))
         assert any(a != b and s1 < e2 and s2 < e1 for a, s1, e1 in spans for b, s2, e2 in spans), \
             "statements of different connections overlapped"
 
@@ -219,5 +240,61 @@ def test_concurrent_callbacks_and_worker_writes__converge_on_the_lattice(databas
                 assert len(got) == CONNECTIONS and len(first) == 1 and first[0] in ("applied", "stale"), got
         for c in conns:
             await c.close()
+        for pool in pools:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def test_a_batch_meeting_a_held_row__does_not_make_the_other_callbacks_wait(database_url):
+    """The row of one callback is locked by a rival: the others of its batch are answered while
+    the rival still holds it, and that callback once the rival commits."""
+
+    async def run() -> None:
+        holder, watcher = await _connect(database_url, 2)
+        pool = make_pool(psycopg_url(database_url), max_size=4, name="test")
+        await pool.open(wait=True)
+        batches = CallbackBatches(pool)
+        held = [(await _message(holder, sid=s), s) for s in (_sid(), _sid())]
+        free = [(await _message(holder, sid=s), s) for s in (_sid(), _sid(), _sid())]
+
+        def submit(message_id: str, sid: str, status: str) -> asyncio.Future:
+            return asyncio.ensure_future(batches.apply(parse({"MessageSid": sid, "MessageStatus": status},
+                                                             message_id=message_id, idempotency_token=None)))
+
+        async with holder.transaction():
+            for message_id, _ in held:
+                await advance_by_id(holder, message_id, "delivered")
+            pending_held = [submit(m, s, "sent") for m, s in held]
+            pending_free = [submit(m, s, "delivered") for m, s in free]
+            assert await asyncio.gather(*pending_free) == ["applied"] * 3
+            assert not any(p.done() for p in pending_held), "the held rows' callbacks wait for their rows"
+        assert await asyncio.gather(*pending_held) == ["stale", "stale"]
+        for message_id, _ in held + free:
+            assert (await _row(watcher, message_id))["status"] == "delivered"
+        await pool.close()
+
+    asyncio.run(run())
+
+
+def test_callbacks_naming_one_message__never_share_a_batch(database_url):
+    """'sent' and 'delivered' for one message, submitted together, are both applied in order of
+    arrival (one statement cannot update a row twice), and a duplicate is a duplicate."""
+
+    async def run() -> None:
+        (conn,) = await _connect(database_url, 1)
+        pool = make_pool(psycopg_url(database_url), max_size=2, name="test")
+        await pool.open(wait=True)
+        batches = CallbackBatches(pool)
+        sid = _sid()
+        message_id = await _message(conn)
+        statuses = ["sent", "delivered", "delivered", "sent"]
+        got = await asyncio.gather(*(batches.apply(parse(
+            {"MessageSid": sid, "MessageStatus": s}, message_id=message_id, idempotency_token=None))
+            for s in statuses))
+        assert got == ["applied", "applied", "duplicate", "duplicate"]
+        row = await _row(conn, message_id)
+        assert row["status"] == "delivered" and row["twilioSid"] == sid
+        await pool.close()
 
     asyncio.run(run())

@@ -51,6 +51,66 @@ WITH by_id AS MATERIALIZED (
 SELECT EXISTS (SELECT FROM stored) AS "stored", EXISTS (SELECT FROM target) AS "found",
        coalesce((SELECT smsrelay_status_should_apply("before", %(status)s) FROM updated), false) AS "applied";
 
+-- apply_status_callbacks --
+-- apply_status_callback for several callbacks in one statement (one round trip, one commit),
+-- each as if alone: the caller never passes two that can name the same message (their ids and
+-- sids are distinct). Rows are locked in id order and NOWAIT: a batch never queues behind a
+-- held row lock (its callbacks are then applied one by one, each waiting only for its own row).
+WITH items AS (
+    SELECT * FROM unnest(%(message_ids)s::text[], %(sids)s::text[], %(statuses)s::text[], %(error_codes)s::text[],
+                         %(tokens)s::text[], %(payloads)s::jsonb[], %(metadata)s::jsonb[])
+        WITH ORDINALITY AS i("messageId", "sid", "status", "errorCode", "token", "payload", "metadata", "n")
+), by_id AS MATERIALIZED (
+    SELECT i."n", m."id", m."status" FROM items i
+    JOIN "MessageLog" m ON m."id" = i."messageId" AND (m."twilioSid" IS NULL OR m."twilioSid" = i."sid")
+    ORDER BY m."id"
+    FOR UPDATE OF m NOWAIT
+), by_sid AS MATERIALIZED (
+    SELECT i."n", m."id", m."status" FROM items i
+    JOIN "MessageLog" m ON m."twilioSid" = i."sid"
+    WHERE i."n" NOT IN (SELECT "n" FROM by_id)
+    ORDER BY m."id"
+    FOR UPDATE OF m NOWAIT
+), target AS (
+    SELECT * FROM by_id UNION ALL SELECT * FROM by_sid
+), stored AS (
+    INSERT INTO "MessageEvent" ("messageId", "twilioSid", "status", "errorCode", "idempotencyToken", "payload")
+    SELECT t."id", i."sid", i."status", i."errorCode", i."token", i."payload"
+    FROM items i LEFT JOIN target t ON t."n" = i."n"
+    ORDER BY i."sid", i."status"
+    ON CONFLICT DO NOTHING
+    RETURNING "twilioSid", "status"
+), updated AS (
+    UPDATE "MessageLog" m
+    SET "status" = CASE WHEN smsrelay_status_should_apply(m."status", i."status") THEN i."status" ELSE m."status" END,
+        "twilioSid" = coalesce(m."twilioSid", i."sid"),
+        "metadata" = m."metadata" || CASE
+            WHEN NOT smsrelay_status_should_apply(m."status", i."status")
+                THEN i."metadata" - 'twilioErrorCode' - 'twilioErrorMessage'
+            WHEN m."metadata"->>'outcome' = 'unknown' AND i."status" <> 'queued'
+                THEN '{"outcome": null, "hold": null, "inFlight": null, "failedChecks": null}'::jsonb || i."metadata"
+            ELSE i."metadata" END,
+        "sentAt" = CASE WHEN (CASE WHEN smsrelay_status_should_apply(m."status", i."status") THEN i."status" ELSE m."status" END)
+                             IN ('sent', 'delivered', 'undelivered', 'read') THEN coalesce(m."sentAt", now()) ELSE m."sentAt" END,
+        "finalAt" = CASE WHEN smsrelay_status_is_final(CASE WHEN smsrelay_status_should_apply(m."status", i."status") THEN i."status" ELSE m."status" END)
+                         THEN coalesce(m."finalAt", now()) ELSE m."finalAt" END,
+        "updatedAt" = now()
+    FROM target t JOIN items i ON i."n" = t."n"
+    WHERE m."id" = t."id" AND EXISTS (SELECT FROM stored s WHERE s."twilioSid" = i."sid" AND s."status" = i."status")
+    RETURNING t."n", m."orgId", m."to", m."status", t."status" AS "before"
+), opted_out AS (
+    INSERT INTO "OptOut" ("orgId", "phone", "source")
+    SELECT u."orgId", u."to", 'twilio:21610' FROM updated u JOIN items i ON i."n" = u."n"
+    WHERE u."status" = i."status" AND i."errorCode" = '21610'
+    ORDER BY u."orgId", u."to"
+    ON CONFLICT DO NOTHING
+)
+SELECT EXISTS (SELECT FROM stored s WHERE s."twilioSid" = i."sid" AND s."status" = i."status") AS "stored",
+       EXISTS (SELECT FROM target t WHERE t."n" = i."n") AS "found",
+       coalesce((SELECT smsrelay_status_should_apply(u."before", i."status") FROM updated u WHERE u."n" = i."n"), false) AS "applied"
+FROM items i
+ORDER BY i."n";
+
 -- update_message --
 -- The lattice applied in the statement itself: under READ COMMITTED an UPDATE that meets a
 -- newer committed version of its row re-evaluates SET on that version, so no prior lock is
