@@ -95,8 +95,9 @@ _BY_POOL: weakref.WeakKeyDictionary[AsyncConnectionPool, CallbackBatches] = weak
 
 
 def for_pool(pool: AsyncConnectionPool) -> CallbackBatches:
-    """The process's batches for this pool (one per pool, so per event loop)."""
+    """The process's batches for this pool (one per pool, so per event loop). They hold the
+    pool weakly: a strong reference from the value would keep the key alive for ever."""
     batches = _BY_POOL.get(pool)
     if batches is None:
-        batches = _BY_POOL[pool] = CallbackBatches(pool)
+        batches = _BY_POOL[pool] = CallbackBatches(weakref.proxy(pool))
     return batches
