@@ -19,7 +19,7 @@ PG_TYPES = {str: {"text", "varchar"}, int: {"int2", "int4", "int8"}, bool: {"boo
 PARAM_TYPES = {"rate_state": {"window": "float8", "in_flight": "float8"}}
 SEND_PATH = {"org_for_send", "is_opted_out", "has_outbound_to", "batch_opted_out", "batch_messaged",
              "insert_idempotency", "insert_outbound_with_jobs", "authenticate_and_count", "lock_message",
-             "get_org", "enqueue_job", "sid_taken", "rate_state", "lock_message_by_sid", "insert_event",
+             "get_org", "enqueue_job", "sid_taken", "rate_state", "apply_status_callback", "apply_status_callbacks",
              "update_message"}
 
 

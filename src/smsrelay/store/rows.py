@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypedDict
 
-# A whole "MessageLog" row (get_message, lock_message, lock_message_by_sid, update_message);
+# A whole "MessageLog" row (get_message, lock_message, update_message);
 # it has a column named "from", hence the functional syntax.
 Message = TypedDict("Message", {
     "id": str,
@@ -31,6 +31,14 @@ Message = TypedDict("Message", {
     "sentAt": datetime | None,
     "finalAt": datetime | None,
 })
+
+
+class StatusApplied(TypedDict):
+    """apply_status_callback(s): the event was new, its message known, its status applied."""
+
+    stored: bool
+    found: bool
+    applied: bool
 
 
 class MessageEvent(TypedDict):
@@ -100,7 +108,7 @@ class JobsDeferred(TypedDict):
 
 
 class NewId(TypedDict):
-    """The generated id of a job (enqueue_job), an event (insert_event) or a send slot."""
+    """The generated id of a job (enqueue_job) or a send slot."""
 
     id: int
 

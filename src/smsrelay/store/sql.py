@@ -50,12 +50,15 @@ def _params(params: dict[str, Any]) -> dict[str, Any]:
 
 # The send path's queries, typed: a type checker sees which row each name returns. Only
 # declarations (nothing runs per call); tests/store/test_rows.py checks them against the SQL.
-ONE_ROWS = Literal["get_message", "get_message_any_org", "lock_message", "lock_message_by_sid", "update_message"]
-NEW_IDS = Literal["enqueue_job", "insert_event", "rate_record_send"]
+ONE_ROWS = Literal["get_message", "get_message_any_org", "lock_message", "update_message"]
+NEW_IDS = Literal["enqueue_job", "rate_record_send"]
 
 
 @overload
 async def one(conn: AsyncConnection, name: ONE_ROWS, /, **params: Any) -> rows.Message | None: ...
+@overload
+async def one(conn: AsyncConnection, name: Literal["apply_status_callback"], /,
+              **params: Any) -> rows.StatusApplied | None: ...
 @overload
 async def one(conn: AsyncConnection, name: Literal["get_org"], /, **params: Any) -> rows.Org | None: ...
 @overload
@@ -103,6 +106,9 @@ async def all(conn: AsyncConnection, name: Literal["list_messages"], /,  # noqa:
 @overload
 async def all(conn: AsyncConnection, name: Literal["message_events"], /,  # noqa: A001
               **params: Any) -> list[rows.MessageEvent]: ...
+@overload
+async def all(conn: AsyncConnection, name: Literal["apply_status_callbacks"], /,  # noqa: A001
+              **params: Any) -> list[rows.StatusApplied]: ...
 @overload
 async def all(conn: AsyncConnection, name: Literal["batch_opted_out"], /,  # noqa: A001
               **params: Any) -> list[rows.BatchOptedOut]: ...

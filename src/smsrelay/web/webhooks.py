@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 
-from smsrelay.service.delivery import status_callbacks as callbacks, inbound
+from smsrelay.service.delivery import callback_batches, status_callbacks as callbacks, inbound
 from smsrelay.service import problems
 from smsrelay.twilio import signature, twiml
 
@@ -53,10 +53,11 @@ async def _verified_form(request: Request) -> dict[str, str]:
 async def status_callback(request: Request) -> Response:
     """Twilio's StatusCallback. Duplicates and stale statuses are accepted and change nothing."""
     params = await _verified_form(request)
-    async with request.app.state.runtime.pool.connection() as conn:
-        await callbacks.apply_status_callback(
-            conn, params, message_id=request.query_params.get("messageId"),
-            idempotency_token=request.headers.get("i-twilio-idempotency-token"))
+    callback = callbacks.parse(params, message_id=request.query_params.get("messageId"),
+                               idempotency_token=request.headers.get("i-twilio-idempotency-token"))
+    if not isinstance(callback, str):
+        # Answered once the event is committed, together with the callbacks that arrived meanwhile.
+        await callback_batches.for_pool(request.app.state.runtime.pool).apply(callback)
     return Response(status_code=200)
 
 

@@ -31,7 +31,7 @@ from smsrelay.service.outbound.unknown_outcomes import (
     settle_unknown_outcomes, unsettled_seconds)
 from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
-from smsrelay.service.delivery.status_updates import advance, error_metadata
+from smsrelay.service.delivery.status_updates import advance, advance_by_id, error_metadata
 from smsrelay.store import sql
 from smsrelay.twilio.errors import TwilioError
 from smsrelay.twilio.gateway import Sent
@@ -123,9 +123,8 @@ async def send_message(rt: Runtime, message_id: str) -> str:
         return await _record_failure(rt, message_id, attempts, exc)
     failpoints.hit("after_send")
     try:
-        async with rt.pool.connection() as conn, conn.transaction():
-            row = await sql.one(conn, "lock_message", id=message_id)
-            await advance(conn, row, sent.status, twilio_sid=sent.sid, metadata=SETTLED)
+        async with rt.pool.connection() as conn:
+            await advance_by_id(conn, message_id, sent.status, twilio_sid=sent.sid, metadata=SETTLED)
     except Exception as exc:
         return await _accepted_unrecorded(rt, message_id, sent, exc)
     log.info("sent %s as %s to %s", message_id, sent.sid, phone.mask(row["to"]))
