@@ -49,14 +49,21 @@ class WorkerProcesses:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> "WorkerProcesses":
+    def spawn(self, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """One more worker process, not waited for (it may be meant to die, e.g. by a failpoint)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for i in range(self.count):
-            log = open(self.log_dir / f"worker-{len(self.procs) + 1}.log", "ab")
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "smsrelay", "worker", "--concurrency", str(self.concurrency), *self.heartbeat_args],
-                env=self._env(), cwd=self.log_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-            log.close()
+        log = open(self.log_dir / f"worker-{len(self.procs) + 1}.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smsrelay", "worker", "--concurrency", str(self.concurrency), *self.heartbeat_args],
+            env={**self._env(), **(env or {})}, cwd=self.log_dir, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def start(self) -> "WorkerProcesses":
+        for _ in range(self.count):
+            self.spawn()
         wait_until(lambda: self._alive_check() and all(send_worker_id(self.stack, p.pid) for p in self.procs),
                    timeout=60, interval=0.2, what=f"{self.count} worker processes to register")
         return self
