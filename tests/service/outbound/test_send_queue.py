@@ -124,8 +124,8 @@ def test_enqueue_during_a_lease__one_more_run_after_the_current_one(make_stack):
             stack.run(lambda rt: _enqueue(rt, message_id))
             stack.run(lambda rt: _enqueue(rt, message_id))
             row = _row(stack, message_id)
+            gate.set()  # before asserting: a held run would keep the loop from stopping
             assert row["leaseOwner"] and row["rerunAt"] is not None and not row["due"], row
-            gate.set()
         return gate.is_set() and len(send.calls) >= 2 and _row(stack, message_id) is None
 
     _run_loop(stack, send, external_enqueue_then_release, heartbeat=60.0)
