@@ -27,8 +27,8 @@ class WorkerProcesses:
         self.concurrency = concurrency
         self.extra_env = env or {}
         self.procs: list[subprocess.Popen] = []
-        # procrastinate's default heartbeat (10 s; stalled after 30 s): a shorter one lets a busy
-        # test machine mistake a live worker for a dead one and run its job twice.
+        # The default heartbeat (10 s; a lease of 30 s): a shorter one lets a busy test machine
+        # mistake a live worker for a dead one and run its send twice.
         self.heartbeat_args = ["--heartbeat", os.environ["GUARDRAILS_HEARTBEAT"]] if os.environ.get("GUARDRAILS_HEARTBEAT") else []
 
     def _env(self) -> dict[str, str]:
@@ -49,20 +49,23 @@ class WorkerProcesses:
         env.update(self.extra_env)
         return env
 
-    def _registered(self) -> int:
-        return self.stack.sql("SELECT count(*) AS n FROM procrastinate_workers")[0]["n"]
+    def spawn(self, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """One more worker process, not waited for (it may be meant to die, e.g. by a failpoint)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"worker-{len(self.procs) + 1}.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smsrelay", "worker", "--concurrency", str(self.concurrency), *self.heartbeat_args],
+            env={**self._env(), **(env or {})}, cwd=self.log_dir, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        self.procs.append(proc)
+        return proc
 
     def start(self) -> "WorkerProcesses":
-        before = self._registered()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        for i in range(self.count):
-            log = open(self.log_dir / f"worker-{len(self.procs) + 1}.log", "ab")
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "smsrelay", "worker", "--concurrency", str(self.concurrency), *self.heartbeat_args],
-                env=self._env(), cwd=self.log_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-            log.close()
-        wait_until(lambda: self._alive_check() and self._registered() >= before + self.count, timeout=60,
-                   interval=0.2, what=f"{self.count} worker processes to register")
+        for _ in range(self.count):
+            self.spawn()
+        wait_until(lambda: self._alive_check() and all(send_worker_id(self.stack, p.pid) for p in self.procs),
+                   timeout=60, interval=0.2, what=f"{self.count} worker processes to register")
         return self
 
     def _alive_check(self) -> bool:
@@ -91,6 +94,25 @@ class WorkerProcesses:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def send_worker_id(stack: Stack, pid: int) -> str | None:
+    """The send loop's id ("host:pid:random", its "SendWorker" row and the "leaseOwner" of the
+    sends it runs) of the worker process `pid`, once its first heartbeat committed: the signal
+    that the process claims sends (None before)."""
+    rows = stack.sql("""SELECT "id" FROM "SendWorker" WHERE split_part("id", ':', 2) = %s
+                        ORDER BY "startedAt" DESC LIMIT 1""", (str(pid),))
+    return rows[0]["id"] if rows else None
+
+
+def leased_in_flight(stack: Stack, owner: str, ids: list[str]) -> list[str]:
+    """Of `ids`, the messages `owner` holds a lease on whose in-flight marker committed and whose
+    sid did not: what a kill of that worker leaves half-sent."""
+    rows = stack.sql("""
+        SELECT m."id" FROM "SendQueue" q JOIN "MessageLog" m ON m."id" = q."messageId"
+        WHERE q."leaseOwner" = %s AND m."id" = ANY(%s) AND m."status" = 'queued' AND m."twilioSid" IS NULL
+          AND m."metadata"->'inFlight' IS NOT NULL AND m."metadata"->'inFlight' <> 'null'""", (owner, ids))
+    return [r["id"] for r in rows]
 
 
 def run_cli(stack: Stack, *args: str, input: str | None = None) -> subprocess.CompletedProcess:

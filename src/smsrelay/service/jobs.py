@@ -1,4 +1,5 @@
-"""Enqueueing background jobs on the caller's connection, inside the caller's transaction."""
+"""Enqueueing background work on the caller's connection, inside the caller's transaction: a send
+is a "SendQueue" row (the send loop, service/outbound/send_queue.py), a forward a procrastinate job."""
 
 from __future__ import annotations
 
@@ -9,22 +10,15 @@ from psycopg import AsyncConnection
 
 from smsrelay.store import sql
 
-SEND_TASK = "smsrelay.send_message"
 FORWARD_TASK = "smsrelay.forward_inbound"
 SEND_QUEUE = "sms"
 WEBHOOK_QUEUE = "webhooks"
 
 
-def send_lock(message_id: str) -> str:
-    """procrastinate runs one job per lock at a time: never two sends of one message at once."""
-    return f"send:{message_id}"
-
-
-async def enqueue_send(conn: AsyncConnection, message_id: str, at: datetime | None = None) -> int:
-    """Returns the job id (a throttled message keeps it, to be woken early if its limit changes)."""
-    row = await sql.one(conn, "enqueue_job", queue=SEND_QUEUE, task=SEND_TASK, args={"message_id": message_id},
-                        scheduled_at=at, lock=send_lock(message_id))
-    return row["id"]
+async def enqueue_send(conn: AsyncConnection, message_id: str, at: datetime | None = None) -> None:
+    """Due at `at` (now by default), or earlier if already due earlier. One row per message: if a
+    send of it is running, one more run follows that one (never a second beside it)."""
+    await sql.execute(conn, "enqueue_send", message_id=message_id, at=at)
 
 
 def forward_lock(org_id: str, message_id: str, slots: int) -> str:

@@ -226,8 +226,20 @@ SendQueue = Table(
     Column("leaseOwner", Text, nullable=True),
     Column("claims", Integer, nullable=False, server_default=text("0")),
     Column("enqueuedAt", TS, nullable=False, server_default=now),
+    # An enqueue that found the row leased: the lease's finish re-arms the row for then (0013).
+    Column("rerunAt", TS, nullable=True),
     Index("SendQueue_dueAt_idx", "dueAt"),
     postgresql_with={"fillfactor": 70},
+)
+
+# Each send loop's heartbeat (migration 0013): a worker is alive while "expiresAt" is ahead.
+SendWorker = Table(
+    "SendWorker",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("startedAt", TS, nullable=False, server_default=now),
+    Column("heartbeatAt", TS, nullable=False, server_default=now),
+    Column("expiresAt", TS, nullable=False),
 )
 
 # Held messages only, so releasing them never reads the rest of the open queue.

@@ -1,4 +1,4 @@
-"""`incident diagnose` against the real database when the worker died (its procrastinate row
+"""`incident diagnose` against the real database when the worker died (its "SendWorker" row
 left with an old heartbeat, as `kill -9` leaves it) during a Twilio outage: our side first."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ def test_diagnose__killed_worker_during_twilio_errors_names_our_worker_first(mak
         settled(stack, ids)  # each retrying after Twilio's 5xx
         for worker in stack.workers:
             worker.stop()
-        # What a SIGKILLed worker leaves: its row, heartbeat frozen 40 s ago (past procrastinate's
-        # stalled timeout of 3 heartbeats); the messages have waited a minute since.
-        stack.sql("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '40 seconds')")
+        # What a SIGKILLed worker leaves: its row, heartbeat frozen 40 s ago (past the lease of 3
+        # heartbeats); the messages have waited a minute since.
+        stack.sql("""INSERT INTO "SendWorker" ("id", "heartbeatAt", "expiresAt")
+                     VALUES ('dead:1', now() - interval '40 seconds', now() - interval '10 seconds')""")
         stack.sql('''UPDATE "MessageLog" SET "createdAt" = "createdAt" - interval '60 seconds' WHERE "id" = ANY(%s)''',
                   (ids,))
         causes = diagnose(stack)["causes"]

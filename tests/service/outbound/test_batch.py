@@ -24,7 +24,7 @@ def _batch(n: int, start: int = 0, tag: str = "m") -> list[dict]:
 
 def _counts(stack) -> tuple[int, int]:
     rows = stack.sql('SELECT count(*) AS n FROM "MessageLog" WHERE "direction" = \'outbound\'')[0]["n"]
-    jobs = stack.sql("SELECT count(*) AS n FROM procrastinate_jobs WHERE queue_name = 'sms'")[0]["n"]
+    jobs = stack.sql('SELECT count(*) AS n FROM "SendQueue"')[0]["n"]
     return rows, jobs
 
 
@@ -53,12 +53,12 @@ def test_batch_of_300__every_row_and_job_committed_then_each_delivered_once(make
         assert (row["orgId"], row["status"], row["to"], row["content"], row["from"]) == \
                (org["id"], "queued", m["to"], m["body"], SENDER)
         assert row["metadata"]["attempts"] == 0 and row["metadata"]["country"] == "US"
-    # One send job per message, with the lock a single send's job carries, all in one transaction.
-    job_rows = stack.sql("SELECT args->>'message_id' AS id, lock, task_name, status FROM procrastinate_jobs "
-                         "WHERE queue_name = 'sms'")
+    # One "SendQueue" row per message, due now and unclaimed, all in one transaction.
+    job_rows = stack.sql('SELECT "messageId" AS id, "orgId", "leaseOwner", "dueAt" <= now() AS due, "claims" '
+                         'FROM "SendQueue"')
     assert sorted(j["id"] for j in job_rows) == sorted(ids)
-    assert all(j["lock"] == f"send:{j['id']}" and j["task_name"] == "smsrelay.send_message"
-               and j["status"] == "todo" for j in job_rows)
+    assert all(j["orgId"] == org["id"] and j["leaseOwner"] is None and j["due"] and j["claims"] == 0
+               for j in job_rows)
     created = stack.sql('SELECT count(DISTINCT "createdAt") AS n FROM "MessageLog" WHERE "id" = ANY(%s)', (ids,))
     assert created[0]["n"] == 1, "the rows were not committed by one transaction"
 

@@ -80,7 +80,7 @@ def test_invalid_input__is_4xx_json_and_stores_nothing(stack, body, status, code
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code and r.json()["error"]["message"]
     assert stack.sql('SELECT count(*) AS n FROM "MessageLog"')[0]["n"] == 0
-    assert stack.sql("SELECT count(*) AS n FROM procrastinate_jobs")[0]["n"] == 0
+    assert stack.sql('SELECT count(*) AS n FROM "SendQueue"')[0]["n"] == 0
 
 
 def test_1600_characters__is_accepted_with_segments_counted(stack):

@@ -20,7 +20,6 @@ from smsrelay.domain import diagnosis
 from smsrelay.domain import catalogue
 from smsrelay.domain import phone
 from smsrelay.service.outbound import guards
-from smsrelay.service import jobs
 from smsrelay.service.operations import rollup
 from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
@@ -29,8 +28,8 @@ from smsrelay.store import sql
 # Live checks share one budget so a hanging Twilio cannot make a command slow: its silence is
 # itself evidence of an outage.
 TWILIO_CHECK_SECONDS = 1.0
-# procrastinate's stalled-worker timeout (3 heartbeats): past it a worker's jobs are handed to
-# others, so it counts as gone; a killed worker's row keeps its last heartbeat forever.
+# A send lease lasts 3 heartbeats: past it a worker's sends come due for others, so it counts as
+# gone; a killed worker's "SendWorker" row keeps its last heartbeat (for a day).
 WORKER_ALIVE_SECONDS = 30
 RECENT_MINUTES = 10
 MAX_NUMBER_CHECKS = 5
@@ -174,7 +173,7 @@ async def _pipeline_facts(rt: Runtime) -> diagnosis.Pipeline:
         queue = await sql.one(conn, "diagnose_queue", stuck_after=diagnosis.STUCK_AFTER_SECONDS)
         held = tuple(diagnosis.Held(r["reason"] or "?", r["orgId"], r["count"])
                      for r in await sql.all(conn, "diagnose_held"))
-        jobs_row = await sql.one(conn, "diagnose_jobs", queue=jobs.SEND_QUEUE)
+        jobs_row = await sql.one(conn, "diagnose_jobs")
         workers = await sql.one(conn, "diagnose_workers", alive_within=WORKER_ALIVE_SECONDS)
         flow = await sql.one(conn, "diagnose_flow", minutes=RECENT_MINUTES)
         mitigations = await sql.all(conn, "guarded_orgs")

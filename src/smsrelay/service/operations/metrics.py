@@ -2,7 +2,8 @@
 reports the same values, whatever process handled the traffic.
 
 Counters come from "MessageCounter" (kept by a trigger on "MessageLog", see migration 0003),
-gauges from the partial open-status index, procrastinate's tables and cached values the
+gauges from the partial open-status index, "SendQueue" and "SendWorker" (the send loop),
+procrastinate's jobs (forwards) and cached values the
 scheduler stores in "SystemSetting" (Twilio's balance is never fetched per scrape).
 """
 
@@ -167,7 +168,16 @@ class SnapshotCollector(Collector):
             depth[(r["queue"], r["status"])] = r["count"]
         for (queue, status), count in sorted(depth.items()):
             jobs.add_metric([queue, status], count)
-        return [queued, oldest, held, held_age, jobs]
+        send_age = GaugeMetricFamily("smsrelay_send_queue_oldest_age_seconds",
+                                     "Seconds since the oldest \"SendQueue\" row in each status was enqueued",
+                                     labels=["status"])
+        ages = {st: 0.0 for st in ("todo", "scheduled", "doing")}
+        for r in snap.jobs:
+            if r["queue"] == job_names.SEND_QUEUE:
+                ages[r["status"]] = r["oldestAge"] or 0.0
+        for status, value in sorted(ages.items()):
+            send_age.add_metric([status], value)
+        return [queued, oldest, held, held_age, jobs, send_age]
 
     def _ops_families(self) -> Iterable[Any]:
         snap = self.snap

@@ -9,8 +9,8 @@ accepted message's row and send job commit together in one transaction, all or n
 
 What a single send looks up per message is looked up once per batch: the org, its senders,
 the opt-outs and the recipients already messaged (one `= ANY` query each), and the daily cap
-(locked once, counted for the whole batch). The rows go in with one multi-row INSERT and their
-jobs with one call of procrastinate's array defer function, in the same statement.
+(locked once, counted for the whole batch). The rows and their "SendQueue" rows go in with one
+statement.
 
 Org disable, kill switch and rate limits act at dispatch, for a batch as for a single send:
 the messages are accepted and queued, and the worker holds them (never drops them).

@@ -15,7 +15,6 @@ from psycopg.types.json import Jsonb
 from smsrelay.domain import admission as admission_rules
 from smsrelay.domain import ids, lint, phone, segments, text
 from smsrelay.service.outbound import admission, spend_guard
-from smsrelay.service import jobs
 from smsrelay.service import problems
 from smsrelay.service.problems import Problem
 from smsrelay.store import sql
@@ -268,9 +267,7 @@ async def insert_with_jobs(conn: AsyncConnection, org_id: str, messages: list[di
                "encodings": "encoding"}
     arrays: dict[str, list[Any]] = {param: [m[key] for m in messages] for param, key in columns.items()}
     arrays["metadata"] = [Jsonb(m["metadata"]) for m in messages]
-    arrays["locks"] = [jobs.send_lock(m["id"]) for m in messages]
-    done = await sql.one(conn, "insert_outbound_with_jobs", org_id=org_id, queue=jobs.SEND_QUEUE,
-                         task=jobs.SEND_TASK, **arrays)
+    done = await sql.one(conn, "insert_outbound_with_jobs", org_id=org_id, **arrays)
     if done is None or done["jobs"] != len(messages):
         raise RuntimeError(f"stored {done and done['jobs']} send jobs for {len(messages)} messages")
 

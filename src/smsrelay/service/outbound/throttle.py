@@ -119,15 +119,15 @@ async def close(rt: Runtime, slot_id: int | None) -> None:
         log.warning("could not close send slot %s; it counts until the request timeout", slot_id, exc_info=True)
 
 
-async def defer(conn: AsyncConnection, org: dict[str, Any], message_id: str, until: datetime) -> int:
-    """Reserve `until` for the message and schedule its job then (same transaction as claim)."""
-    job_id = await jobs.enqueue_send(conn, message_id, at=until)
+async def defer(conn: AsyncConnection, org: dict[str, Any], message_id: str, until: datetime) -> None:
+    """Reserve `until` for the message and schedule its send then (same transaction as claim)."""
+    await jobs.enqueue_send(conn, message_id, at=until)
     await sql.execute(conn, "rate_drop_plan", message_id=message_id)
+    # "jobId" is left NULL: a re-plan wakes the message's "SendQueue" row by its id.
     await sql.execute(conn, "rate_plan", org_id=org["id"], message_id=message_id, at=until,
-                      per_minute=org["maxMessagesPerMinute"], job_id=job_id)
+                      per_minute=org["maxMessagesPerMinute"], job_id=None)
     await sql.execute(conn, "merge_metadata", id=message_id, metadata={
         "throttled": {"until": until.isoformat(), "perMinute": org["maxMessagesPerMinute"]}})
-    return job_id
 
 
 async def forget(conn: AsyncConnection, message_id: str) -> None:

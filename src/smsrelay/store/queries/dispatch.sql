@@ -5,9 +5,8 @@
 -- ==== jobs and claims ====
 
 -- enqueue_job --
--- procrastinate's own defer function, called on our connection so the job commits (or not)
--- together with the "MessageLog" row.
--- The lock (the message id for sends) keeps two jobs of one message from ever running at once.
+-- procrastinate's own defer function (forwards to orgs' webhooks), called on our connection so
+-- the job commits (or not) together with the "MessageLog" row; the lock caps an org's forwards.
 SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(
     %(queue)s, %(task)s, 0, %(lock)s, NULL, %(args)s, %(scheduled_at)s
 )]::procrastinate_job_to_defer_v1[])) AS id;
@@ -107,17 +106,18 @@ VALUES (%(org_id)s, %(message_id)s, %(at)s, true, %(per_minute)s, %(job_id)s);
 
 -- rate_replan_stale --
 -- Reservations made under another limit than the org's current one (an operator changed
--- "maxMessagesPerMinute"): drop them and wake their jobs now, so a raised or removed limit
--- lets the messages go at once and a lowered one re-plans them under the new limit.
+-- "maxMessagesPerMinute"): drop them and wake their sends now, so a raised or removed limit
+-- lets the messages go at once and a lowered one re-plans them under the new limit. A row
+-- leased by a running send is left alone: that run decides under the current limit.
 WITH stale AS (
     DELETE FROM "SendSlot" p USING "OrgSettings" s
     WHERE p."planned" AND s."orgId" = p."orgId"
       AND p."perMinute" IS DISTINCT FROM s."maxMessagesPerMinute"
-    RETURNING p."jobId"
+    RETURNING p."messageId"
 )
-UPDATE procrastinate_jobs SET scheduled_at = now()
-WHERE id IN (SELECT "jobId" FROM stale) AND status = 'todo'
-RETURNING id;
+UPDATE "SendQueue" SET "dueAt" = now()
+WHERE "messageId" IN (SELECT "messageId" FROM stale) AND "leaseOwner" IS NULL AND "dueAt" > now()
+RETURNING "messageId";
 
 -- rate_purge --
 -- Sends older than the window no longer count; a reservation an hour overdue lost its job.

@@ -91,16 +91,16 @@ WHERE "direction" = 'outbound' AND "status" = 'queued' AND jsonb_typeof("metadat
 GROUP BY 1, 2;
 
 -- diagnose_jobs --
-SELECT (count(*) FILTER (WHERE "status" = 'todo' AND ("scheduled_at" IS NULL OR "scheduled_at" <= now())))::int AS todo,
-       (count(*) FILTER (WHERE "status" = 'doing'))::int AS doing
-FROM procrastinate_jobs
-WHERE "status" IN ('todo', 'doing') AND "queue_name" = %(queue)s;
+-- Sends due and not taken (a run-out lease is due again) and sends under a live lease.
+SELECT (count(*) FILTER (WHERE "dueAt" <= now()))::int AS todo,
+       (count(*) FILTER (WHERE "dueAt" > now() AND "leaseOwner" IS NOT NULL))::int AS doing
+FROM "SendQueue";
 
 -- diagnose_workers --
-SELECT (count(*) FILTER (WHERE last_heartbeat > now() - make_interval(secs => %(alive_within)s)))::int AS alive,
+SELECT (count(*) FILTER (WHERE "heartbeatAt" > now() - make_interval(secs => %(alive_within)s)))::int AS alive,
        count(*)::int AS registered,
-       extract(epoch FROM now() - max(last_heartbeat))::float AS last_heartbeat_age_s
-FROM procrastinate_workers;
+       extract(epoch FROM now() - max("heartbeatAt"))::float AS last_heartbeat_age_s
+FROM "SendWorker";
 
 -- diagnose_flow --
 -- Since the oldest outbound message still waiting for its first attempt: has anything created

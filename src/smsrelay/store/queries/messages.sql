@@ -89,9 +89,9 @@ SELECT f.*, EXISTS (SELECT FROM queued) AS "accepted",
 FROM facts f;
 
 -- insert_outbound_with_jobs --
--- Accepted messages' rows and their send jobs in one statement (one round trip for a single send,
--- one for a whole batch): procrastinate's own array defer function, as enqueue_job, fed from the rows
--- the INSERT returned (a job exists only for a stored row), in the batch's order. The arrays
+-- Accepted messages' rows and their "SendQueue" rows in one statement (one round trip for a single
+-- send, one for a whole batch), fed from the rows the INSERT returned (a queue row exists only for
+-- a stored message); the queue's statement trigger wakes the workers once for all. The arrays
 -- travel in binary (the "b" placeholders): quoting a thousand JSON documents into a text array
 -- literal costs the API process more than the INSERT costs PostgreSQL.
 WITH inserted AS (
@@ -103,12 +103,12 @@ WITH inserted AS (
                 %(segments)b::int[], %(encodings)b::text[], %(metadata)b::jsonb[])
          AS m(id, sender, recipient, content, segments, encoding, metadata)
     RETURNING "id"
+), queued AS (
+    INSERT INTO "SendQueue" ("messageId", "orgId")
+    SELECT "id", %(org_id)s FROM inserted
+    RETURNING 1
 )
-SELECT coalesce(cardinality(procrastinate_defer_jobs_v1(array_agg(
-           ROW(%(queue)s, %(task)s, 0, j.lock, NULL, jsonb_build_object('message_id', j.id), NULL)::procrastinate_job_to_defer_v1
-           ORDER BY j.n))), 0) AS jobs
-FROM unnest(%(ids)b::text[], %(locks)b::text[]) WITH ORDINALITY AS j(id, lock, n)
-JOIN inserted i ON i."id" = j.id;
+SELECT count(*)::int AS jobs FROM queued;
 
 -- ==== admission and the daily cap ====
 

@@ -137,17 +137,26 @@ WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted',
 GROUP BY 1, 2;
 
 -- job_queue_depth --
--- procrastinate keeps no creation time, so job age comes from "MessageLog" instead; 'scheduled'
--- are retries waiting for their backoff.
-SELECT queue_name AS "queue",
-       CASE WHEN status = 'todo' AND scheduled_at > now() THEN 'scheduled' ELSE status::text END AS "status",
-       count(*)::bigint AS "count"
+-- Sends from "SendQueue" (a lease not yet run out is 'doing'; one that ran out is due again),
+-- forwards from procrastinate; 'scheduled' are retries and throttled sends waiting for their time.
+-- "oldestAge": since the oldest of them was enqueued ("SendQueue" only; a forward's age is its
+-- message's).
+SELECT 'sms' AS "queue",
+       CASE WHEN "dueAt" <= now() THEN 'todo' WHEN "leaseOwner" IS NOT NULL THEN 'doing' ELSE 'scheduled' END AS "status",
+       count(*)::bigint AS "count", extract(epoch FROM now() - min("enqueuedAt"))::float8 AS "oldestAge"
+FROM "SendQueue"
+GROUP BY 1, 2
+UNION ALL
+SELECT queue_name,
+       CASE WHEN status = 'todo' AND scheduled_at > now() THEN 'scheduled' ELSE status::text END,
+       count(*)::bigint, NULL
 FROM procrastinate_jobs
-WHERE status IN ('todo', 'doing')
+WHERE status IN ('todo', 'doing') AND queue_name = 'webhooks'
 GROUP BY 1, 2;
 
 -- worker_heartbeats --
-SELECT id AS "workerId", extract(epoch FROM now() - last_heartbeat)::float8 AS "age" FROM procrastinate_workers;
+-- The send loops' heartbeats; a killed worker's row stays (frozen) until it is a day old.
+SELECT "id" AS "workerId", extract(epoch FROM now() - "heartbeatAt")::float8 AS "age" FROM "SendWorker";
 
 -- mitigation_state --
 SELECT 'org_disabled' AS "kind", s."orgId", s."updatedAt" AS "since" FROM "OrgSettings" s WHERE s."smsDisabled"

@@ -1,12 +1,12 @@
 """NOTIFY on changes to what the API processes cache (keys, orgs, their settings and senders)
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
