@@ -175,7 +175,7 @@ def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int
         countries=org["allowedCountries"], proceed=False, sender=None, service=None, to=None,
         refuse_first=False, refuse_repeat=False, id=None, content=None, segments=None, encoding=None,
         metadata_first=None, metadata_repeat=None, response_first=None, response_repeat=None,
-        queue=jobs.SEND_QUEUE, task=jobs.SEND_TASK, lock=None, **counter)
+        **counter)
     # The hash only ever meets a stored idempotency answer.
     result = Plan(params, _request_hash({"to": to, "body": body, "from": from_}) if idempotency_key is not None else "")
     params["request_hash"] = result.request_hash
@@ -195,7 +195,7 @@ def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int
     message_id = ids.new_id("msg")
     result.e164 = check.e164
     params.update(proceed=True, sender=sender["number"], service=sender["messagingServiceSid"], to=check.e164,
-                  id=message_id, content=body, lock=jobs.send_lock(message_id))
+                  id=message_id, content=body)
     for first, content in zip((True, False), lint.lint_both(body)):
         verdict = admission_rules.screen(check, content, allowed_countries=org["allowedCountries"],
                                          landline_policy=org["landlinePolicy"], content_policy=org["contentPolicy"])
@@ -244,8 +244,8 @@ def settle(plan: Plan, row: dict[str, Any]) -> tuple[int, dict[str, Any]] | str:
         raise refusal
     if row["capped"]:
         return CAPPED
-    if not row["accepted"] or row["jobs"] != 1:
-        raise RuntimeError(f"accept_message stored {row['accepted']} and {row['jobs']} jobs for one message")
+    if not row["accepted"]:
+        raise RuntimeError("accept_message stored no queue row for an accepted message")
     return 202, plan.responses[row["first"]]
 
 

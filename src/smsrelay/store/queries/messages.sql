@@ -77,15 +77,8 @@ WITH k AS (
            CASE WHEN go."first" THEN %(response_first)s::jsonb ELSE %(response_repeat)s::jsonb END
     FROM go WHERE %(idempotency_key)s::text IS NOT NULL
     RETURNING "key"
-), procrastinate_send_job AS (
-    -- Until the worker reads "SendQueue" (the queue branch), the send job as well; at that merge
-    -- this CTE and the "jobs" column below go.
-    SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%(queue)s::text, %(task)s::text, 0, %(lock)s::text, NULL,
-               jsonb_build_object('message_id', i."id"), NULL)::procrastinate_job_to_defer_v1]) AS ids
-    FROM inserted i
 )
-SELECT f.*, EXISTS (SELECT FROM queued) AS "accepted",
-       (SELECT count(*) FROM procrastinate_send_job)::int AS "jobs"
+SELECT f.*, EXISTS (SELECT FROM queued) AS "accepted"
 FROM facts f;
 
 -- insert_outbound_with_jobs --
