@@ -20,11 +20,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote_plus
 
-from .webhook_http import NoAnswer, WebhookClient
+import aiohttp
+import yarl
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "TwilioProxy/1.1"
+LIMIT = 100  # connections kept alive to receivers, and callbacks in flight
+KEEPALIVE_SECONDS = 30.0
 
 
 class Signer:
@@ -76,6 +79,10 @@ class Delivery:
 
 
 class WebhookSender:
+    """One aiohttp session for the simulator's life: every callback reuses its keep-alive
+    connections, and each request carries its own total timeout (a changed
+    callback_timeout_seconds applies to the next callback)."""
+
     def __init__(self, auth_token: str, *, timeout: float, max_attempts: int,
                  retry_base_ms: int) -> None:
         self.auth_token = auth_token
@@ -83,15 +90,31 @@ class WebhookSender:
         self.max_attempts = max_attempts
         self.retry_base_ms = retry_base_ms
         self._sign = Signer(auth_token)
-        self._client: WebhookClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._slots: asyncio.Semaphore | None = None
 
-    def _http(self) -> WebhookClient:
-        if self._client is None:
-            # Callbacks queue for one of 100 kept-alive connections rather than open a new one
-            # each. Built on first use: its semaphore belongs to the running event loop.
-            self._client = WebhookClient(limit=100, timeout=self.timeout)
-        self._client.timeout = self.timeout
-        return self._client
+    @property
+    def timeout(self) -> float:
+        return self._timeout.total
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        # Always a ClientTimeout: aiohttp reads a bare None as "no timeout at all", and a
+        # receiver that never answers would then hold a connection forever.
+        self._timeout = aiohttp.ClientTimeout(total=seconds)
+
+    def _http(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        if self._session is None:
+            # Built on first use: the session and the semaphore belong to the running loop.
+            # Callbacks queue for one of LIMIT kept-alive connections rather than open a new
+            # one each. They queue on the semaphore, outside the request, because aiohttp's
+            # total timeout would count the wait for a pooled connection against the receiver.
+            # No cookie jar: Twilio sends no cookies back, and filtering them costs every request.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=LIMIT, keepalive_timeout=KEEPALIVE_SECONDS),
+                cookie_jar=aiohttp.DummyCookieJar())
+            self._slots = asyncio.Semaphore(LIMIT)
+        return self._session, self._slots
 
     def headers(self, url: str, params: dict[str, str], token: str) -> dict[str, str]:
         return {
@@ -105,25 +128,38 @@ class WebhookSender:
     async def post(self, url: str, params: dict[str, str], token: str, *,
                    retry: bool = True) -> Delivery:
         """POST a signed form; retry on 5xx, timeouts and connection errors (bounded, backoff)."""
-        head = "".join(f"{k}: {v}\r\n" for k, v in self.headers(url, params, token).items())
+        headers = self.headers(url, params, token)
         body = form_encode(params).encode()
         attempts = self.max_attempts if retry else 1
         last = Delivery(None, "", 0, token)
         for attempt in range(1, attempts + 1):
             try:
-                status, answer = await self._http().post(url, head, body)
+                status, answer = await self._exchange(url, headers, body)
                 last = Delivery(status, answer.decode(errors="replace"), attempt, token)
                 if status < 500:
                     return last
-            except NoAnswer as exc:
-                last = Delivery(None, "", attempt, token, error=type(exc.cause).__name__)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                last = Delivery(None, "", attempt, token, error=type(exc).__name__)
             if attempt < attempts:
                 await asyncio.sleep(self.retry_base_ms / 1000 * 2 ** (attempt - 1))
         log.warning("webhook to %s gave up after %d attempts (%s)", url, last.attempts,
                     last.status_code or last.error)
         return last
 
+    async def _exchange(self, url: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        session, slots = self._http()
+        async with slots:
+            async with session.post(_target(url), data=body, headers=headers,
+                                    allow_redirects=False, timeout=self._timeout) as resp:
+                return resp.status, await resp.read()
+
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = self._slots = None
+
+
+@lru_cache(maxsize=4096)  # a message's callbacks all go to its one URL
+def _target(url: str) -> yarl.URL:
+    # encoded=True: sent exactly as signed, never re-quoted.
+    return yarl.URL(url, encoded=True)
