@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # Forwards in flight per org across all workers (procrastinate locks in PostgreSQL).
     webhook_per_org_concurrency: int = Field(default=2, ge=1)
 
+    # A worker process lowers its own CPU priority by this much (nice): where API and workers
+    # share cores, accepting keeps answering while sends queue in the database; alone on its
+    # machine a worker loses nothing by it. 0 leaves the priority alone.
+    worker_nice: int = Field(default=10, ge=0, le=19)
+
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8010
 

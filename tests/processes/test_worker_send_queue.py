@@ -1,9 +1,11 @@
 """The send loop in real worker processes: a killed worker's leased sends are sent exactly once
-by another after the lease, and while Twilio hangs no connection holds a transaction open."""
+by another after the lease, while Twilio hangs no connection holds a transaction open, and a
+worker yields the CPU to the API (WORKER_NICE)."""
 
 from __future__ import annotations
 
 import collections
+import os
 
 from smsrelay.simulator.ledger import SimulatorClient
 from tests.support.waiting import wait_until
@@ -69,3 +71,16 @@ def test_while_twilio_hangs__the_claim_is_committed_and_no_transaction_is_left_o
             assert open_transactions == [], open_transactions
         finally:
             sim.reset()  # ends the hung request
+
+
+def test_worker_process__yields_the_cpu_to_the_api_by_worker_nice(make_stack, tmp_path):
+    # Accept latency while the pipeline is saturated depends on the API winning the cores.
+    stack = make_stack(start_worker=False)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with WorkerProcesses(stack, tmp_path, count=0) as workers:
+        default = workers.spawn()
+        off = workers.spawn(env={"WORKER_NICE": "0"})
+        wait_until(lambda: send_worker_id(stack, default.pid) and send_worker_id(stack, off.pid),
+                   timeout=60, what="both workers to start")
+        assert os.getpriority(os.PRIO_PROCESS, default.pid) == min(19, base + 10)
+        assert os.getpriority(os.PRIO_PROCESS, off.pid) == base

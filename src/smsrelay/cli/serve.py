@@ -121,6 +121,8 @@ def worker(concurrency: Annotated[int, typer.Option(help="Sends in flight at onc
 
     setup_logging()
     settings = get_settings()
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
     forwards = forward_concurrency or settings.webhook_concurrency
     # A forward holds a connection only to read the message and to record the outcome, never
     # during the HTTP call: a few more connections serve all its slots.
