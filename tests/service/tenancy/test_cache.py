@@ -38,6 +38,12 @@ def _in_db(database_url: str, fn):
     return asyncio.run(go())
 
 
+async def _kill_listener(conn) -> None:
+    await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE application_name = %s AND datname = current_database()",
+                       (cache_module.LISTENER_NAME,))
+
+
 def test_every_change_to_keys_orgs_settings_or_numbers__evicts_every_cache(stack):
     org = stack.create_org()
     statements = [
@@ -79,9 +85,7 @@ def test_listener_lost__cache_cleared_and_bypassed_until_it_is_back(stack, monke
             await c.org(conn, org["id"])
             assert c._orgs
             monkeypatch.setattr(cache_module, "RETRY_SECONDS", 3600)
-            await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                               "WHERE application_name = %s AND datname = current_database()",
-                               (cache_module.LISTENER_NAME,))
+            await _kill_listener(conn)
             await _await(lambda: not c.live)
             assert not c._orgs, "a lost listener must clear the cache"
             # Nothing is announced now: what is read is not kept, and the next read is fresh.
@@ -103,9 +107,7 @@ def test_listener_back__serves_the_cache_again(stack):
         try:
             await _await(lambda: c.live)
             generation = c.generation
-            await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                               "WHERE application_name = %s AND datname = current_database()",
-                               (cache_module.LISTENER_NAME,))
+            await _kill_listener(conn)
             await _await(lambda: c.live and c.generation > generation)
             await c.org(conn, org["id"])
             assert c._orgs

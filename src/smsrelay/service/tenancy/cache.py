@@ -53,22 +53,20 @@ class TenancyCache:
 
     async def key(self, conn: AsyncConnection, key_hash: str) -> dict[str, Any] | None:
         """{"id", "orgId"} of a live key, None for an unknown or revoked one (not cached)."""
-        if self.live and (found := self._keys.get(key_hash)) is not None:
-            return found
-        generation = self.generation
-        found = await sql.one(conn, "api_key_by_hash", key_hash=key_hash)
-        if found is not None:
-            self._keep(self._keys, key_hash, found, generation)
-        return found
+        return await self._read(conn, self._keys, key_hash, "api_key_by_hash", key_hash=key_hash)
 
     async def org(self, conn: AsyncConnection, org_id: str, *, fresh: bool = False) -> dict[str, Any] | None:
         """The org_for_send row; `fresh` skips the cached copy (the accept statement found it stale)."""
-        if not fresh and self.live and (found := self._orgs.get(org_id)) is not None:
+        return await self._read(conn, self._orgs, org_id, "org_for_send", fresh=fresh, org_id=org_id)
+
+    async def _read(self, conn: AsyncConnection, store: dict[str, dict[str, Any]], name: str, query: str, *,
+                    fresh: bool = False, **params: Any) -> dict[str, Any] | None:
+        if not fresh and self.live and (found := store.get(name)) is not None:
             return found
         generation = self.generation
-        found = await sql.one(conn, "org_for_send", org_id=org_id)
+        found = await sql.one(conn, query, **params)
         if found is not None:
-            self._keep(self._orgs, org_id, found, generation)
+            self._keep(store, name, found, generation)
         return found
 
     # ---- the listener ----
