@@ -123,9 +123,9 @@ async def defer(conn: AsyncConnection, org: dict[str, Any], message_id: str, unt
     """Reserve `until` for the message and schedule its send then (same transaction as claim)."""
     await jobs.enqueue_send(conn, message_id, at=until)
     await sql.execute(conn, "rate_drop_plan", message_id=message_id)
-    # "jobId" is left NULL: a re-plan wakes the message's "SendQueue" row by its id.
+    # No "jobId" any more: a re-plan wakes the message's "SendQueue" row by its id.
     await sql.execute(conn, "rate_plan", org_id=org["id"], message_id=message_id, at=until,
-                      per_minute=org["maxMessagesPerMinute"], job_id=None)
+                      per_minute=org["maxMessagesPerMinute"])
     await sql.execute(conn, "merge_metadata", id=message_id, metadata={
         "throttled": {"until": until.isoformat(), "perMinute": org["maxMessagesPerMinute"]}})
 

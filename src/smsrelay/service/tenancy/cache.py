@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -53,18 +54,18 @@ class TenancyCache:
 
     async def key(self, conn: AsyncConnection, key_hash: str) -> dict[str, Any] | None:
         """{"id", "orgId"} of a live key, None for an unknown or revoked one (not cached)."""
-        return await self._read(conn, self._keys, key_hash, "api_key_by_hash", key_hash=key_hash)
+        return await self._read(self._keys, key_hash, lambda: sql.one(conn, "api_key_by_hash", key_hash=key_hash))
 
     async def org(self, conn: AsyncConnection, org_id: str, *, fresh: bool = False) -> dict[str, Any] | None:
         """The org_for_send row; `fresh` skips the cached copy (the accept statement found it stale)."""
-        return await self._read(conn, self._orgs, org_id, "org_for_send", fresh=fresh, org_id=org_id)
+        return await self._read(self._orgs, org_id, lambda: sql.one(conn, "org_for_send", org_id=org_id), fresh=fresh)
 
-    async def _read(self, conn: AsyncConnection, store: dict[str, dict[str, Any]], name: str, query: str, *,
-                    fresh: bool = False, **params: Any) -> dict[str, Any] | None:
+    async def _read(self, store: dict[str, dict[str, Any]], name: str,
+                    load: Callable[[], Awaitable[dict[str, Any] | None]], *, fresh: bool = False) -> dict[str, Any] | None:
         if not fresh and self.live and (found := store.get(name)) is not None:
             return found
         generation = self.generation
-        found = await sql.one(conn, query, **params)
+        found = await load()
         if found is not None:
             self._keep(store, name, found, generation)
         return found

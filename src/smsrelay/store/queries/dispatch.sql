@@ -101,8 +101,8 @@ RETURNING "id";
 UPDATE "SendSlot" SET "doneAt" = clock_timestamp() WHERE "id" = %(id)s AND "doneAt" IS NULL;
 
 -- rate_plan --
-INSERT INTO "SendSlot" ("orgId", "messageId", "at", "planned", "perMinute", "jobId")
-VALUES (%(org_id)s, %(message_id)s, %(at)s, true, %(per_minute)s, %(job_id)s);
+INSERT INTO "SendSlot" ("orgId", "messageId", "at", "planned", "perMinute")
+VALUES (%(org_id)s, %(message_id)s, %(at)s, true, %(per_minute)s);
 
 -- rate_replan_stale --
 -- Reservations made under another limit than the org's current one (an operator changed
