@@ -159,3 +159,20 @@ TWILIO_TIMEOUT = _declare("twilio_timeout", 504, "Twilio did not answer within {
 TWILIO_ERROR = _declare("twilio_error", 502, "Twilio answered {status}: {msg} (code {code})")
 TWILIO_UNREACHABLE = _declare("twilio_unreachable", 502, "Cannot reach Twilio: {kind}: {error}", retryable=True,
                               variants={"plain": "Cannot reach Twilio: {msg}"})
+
+# --- message templates (service/templates) ------------------------------------------------------
+
+TEMPLATE_NOT_FOUND = _declare("template_not_found", 404, "No template {name}.", details=("name",))
+TEMPLATE_EXISTS = _declare("template_exists", 409,
+                           "A template named {name} already exists; PATCH it to save a new version.", details=("name",))
+INVALID_TEMPLATE = _declare("invalid_template", 422, "{message}")
+TEMPLATE_CONTENT_BLOCKED = _declare("template_content_blocked", 422, "{message}",
+                                    details=("findings", "segments", "policy"))
+TEMPLATE_ARCHIVED = _declare("template_archived", 422, "Template {name} is archived; it sends nothing until restored.",
+                             details=("name",))
+TEMPLATE_VARIABLE_MISSING = _declare("template_variable_missing", 422, "{message}", details=("variable",))
+TEMPLATE_VARIABLE_UNEXPECTED = _declare("template_variable_unexpected", 422, "{message}", details=("variable",))
+TEMPLATE_VARIABLE_INVALID = _declare("template_variable_invalid", 422, "{message}", details=("variable",))
+TEMPLATE_WITH_BODY = _declare("template_with_body", 422,
+                              "Send either 'body' or 'template' (with its 'variables'), not both.")
+VARIABLES_WITHOUT_TEMPLATE = _declare("variables_without_template", 422, "'variables' go with a 'template'.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from smsrelay.domain import lint as content_lint
 from smsrelay.service.outbound import batch, messages
+from smsrelay.service.templates import sending as template_sending
 from smsrelay.web import deps
 from smsrelay.web.deps import Conn, OrgId, SendOrg
 
@@ -19,8 +20,11 @@ router = APIRouter(prefix="/v1", tags=["messages"])
 
 class SendRequest(BaseModel):
     to: str = Field(description="Recipient, E.164 or national format in the org's default region")
-    body: str = Field(description="Message text, at most 1600 characters")
+    body: str | None = Field(default=None, description="Message text, at most 1600 characters (or send a 'template')")
     from_: str | None = Field(default=None, alias="from", description="One of the org's sender numbers")
+    template: str | None = Field(default=None, max_length=64,
+                                 description="Send this template of the org instead of a body (see /v1/templates)")
+    variables: dict[str, Any] | None = Field(default=None, description="A value for each of the template's placeholders")
 
 
 class FindingOut(BaseModel):
@@ -56,8 +60,10 @@ ERRORS = {status: {"model": ErrorResponse} for status in (401, 404, 409, 413, 42
 async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn: Conn,
                        idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
     """Accept a message for sending. The row and its send job commit together; the reply is 202."""
-    status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=req.body, from_=req.from_,
-                                             idempotency_key=idempotency_key)
+    text, template = await template_sending.resolve(conn, org_id, body=req.body, template=req.template,
+                                                    variables=req.variables)
+    status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=text, from_=req.from_,
+                                             idempotency_key=idempotency_key, metadata=template)
     return JSONResponse(status_code=status, content=body)
 
 
@@ -89,8 +95,12 @@ async def send_batch(req: BatchRequest, org_id: OrgId, conn: Conn,
     """Accept up to 1,000 messages in one request. Each is checked as a single send would be; the
     ones refused are reported by index and not stored; every accepted row and its send job commit
     together in one transaction. The per-key request limit counts the batch as one request."""
-    status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, m.body, m.from_) for m in req.messages],
-                                                       idempotency_key=idempotency_key)
+    rendered = await template_sending.resolve_batch(conn, org_id, [(m.body, m.template,
+                                                                     m.variables) for m in req.messages])
+    status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, text, m.from_) for m, (text, _) in
+                                                                      zip(req.messages, rendered)],
+                                                       idempotency_key=idempotency_key,
+                                                       extras=[extra for _, extra in rendered])
     return JSONResponse(status_code=status, content=body)
 
 

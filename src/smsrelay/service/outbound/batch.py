@@ -52,8 +52,10 @@ def check_size(count: int) -> None:
 
 
 async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
-                       idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
-    """items: (to, body, from) per message. Returns (200, {"accepted", "rejected", "results"})."""
+                       idempotency_key: str | None = None,
+                       extras: Sequence[dict[str, Any] | Problem | None] | None = None) -> tuple[int, dict[str, Any]]:
+    """items: (to, body, from) per message; extras (optional, by index): metadata to store with
+    it (its template) or the Problem that refuses it. Returns (200, {"accepted", "rejected", "results"})."""
     check_size(len(items))
     request_hash = _batch_hash(items) if idempotency_key is not None else ""
     async with conn.transaction():
@@ -66,10 +68,13 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         # 1. What needs no database: body, recipient, sender.
         results: list[dict[str, Any] | None] = [None] * len(items)
         valid: list[tuple[int, str, phone.PhoneCheck, dict[str, Any]]] = []
+        extra = list(extras) if extras is not None else [None] * len(items)
         checks: dict[str, phone.PhoneCheck] = {}
         chosen: dict[str | None, dict[str, Any] | Problem] = {}
         for i, (to, body, from_) in enumerate(items):
             try:
+                if isinstance(extra[i], Problem):
+                    raise extra[i]
                 check_characters(to=to, body=body, **{"from": from_})
                 validate_body(body)
                 check = checks.get(to)
@@ -122,7 +127,8 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
                 continue
             findings = verdict.findings_dicts()
             message_id = ids.new_id("msg")
-            rows.append(outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings))
+            rows.append(outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings,
+                                     extra[i]))
             messaged.add(e164)
             accepted += 1
             used += content.segments
@@ -144,9 +150,11 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
 
 
 async def accept_batch_idempotent(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
-                                  idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
+                                  idempotency_key: str | None = None,
+                                  extras: Sequence[dict[str, Any] | Problem | None] | None = None
+                                  ) -> tuple[int, dict[str, Any]]:
     try:
-        return await accept_batch(conn, org_id, items, idempotency_key=idempotency_key)
+        return await accept_batch(conn, org_id, items, idempotency_key=idempotency_key, extras=extras)
     except _LostRace:
         # A concurrent request with the same key committed first: ours rolled back; replay theirs.
         assert idempotency_key is not None

@@ -13,6 +13,7 @@ Holds, by reason (kept in "metadata"->'hold'->>'reason'):
   row every process reads, so it needs no restart.
 - org_disabled: the runbook's `UPDATE "OrgSettings" SET "smsDisabled" = true`.
 - rate_zero: "maxMessagesPerMinute" set to 0 or less, which can only mean "send nothing".
+- template_disabled: the message's template is disabled (service/templates/hold.py).
 The rate limit itself (service/outbound/throttle.py) defers rather than holds. Dispatch holds
 a message as unknown_outcome when nobody can say whether Twilio has it; no guard lifting
 releases that one (a callback or reconciliation settles it).
@@ -53,6 +54,8 @@ def hold_reason(settings: Settings, facts: dict[str, Any]) -> str | None:
         return "org_disabled"
     if facts["maxMessagesPerMinute"] is not None and facts["maxMessagesPerMinute"] <= 0:
         return "rate_zero"
+    if facts.get("templateDisabled"):
+        return "template_disabled"
     return None
 
 

@@ -44,6 +44,11 @@ CROSS JOIN LATERAL (
       AND jsonb_typeof(m."metadata"->'hold') = 'object' AND m."twilioSid" IS NULL
       -- An unknown outcome waits for Twilio's word, not for a guard to lift.
       AND m."metadata"->'hold'->>'reason' IS DISTINCT FROM 'unknown_outcome'
+      -- A template hold (service/templates/hold.py) lifts when its template is enabled.
+      AND (m."metadata"->'hold'->>'reason' IS DISTINCT FROM 'template_disabled'
+           OR m."createdAt" < now() - make_interval(secs => s."validityPeriodSeconds")
+           OR NOT EXISTS (SELECT 1 FROM "MessageTemplate" t WHERE t."id" = m."metadata"->>'templateId'
+                          AND t."disabled" IS NOT NULL))
       AND m."createdAt" < CASE WHEN NOT s."smsDisabled" AND coalesce(s."maxMessagesPerMinute", 1) > 0
                                THEN 'infinity'::timestamptz
                                ELSE now() - make_interval(secs => s."validityPeriodSeconds") END
@@ -171,7 +176,9 @@ RETURNING "id";
 SELECT m.*, s."smsDisabled", s."maxMessagesPerMinute", s."validityPeriodSeconds",
        (SELECT k."value" FROM "SystemSetting" k WHERE k."key" = %(pause_key)s) AS "pause",
        EXISTS (SELECT 1 FROM "OptOut" o WHERE o."orgId" = m."orgId" AND o."phone" = m."to") AS "optedOut",
-       EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned") AS "planned"
+       EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned") AS "planned",
+       EXISTS (SELECT 1 FROM "MessageTemplate" t WHERE t."id" = m."metadata"->>'templateId'
+               AND t."disabled" IS NOT NULL) AS "templateDisabled"
 FROM "MessageLog" m JOIN "OrgSettings" s ON s."orgId" = m."orgId"
 WHERE m."id" = %(id)s;
 
