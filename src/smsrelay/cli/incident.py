@@ -95,6 +95,11 @@ def incident_diagnose(since: Since = "1h", as_json: Json = False) -> None:
             console.print(f"  • {e}", markup=False, highlight=False)
         for a in c["actions"]:
             console.print(f"  $ {a}", markup=False, highlight=False)
+        for t in c.get("templates", [])[:3]:  # service/operations/template_incident.py
+            console.print(f"  template {t['template']} v{t['version']}: {100 * t['share']:.0f}% — {t['body']}",
+                          markup=False, highlight=False)
+            for f in t["findings"]:
+                console.print(f"    {f['severity']} {f['code']}: {f['message']}", markup=False, highlight=False)
 
 
 @app.command("report")

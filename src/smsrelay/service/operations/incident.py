@@ -20,7 +20,7 @@ from smsrelay.domain import diagnosis
 from smsrelay.domain import catalogue
 from smsrelay.domain import phone
 from smsrelay.service.outbound import guards
-from smsrelay.service.operations import rollup
+from smsrelay.service.operations import rollup, template_incident
 from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
@@ -261,8 +261,10 @@ async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnos
 
 async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True) -> dict[str, Any]:
     facts = await gather_facts(rt, since, live=live)
-    return {"window": {"since": iso(facts.since), "until": iso(facts.until)},
-            "causes": [c.to_dict() for c in diagnosis.diagnose(facts)]}
+    causes = [c.to_dict() for c in diagnosis.diagnose(facts)]
+    templates = await template_incident.for_diagnosis(rt, facts.since, facts.until, causes)
+    return {"window": {"since": iso(facts.since), "until": iso(facts.until)}, "causes": causes,
+            "templates": templates}
 
 
 # --- Twilio checks (the runbook's console and `twilio` CLI steps) ------------------------------

@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from smsrelay.domain import catalogue
-from smsrelay.service.operations import incident, rollup
+from smsrelay.service.operations import incident, rollup, template_incident
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
@@ -124,5 +124,9 @@ async def build(rt: Runtime, since: str = "2h") -> str:
     out += ["", "## Other orgs with similar failures", "",
             f"Orgs not named above with {top['cause']} codes in the 12 windows before the end of this one:", ""]
     out += [f"- {s['orgId']}: {s['count']} × {s['code']}" for s in similar] or ["- none"]
-    out += ["", "## Post-incident checklist", ""] + [f"- [ ] {item}" for item in CHECKLIST]
+    out += ["", "## Post-incident checklist", ""]
+    for item in CHECKLIST:
+        out.append(f"- [ ] {item}")
+        if item == "Review message content templates":
+            out += await template_incident.report_lines(rt, diagnosis.get("templates", []))
     return "\n".join(out) + "\n"
