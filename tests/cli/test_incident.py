@@ -44,7 +44,9 @@ def test_investigation_commands__json_and_tables(stack, monkeypatch):
     assert "21606" in cli(stack, monkeypatch, "incident", "errors").stdout
 
     diagnosis = json.loads(cli(stack, monkeypatch, "incident", "diagnose", "--json").stdout)
-    assert set(diagnosis) == {"window", "causes"} and set(diagnosis["window"]) == {"since", "until"}
+    # "templates": those involved in content filtering (service/operations/template_incident.py).
+    assert set(diagnosis) == {"window", "causes", "templates"} and set(diagnosis["window"]) == {"since", "until"}
+    assert diagnosis["templates"] == []
     top = diagnosis["causes"][0]
     assert set(top) == {"cause", "confidence", "summary", "evidence", "orgs", "numbers", "actions"}
     assert top["cause"] == "sender_number" and top["numbers"] == [a["numbers"][0]]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from smsrelay.domain import lint as content_lint
 from smsrelay.service.outbound import batch, messages
@@ -25,6 +25,13 @@ class SendRequest(BaseModel):
     template: str | None = Field(default=None, max_length=64,
                                  description="Send this template of the org instead of a body (see /v1/templates)")
     variables: dict[str, Any] | None = Field(default=None, description="A value for each of the template's placeholders")
+
+    @model_validator(mode="after")
+    def _body_or_template(self) -> SendRequest:
+        # As when 'body' was required: a request with neither is malformed (422 invalid_request).
+        if self.body is None and self.template is None:
+            raise ValueError("send a 'body' or a 'template'")
+        return self
 
 
 class FindingOut(BaseModel):
