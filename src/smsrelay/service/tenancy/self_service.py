@@ -60,10 +60,11 @@ async def list_opt_outs(conn: AsyncConnection, org_id: str, *, after: str | None
     return {"optOuts": page, "nextCursor": cursor.encode(OPT_OUTS, [page[-1]["phone"]]) if more else None}
 
 
-async def add_opt_out(conn: AsyncConnection, org_id: str, raw: str) -> tuple[bool, dict[str, Any]]:
-    """(created, the opt-out): adding a number already on the list returns it unchanged."""
+async def add_opt_out(conn: AsyncConnection, org_id: str, raw: str, *, source: str = "api") -> tuple[bool, dict[str, Any]]:
+    """(created, the opt-out): adding a number already on the list returns it unchanged.
+    `source` says who added it (the API, or the operator's cli:<user>)."""
     phone = await normalise(conn, org_id, raw, "phone")
-    row = await sql.one(conn, "add_org_opt_out", org_id=org_id, phone=phone, source="api")
+    row = await sql.one(conn, "add_org_opt_out", org_id=org_id, phone=phone, source=source)
     assert row is not None
     created = row.pop("created")
     return created, _iso(row, "createdAt")
