@@ -57,6 +57,9 @@ def test_send__while_paused_the_202_says_held(make_stack):
             time.sleep(0.1)
         assert r.status_code == 202 and r.json()["status"] == "queued"
         assert r.json()["held"]["reason"] == "org_disabled", r.text
+        batch = api.post("/v1/messages:batch", json={"messages": [{"to": TO, "body": "c"}, {"to": "1", "body": "d"}]})
+        results = batch.json()["results"]
+        assert results[0]["held"]["reason"] == "org_disabled" and "held" not in results[1], batch.text
 
 
 def test_list__pages_with_a_cursor_newest_first_and_to_is_normalised(make_stack):

@@ -88,13 +88,16 @@ class BatchResult(BaseModel):
 
 @router.post("/messages:batch", status_code=200, response_model=BatchResult,
              responses=errors_for("batch_empty", "batch_too_large", "idempotency_key_reused", body=True))
-async def send_batch(req: BatchRequest, org_id: OrgId, conn: Conn,
+async def send_batch(req: BatchRequest, request: Request, org_id: OrgId, conn: Conn,
                      idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
     """Accept up to 1,000 messages in one request. Each is checked as a single send would be; the
     ones refused are reported by index and not stored; every accepted row and its send job commit
     together in one transaction. The per-key request limit counts the batch as one request."""
     status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, m.body, m.from_) for m in req.messages],
                                                        idempotency_key=idempotency_key)
+    rt = request.app.state.runtime
+    reason = await held_on_accept.hold_reason(rt, conn, await deps.tenancy_cache(rt).org(conn, org_id))
+    body = {**body, "results": [held_on_accept.mark_held(r, reason) for r in body.get("results", [])]}
     return JSONResponse(status_code=status, content=body)
 
 
