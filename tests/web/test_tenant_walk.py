@@ -9,7 +9,8 @@ parameter's name or `id`, where the walk finds A's real value. A route whose par
 found that way is still walked, with a made-up value (and must 404), and is named in the output.
 
 Checked for B: an operation on one of A's resources (path parameter) is a 404; a listing or a
-create answers 2xx and shows nothing of A's; and afterwards every listing A sees is unchanged.
+create answers without a 5xx (2xx for the routes this walk was written with) and shows nothing of
+A's; and afterwards every listing A sees is unchanged.
 """
 
 from __future__ import annotations
@@ -123,7 +124,9 @@ def test_tenant_walk__every_org_operation_with_another_orgs_key_is_404_or_shows_
             if method == "POST" and "{" not in path:
                 r = api.request(method, path, json=request_body(doc, op, path),
                                 headers={"Idempotency-Key": f"walk {method} {path}"})
-                assert r.status_code < 300, (method, path, r.text)
+                # A create that needs more than its example (an endpoint set first, say) may refuse
+                # A; it must not fail on our side.
+                assert r.status_code < 500, (method, path, r.text)
                 secrets |= set(re.findall(r"\b(?:msg|key)_\w+", r.text)) | set(re.findall(r"sk_[\w-]{43}", r.text))
         listings = {path: api.get(path) for method, path, _ in ops if method == "GET" and "{" not in path}
         assert all(r.status_code == 200 for r in listings.values()), {p: r.text for p, r in listings.items()}
@@ -157,7 +160,7 @@ def test_tenant_walk__every_org_operation_with_another_orgs_key_is_404_or_shows_
             if "{" in path:
                 assert r.status_code == 404, (method, path, r.status_code, r.text)
             else:
-                assert r.status_code < 300, (method, path, r.status_code, r.text)
+                assert r.status_code < 500, (method, path, r.status_code, r.text)
             assert not _leaks(r.text, secrets), (method, path, _leaks(r.text, secrets), r.text)
         # B cannot send from A's number either, alone or in a batch.
         r = api.post("/v1/messages", json={"to": TO, "body": "x", "from": "+15017122661"})
@@ -165,6 +168,10 @@ def test_tenant_walk__every_org_operation_with_another_orgs_key_is_404_or_shows_
         r = api.post("/v1/messages:batch", json={"messages": [{"to": TO, "body": "x", "from": "+15017122661"}]})
         assert r.status_code == 200 and (r.json()["accepted"], r.json()["rejected"]) == (0, 1), r.text
     print(json.dumps({"walked": walked, "madeUpIds": made_up}))
+    # The routes this walk was written with must have done their work for B, not merely not failed.
+    done = {(m, p) for m, p, status in walked if status < 300}
+    assert {("POST", "/v1/messages"), ("GET", "/v1/messages"), ("POST", "/v1/messages:batch"), ("GET", "/v1/opt-outs"),
+            ("POST", "/v1/opt-outs"), ("GET", "/v1/api-keys"), ("POST", "/v1/api-keys")} <= done, walked
     assert not {p for p in made_up if p.startswith(("/v1/messages", "/v1/opt-outs", "/v1/api-keys"))}, made_up
 
     # 4. Nothing A sees changed, and A's key still works.
