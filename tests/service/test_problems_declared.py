@@ -54,7 +54,7 @@ def test_a_problem__carries_only_its_declared_details_in_the_body():
 def test_fixed_facts__go_into_every_occurrence():
     problem = problems.RECIPIENT_OPTED_OUT(masked="+1501***2661")
     assert problem.to_dict() == {"error": {
-        "code": "recipient_opted_out", "twilioEquivalent": 21610,
+        "code": "recipient_opted_out", "field": "to", "twilioEquivalent": 21610,
         "message": "+1501***2661 replied STOP to this org; Twilio would refuse with 21610."}}
 
 

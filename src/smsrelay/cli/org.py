@@ -1,4 +1,4 @@
-"""`smsrelay org create | disable | enable | throttle | policy | key …`: orgs, their numbers,
+"""`smsrelay org create | disable | enable | throttle | policy | key … | opt-out …`: orgs, their numbers,
 their guardrail policies and their API keys. Writes name their actor (cli:<user>) for "AuditLog"."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from smsrelay.cli.common import actor, console, fail, print_json, run_with_runtime, with_conn
+from smsrelay.cli.org_opt_outs import opt_out_app
 
 app = typer.Typer(help="Orgs and their numbers.", no_args_is_help=True)
 key_app = typer.Typer(help="An org's API keys: shown once, stored hashed, revocable.", no_args_is_help=True)
@@ -134,6 +135,7 @@ def org_policy_command(
 # --- API keys ---------------------------------------------------------------------------------------
 
 app.add_typer(key_app, name="key")
+app.add_typer(opt_out_app, name="opt-out")
 
 
 @key_app.command("create")

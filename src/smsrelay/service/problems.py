@@ -88,7 +88,7 @@ INVALID_MESSAGE_SID = _declare("invalid_message_sid", 400,
                                "MessageSid must be SM or MM and 32 hex digits, equal to SmsMessageSid and SmsSid.")
 # NUL or a lone surrogate: no SMS or record can hold it (also answered by web/url_text.py for URLs).
 INVALID_CHARACTERS = _declare("invalid_characters", 422, "{message}", details=("field",))
-INVALID_REQUEST = _declare("invalid_request", 422, "{message}", details=("fields",))
+INVALID_REQUEST = _declare("invalid_request", 422, "{message}", details=("field", "fields"))
 RATE_LIMITED = _declare("rate_limited", 429, "This API key is limited to {per_minute} requests a minute.",
                         details=("retryAfter",), retryable=True)
 DATABASE_UNAVAILABLE = _declare("database_unavailable", 503, "The database is unavailable; retry shortly.",
@@ -106,16 +106,18 @@ NUMBER_NOT_FOUND = _declare("number_not_found", 404, "{number} is not a number o
 
 # --- a message and its acceptance -------------------------------------------------------------
 
-EMPTY_BODY = _declare("empty_body", 422, "The message body is empty.")
+EMPTY_BODY = _declare("empty_body", 422, "The message body is empty.", details=("field",), fixed={"field": "body"})
 BODY_TOO_LONG = _declare("body_too_long", 422,
-                         "The body has {length} characters; Twilio accepts at most {max_length}.")
-INVALID_FROM_NUMBER = _declare("invalid_from_number", 422, "{number} is not one of this org's sender numbers.")
+                         "The body has {length} characters; Twilio accepts at most {max_length}.",
+                         details=("field",), fixed={"field": "body"})
+INVALID_FROM_NUMBER = _declare("invalid_from_number", 422, "{number} is not one of this org's sender numbers.",
+                               details=("field",), fixed={"field": "from"})
 NO_SENDER = _declare("no_sender", 422, "This org has no sender number or Messaging Service configured.")
 INVALID_TO_NUMBER = _declare("invalid_to_number", 422, "{to!r} is not a valid phone number ({reason}).",
-                             details=("twilioEquivalent",), fixed={"twilioEquivalent": 21211})
+                             details=("field", "twilioEquivalent"), fixed={"field": "to", "twilioEquivalent": 21211})
 RECIPIENT_OPTED_OUT = _declare("recipient_opted_out", 422,
                                "{masked} replied STOP to this org; Twilio would refuse with {twilioEquivalent}.",
-                               details=("twilioEquivalent",), fixed={"twilioEquivalent": 21610})
+                               details=("field", "twilioEquivalent"), fixed={"field": "to", "twilioEquivalent": 21610})
 IDEMPOTENCY_KEY_REUSED = _declare("idempotency_key_reused", 422,
                                   "This Idempotency-Key was used with a different request body.")
 BATCH_EMPTY = _declare("batch_empty", 422, "The batch has no messages; send 1 to 1000.")
@@ -176,3 +178,21 @@ TEMPLATE_VARIABLE_INVALID = _declare("template_variable_invalid", 422, "{message
 TEMPLATE_WITH_BODY = _declare("template_with_body", 422,
                               "Send either 'body' or 'template' (with its 'variables'), not both.")
 VARIABLES_WITHOUT_TEMPLATE = _declare("variables_without_template", 422, "'variables' go with a 'template'.")
+
+# --- the public API's contract (docs/api.md) -------------------------------------------------
+
+INVALID_JSON = _declare("invalid_json", 400, "The request body is not valid JSON ({reason}).")
+UNSUPPORTED_MEDIA_TYPE = _declare("unsupported_media_type", 415,
+                                  "Send the request body as JSON with 'Content-Type: application/json'.")
+METHOD_NOT_ALLOWED = _declare("method_not_allowed", 405, "{method} is not allowed on {path}.")
+BAD_REQUEST = _declare("bad_request", 400, "{message}")
+INVALID_CURSOR = _declare("invalid_cursor", 422,
+                          "'{field}' is not a cursor this listing gave out; pass a page's nextCursor unchanged.",
+                          details=("field",))
+TO_IS_SENDER = _declare("to_is_sender", 422,
+                        "{to} is one of this org's own sender numbers; Twilio refuses 'To' equal to 'From' "
+                        "with {twilioEquivalent}.", details=("field", "twilioEquivalent"),
+                        fixed={"field": "to", "twilioEquivalent": 21266})
+LAST_API_KEY = _declare("last_api_key", 409,
+                        "{key_id} is this org's last active API key: create another before revoking it.")
+BODY_TOO_LARGE = _declare("body_too_large", 413, "Request bodies are limited to {max_bytes} bytes.")

@@ -7,20 +7,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from smsrelay.domain import lint as content_lint
-from smsrelay.service.outbound import batch, messages
+from smsrelay.service.outbound import batch, held_on_accept, message_pages, messages
 from smsrelay.service.templates import sending as template_sending
 from smsrelay.web import deps
 from smsrelay.web.deps import Conn, OrgId, SendOrg
+from smsrelay.web.message_schemas import Held, Message, MessagePage, Status
+from smsrelay.web.problem_docs import ErrorBody, ErrorResponse, errors_for
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
 
 class SendRequest(BaseModel):
-    to: str = Field(description="Recipient, E.164 or national format in the org's default region")
-    body: str | None = Field(default=None, description="Message text, at most 1600 characters (or send a 'template')")
+    to: str = Field(description="Recipient, E.164 or national format in the org's default region",
+                    json_schema_extra={"minLength": 1, "maxLength": 64, "examples": ["+14155552671"]})
+    body: str | None = Field(default=None, description="Message text, at most 1600 characters (or send a 'template')",
+                             json_schema_extra={"minLength": 1, "maxLength": 1600, "examples": ["Your code is 123456"]})
     from_: str | None = Field(default=None, alias="from", description="One of the org's sender numbers")
     template: str | None = Field(default=None, max_length=64,
                                  description="Send this template of the org instead of a body (see /v1/templates)")
@@ -30,7 +35,11 @@ class SendRequest(BaseModel):
     def _body_or_template(self) -> SendRequest:
         # As when 'body' was required: a request with neither is malformed (422 invalid_request).
         if self.body is None and self.template is None:
-            raise ValueError("send a 'body' or a 'template'")
+            # Raised as a missing `body` (not at the model) so the 422 names the field, as it did
+            # when `body` was required.
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type=PydanticCustomError("missing", "Field required: send a 'body' or a 'template'"),
+                loc=("body",), input=None)])
         return self
 
 
@@ -49,21 +58,20 @@ class Accepted(BaseModel):
     from_: str | None = Field(default=None, alias="from")
     findings: list[FindingOut] = Field(default_factory=list,
                                        description="Content and recipient warnings the org's policy let through")
+    held: Held | None = Field(default=None, description="Present when a guard holds the message: it is kept "
+                                                        "(status queued) and sent once the guard lifts")
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
+# The codes a send can answer (service/outbound/messages.py, domain/admission.py).
+SEND_ERRORS = ("invalid_characters", "empty_body", "body_too_long", "invalid_to_number", "invalid_from_number",
+               "no_sender", "to_is_sender", "recipient_opted_out", "country_not_allowed", "landline_destination",
+               "content_blocked", "idempotency_key_reused", "daily_cap_reached",
+               "template_not_found", "template_archived", "template_variable_missing",
+               "template_variable_unexpected", "template_variable_invalid", "template_with_body",
+               "variables_without_template")
 
 
-class ErrorResponse(BaseModel):
-    error: ErrorBody
-
-
-ERRORS = {status: {"model": ErrorResponse} for status in (401, 404, 409, 413, 422, 429, 503)}
-
-
-@router.post("/messages", status_code=202, response_model=Accepted, responses=ERRORS)
+@router.post("/messages", status_code=202, response_model=Accepted, responses=errors_for(*SEND_ERRORS, body=True))
 async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn: Conn,
                        idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
     """Accept a message for sending. The row and its send job commit together; the reply is 202."""
@@ -71,6 +79,9 @@ async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn
                                                     variables=req.variables)
     status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=text, from_=req.from_,
                                              idempotency_key=idempotency_key, metadata=template)
+    rt = request.app.state.runtime
+    body = held_on_accept.mark_held(body, await held_on_accept.hold_reason(
+        rt, conn, await deps.tenancy_cache(rt).org(conn, org_id)))
     return JSONResponse(status_code=status, content=body)
 
 
@@ -96,8 +107,9 @@ class BatchResult(BaseModel):
     results: list[BatchAccepted | BatchRejected] = Field(description="One per message, in request order")
 
 
-@router.post("/messages:batch", status_code=200, response_model=BatchResult, responses=ERRORS)
-async def send_batch(req: BatchRequest, org_id: OrgId, conn: Conn,
+@router.post("/messages:batch", status_code=200, response_model=BatchResult,
+             responses=errors_for("batch_empty", "batch_too_large", "idempotency_key_reused", body=True))
+async def send_batch(req: BatchRequest, request: Request, org_id: OrgId, conn: Conn,
                      idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
     """Accept up to 1,000 messages in one request. Each is checked as a single send would be; the
     ones refused are reported by index and not stored; every accepted row and its send job commit
@@ -108,27 +120,36 @@ async def send_batch(req: BatchRequest, org_id: OrgId, conn: Conn,
                                                                       zip(req.messages, rendered)],
                                                        idempotency_key=idempotency_key,
                                                        extras=[extra for _, extra in rendered])
+    rt = request.app.state.runtime
+    reason = await held_on_accept.hold_reason(rt, conn, await deps.tenancy_cache(rt).org(conn, org_id))
+    body = {**body, "results": [held_on_accept.mark_held(r, reason) for r in body.get("results", [])]}
     return JSONResponse(status_code=status, content=body)
 
 
-@router.get("/messages/{message_id}", responses=ERRORS)
+@router.get("/messages/{message_id}", response_model=None,
+            responses={200: {"model": Message, "description": "The message"}, **errors_for("not_found")})
 async def get_message(message_id: str, org_id: OrgId, conn: Conn) -> dict:
     """A message with its status history (every distinct status callback, in arrival order)."""
     return await messages.get(conn, org_id, message_id)
 
 
-@router.get("/messages", responses=ERRORS)
+@router.get("/messages", response_model=None,
+            responses={200: {"model": MessagePage, "description": "A page of messages, newest first"},
+                       **errors_for("invalid_cursor", "invalid_to_number", "invalid_request")})
 async def list_messages(org_id: OrgId, conn: Conn,
-                        status: str | None = None, since: datetime | None = None, to: str | None = None,
+                        status: Status | None = None, since: datetime | None = None,  # type: ignore[valid-type]
+                        to: Annotated[str | None, Query(description="Normalised as a send's `to` is")] = None,
+                        after: Annotated[str | None, Query(description="A page's nextCursor", max_length=512)] = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
-    return {"messages": await messages.search(conn, org_id, status=status, since=since, to=to, limit=limit)}
+    """The org's messages, newest first, `limit` a page; pass a page's `nextCursor` as `after`."""
+    return await message_pages.page(conn, org_id, status=status, since=since, to=to, after=after, limit=limit)
 
 
 class LintRequest(BaseModel):
-    body: str
+    body: str = Field(json_schema_extra={"examples": ["Your code is 123456"]})
 
 
-@router.post("/lint", tags=["content"])
+@router.post("/lint", tags=["content"], responses=errors_for(body=True))
 async def lint(req: LintRequest, org_id: OrgId) -> dict:
     """Encoding, segments and content findings for a body, as Twilio would count them."""
     return content_lint.lint(req.body).to_dict()

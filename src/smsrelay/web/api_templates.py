@@ -10,16 +10,19 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from smsrelay.service.templates import catalog
-from smsrelay.web.api import ERRORS, FindingOut
+from smsrelay.web.api import FindingOut
 from smsrelay.web.deps import Conn, OrgId
+from smsrelay.web.problem_docs import errors_for
 
 router = APIRouter(prefix="/v1", tags=["templates"])
 
 
 class TemplateCreate(BaseModel):
-    name: str = Field(max_length=64, description="Lower-case letters, digits and '_', e.g. table_ready")
+    name: str = Field(max_length=64, description="Lower-case letters, digits and '_', e.g. table_ready",
+                      json_schema_extra={"examples": ["table_ready"]})
     body: str = Field(max_length=4000, description="Text with placeholders: {{name}}, {{party_size:int}}, "
-                                                  "{{amount:number}}")
+                                                  "{{amount:number}}",
+                      json_schema_extra={"examples": ["Hi {{name}}, your table for {{party_size:int}} is ready"]})
 
 
 class TemplateChange(BaseModel):
@@ -69,26 +72,28 @@ class TemplateList(BaseModel):
     templates: list[TemplateOut]
 
 
-@router.post("/templates", status_code=201, response_model=TemplateOut, responses=ERRORS)
+@router.post("/templates", status_code=201, response_model=TemplateOut,
+             responses=errors_for("template_exists", "invalid_template", "template_content_blocked", body=True))
 async def create_template(req: TemplateCreate, org_id: OrgId, conn: Conn) -> dict:
     """Save a new template (version 1) after checking it as the org's content policy says."""
     return await catalog.create(conn, org_id, req.name, req.body, actor=f"api:{org_id}")
 
 
-@router.get("/templates", response_model=TemplateList, responses=ERRORS)
+@router.get("/templates", response_model=TemplateList, responses=errors_for("invalid_request"))
 async def list_templates(org_id: OrgId, conn: Conn, archived: bool = False,
                          limit: Annotated[int, Query(ge=1, le=catalog.MAX_LIST)] = 100) -> dict:
     """The org's templates by name (archived ones only when asked)."""
     return {"templates": await catalog.search(conn, org_id, archived=archived, limit=limit)}
 
 
-@router.get("/templates/{name}", response_model=TemplateOut, responses=ERRORS)
+@router.get("/templates/{name}", response_model=TemplateOut, responses=errors_for("template_not_found"))
 async def get_template(name: str, org_id: OrgId, conn: Conn) -> dict:
     """One template with its versions, newest first."""
     return await catalog.get(conn, org_id, name, versions=50)
 
 
-@router.patch("/templates/{name}", response_model=TemplateOut, responses=ERRORS)
+@router.patch("/templates/{name}", response_model=TemplateOut,
+              responses=errors_for("template_not_found", "invalid_template", "template_content_blocked", body=True))
 async def change_template(name: str, req: TemplateChange, org_id: OrgId, conn: Conn) -> dict:
     """A new body (the next version: messages already accepted keep theirs) and/or the archived state."""
     actor = f"api:{org_id}"
@@ -99,7 +104,7 @@ async def change_template(name: str, req: TemplateChange, org_id: OrgId, conn: C
     return await catalog.get(conn, org_id, name, versions=50)
 
 
-@router.post("/templates/{name}/archive", response_model=TemplateOut, responses=ERRORS)
+@router.post("/templates/{name}/archive", response_model=TemplateOut, responses=errors_for("template_not_found"))
 async def archive_template(name: str, org_id: OrgId, conn: Conn) -> dict:
     """Archive: the template keeps its versions (messages name them) and sends nothing more."""
     return await catalog.set_archived(conn, org_id, name, True, actor=f"api:{org_id}")

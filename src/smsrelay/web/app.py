@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from smsrelay.service.runtime import Runtime
-from smsrelay.web import api, errors, webhooks
-from smsrelay.web.api import ErrorResponse
+from smsrelay.web import api, api_keys, api_optouts, docs_ui, errors, problem_docs, webhooks
+from smsrelay.web.content_type import JsonOnly
+from smsrelay.web.problem_docs import ErrorResponse
 from smsrelay.web.deps import tenancy_cache
 from smsrelay.web.limits import BodySizeLimit
 from smsrelay.web.url_text import UrlTextGuard
@@ -22,8 +23,21 @@ from smsrelay.web import api_templates
 COMMON_ERRORS = {
     400: "Malformed request", 401: "Missing or unknown API key", 403: "Forbidden (bad signature, admin token)",
     404: "Not found (also another org's resource)", 413: "Request body too large",
-    422: "Invalid input", 429: "Rate limited (see Retry-After)", 503: "Database unavailable (see Retry-After)",
+    415: "The body is not JSON", 422: "Invalid input", 429: "Rate limited (see Retry-After)",
+    500: "Our fault (internal_error)", 503: "Database unavailable (see Retry-After)",
 }
+
+DESCRIPTION = """Multi-tenant SMS on Twilio with its incident response built in.
+
+Authenticate with your org's API key: `Authorization: Bearer sk_...`. Another org's resource
+answers 404, exactly as a missing one. Request bodies are JSON (`Content-Type: application/json`,
+else 415). Listings page with an opaque cursor: pass a page's `nextCursor` as `after`.
+Every error is `{"error": {"code", "message", ...}}`; `field` names the field at fault.
+docs/api.md has the whole contract.
+
+## Errors
+
+"""
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -43,7 +57,8 @@ def create_app(rt: Runtime) -> FastAPI:
             await rt.close()
 
     app = FastAPI(title="smsrelay", version="0.1.0", lifespan=lifespan,
-                  description="Multi-tenant SMS on Twilio with its incident response built in.",
+                  description=DESCRIPTION + problem_docs.table(),
+                  docs_url=None, redoc_url=None,  # web/docs_ui.py serves /docs without a CDN
                   # Every route can answer these, always as {"error": {"code", "message"}}.
                   responses={status: {"model": ErrorResponse, "description": why}
                              for status, why in COMMON_ERRORS.items()})
@@ -51,9 +66,13 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_request_bytes,
                        per_path={"/v1/messages:batch": rt.settings.max_batch_request_bytes})
     app.add_middleware(UrlTextGuard)
+    app.add_middleware(JsonOnly)
     errors.install(app)
     app.include_router(api.router)
     app.include_router(api_templates.router)
+    app.include_router(api_optouts.router)
+    app.include_router(api_keys.router)
+    docs_ui.install(app)
     app.include_router(webhooks.router)
     app.include_router(admin_incident.router)
     app.include_router(admin_guardrails.router)

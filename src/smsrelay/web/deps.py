@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg import AsyncConnection
 
 from smsrelay.service.tenancy import api_limits, orgs
@@ -32,7 +33,16 @@ def _unknown_keys(rt: Runtime) -> api_limits.UnknownKeys:
     return rt.extras.setdefault("unknown_api_keys", api_limits.UnknownKeys())
 
 
-async def api_key(request: Request) -> str:
+# Declared for the OpenAPI document (its security schemes); api_key and operator read the header
+# themselves, so that a missing or malformed one gets our own error body.
+BEARER = HTTPBearer(auto_error=False, scheme_name="apiKey", bearerFormat="sk_...",
+                    description="The org's API key: `Authorization: Bearer sk_...`")
+ADMIN_BEARER = HTTPBearer(auto_error=False, scheme_name="adminToken",
+                          description="The operators' ADMIN_API_TOKEN (admin routes only)")
+
+
+async def api_key(request: Request,
+                  _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None) -> str:
     """The bearer key, refused before any pool connection when it cannot be one of ours: a
     stranger's guesses must not queue for the connections that serve sends and webhooks.
     Resolved before `Conn` because FastAPI resolves a dependency's parameters in order."""
@@ -90,7 +100,8 @@ async def accept_message(request: Request, org_id: str, conn: AsyncConnection,
     return answer
 
 
-async def operator(request: Request) -> str:
+async def operator(request: Request,
+                   _: Annotated[HTTPAuthorizationCredentials | None, Security(ADMIN_BEARER)] = None) -> str:
     """Admin routes: a configured ADMIN_API_TOKEN, compared in constant time. The operator's
     name (X-Operator header, default 'admin-api') goes into "AuditLog"."""
     import hmac

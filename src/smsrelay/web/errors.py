@@ -26,6 +26,27 @@ def _respond(problem: Problem, headers: dict | None = None) -> JSONResponse:
     return JSONResponse(status_code=problem.status, content=problem.to_dict(), headers=headers)
 
 
+def field_name(loc: tuple | list) -> str:
+    """A pydantic error's location as the client wrote it: `body` for the message text, `to`,
+    `messages.3.to`, a query parameter's name; "$" is the request body as a whole."""
+    path = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
+    return ".".join(str(p) for p in path) or "$"
+
+
+def validation_problem(errors: list[dict]) -> Problem:
+    """422 invalid_request naming each field (`field`: the first), or 400 invalid_json when the
+    body is not JSON at all (pydantic reports that as an error at a character position)."""
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            reason = str((e.get("ctx") or {}).get("error") or e.get("msg") or "malformed")
+            position = e["loc"][-1] if isinstance(e["loc"][-1], int) else None
+            return problems.INVALID_JSON(reason=f"{reason} at character {position}" if position is not None else reason)
+    fields = [{"field": field_name(e["loc"]), "message": e["msg"]} for e in errors]
+    first = fields[0] if fields else {"field": "$", "message": "invalid request"}
+    return problems.INVALID_REQUEST(message=f"{first['field']}: {first['message']}", field=first["field"],
+                                    fields=fields)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem):
@@ -35,17 +56,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
-        fields = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-                  for e in exc.errors()]
-        first = fields[0] if fields else {"field": "", "message": "invalid request"}
-        return _respond(problems.INVALID_REQUEST(message=f"{first['field']}: {first['message']}".strip(": "),
-                                                 fields=fields))
+        return _respond(validation_problem(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException):
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-                401: "unauthorized"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        headers = getattr(exc, "headers", None)
+        kind = {400: lambda: problems.BAD_REQUEST(message=str(exc.detail)), 401: problems.UNAUTHORIZED,
+                404: lambda: problems.NOT_FOUND(what="resource"),
+                405: lambda: problems.METHOD_NOT_ALLOWED(method=request.method, path=request.url.path),
+                }.get(exc.status_code)
+        if kind is not None:
+            return _respond(kind(), headers=headers)
+        return _error(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error",
+                      str(exc.detail), headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

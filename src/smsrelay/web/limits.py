@@ -6,6 +6,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smsrelay.service import problems
+
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None):
@@ -14,8 +16,7 @@ class BodySizeLimit:
         self.per_path = per_path or {}  # exact paths allowed another limit (the batch send)
 
     async def _refuse(self, send: Send, max_bytes: int) -> None:
-        body = json.dumps({"error": {"code": "body_too_large",
-                                     "message": f"Request bodies are limited to {max_bytes} bytes."}}).encode()
+        body = json.dumps(problems.BODY_TOO_LARGE(max_bytes=max_bytes).to_dict()).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

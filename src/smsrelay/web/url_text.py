@@ -33,7 +33,7 @@ def _problem(scope: Scope) -> tuple[str, str] | None:
         what = text.bad_character(key) or text.bad_character(value)
         if what:
             name = key if not text.bad_character(key) else "?"
-            return f"query.{name}", f"Query parameter '{name}' contains {what}."
+            return name, f"Query parameter '{name}' contains {what}."
     return None
 
 

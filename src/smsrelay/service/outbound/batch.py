@@ -26,7 +26,7 @@ from psycopg import AsyncConnection
 from smsrelay.domain import admission, ids, lint, phone
 from smsrelay.service.outbound import spend_guard
 from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
-                                       check_characters, outbound_row, pick_sender, recipient, replay_or_org,
+                                       check_characters, check_not_own_sender, outbound_row, pick_sender, recipient, replay_or_org,
                                        validate_body)
 from smsrelay.service import problems
 from smsrelay.service.problems import Problem
@@ -90,6 +90,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
                     chosen[from_] = sender
                 if isinstance(sender, Problem):
                     raise sender
+                check_not_own_sender(check, senders)
             except Problem as exc:
                 results[i] = _error(i, exc)
                 continue

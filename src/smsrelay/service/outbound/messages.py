@@ -13,7 +13,7 @@ from psycopg import AsyncConnection, errors
 from psycopg.types.json import Jsonb
 
 from smsrelay.domain import admission as admission_rules
-from smsrelay.domain import ids, lint, phone, segments, text
+from smsrelay.domain import ids, lint, message_view, phone, segments, text
 from smsrelay.service.outbound import admission, spend_guard
 from smsrelay.service import problems
 from smsrelay.service.problems import Problem
@@ -49,6 +49,8 @@ def present(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> 
         "createdAt": _iso(row["createdAt"]),
         "updatedAt": _iso(row["updatedAt"]),
     }
+    out.update(error=message_view.error(meta.get("twilioErrorCode"), meta.get("twilioErrorMessage")),
+               waiting=message_view.waiting(row["status"], meta), **message_view.lineage(meta))
     if events is not None:
         out["history"] = [
             {"status": e["status"], "errorCode": e["errorCode"], "at": _iso(e["receivedAt"])} for e in events
@@ -84,6 +86,13 @@ def pick_sender(senders: list[dict[str, Any]], requested: str | None, region: st
     if not senders:
         raise problems.NO_SENDER()
     return senders[0]
+
+
+def check_not_own_sender(check: phone.PhoneCheck, senders: list[dict[str, Any]]) -> None:
+    """422 to_is_sender when `to` is one of the org's own numbers: Twilio refuses To = From
+    (21266), and a message to another of its numbers would come straight back as inbound."""
+    if any(s["number"] == check.e164 for s in senders):
+        raise problems.TO_IS_SENDER(to=check.e164)
 
 
 async def replay_or_org(conn: AsyncConnection, org_id: str, idempotency_key: str | None,
@@ -129,6 +138,7 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
         validate_body(body)
         check = recipient(to, org["defaultRegion"])
         sender = pick_sender(org["senders"], from_, org["defaultRegion"])
+        check_not_own_sender(check, org["senders"])
         if await sql.one(conn, "is_opted_out", org_id=org_id, phone=check.e164):
             raise opted_out(check.e164)
         findings = await admission.screen(conn, org, check, body)
@@ -191,6 +201,7 @@ def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int
         validate_body(body)
         check = recipient(to, org["defaultRegion"])
         sender = pick_sender(org["senders"], from_, org["defaultRegion"])
+        check_not_own_sender(check, org["senders"])
     except Problem as problem:
         result.problem = problem
         return result
@@ -304,10 +315,3 @@ async def get(conn: AsyncConnection, org_id: str, message_id: str) -> dict[str, 
         raise problems.NOT_FOUND(what="message")
     events = await sql.all(conn, "message_events", message_id=message_id)
     return present(row, events)
-
-
-async def search(conn: AsyncConnection, org_id: str, *, status: str | None, since: datetime | None,
-                 to: str | None, limit: int) -> list[dict[str, Any]]:
-    rows = await sql.all(conn, "list_messages", org_id=org_id, status=status, to=to, since=since,
-                         before=None, limit=limit)
-    return [present(r) for r in rows]

@@ -68,10 +68,16 @@ async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (
 
 async def issue_key(conn: AsyncConnection, org_id: str, *, name: str | None = None) -> str:
     """Returns the key once; only its hash is stored."""
+    return (await issue_key_row(conn, org_id, name=name))[0]
+
+
+async def issue_key_row(conn: AsyncConnection, org_id: str, *, name: str | None = None) -> tuple[str, dict]:
+    """The new key (shown once) and its stored row (id, orgId, prefix, name, createdAt)."""
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
-    await sql.one(conn, "insert_api_key", id=ids.new_id("key"), org_id=org_id, key_hash=hash_key(api_key),
-                  prefix=api_key[:8], name=name)
-    return api_key
+    row = await sql.one(conn, "insert_api_key", id=ids.new_id("key"), org_id=org_id, key_hash=hash_key(api_key),
+                        prefix=api_key[:8], name=name)
+    assert row is not None
+    return api_key, row
 
 
 async def list_keys(conn: AsyncConnection, org_id: str) -> list[dict]:

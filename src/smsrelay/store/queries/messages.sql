@@ -135,12 +135,13 @@ SELECT * FROM "MessageLog" WHERE "id" = %(id)s AND "orgId" = %(org_id)s;
 SELECT * FROM "MessageLog" WHERE "id" = %(id)s;
 
 -- list_messages --
+-- Newest first; a page continues after (createdAt, id) of the previous page's last row (its cursor).
 SELECT * FROM "MessageLog"
 WHERE "orgId" = %(org_id)s
   AND (%(status)s::text IS NULL OR "status" = %(status)s)
   AND (%(to)s::text IS NULL OR "to" = %(to)s)
   AND (%(since)s::timestamptz IS NULL OR "createdAt" >= %(since)s)
-  AND (%(before)s::timestamptz IS NULL OR "createdAt" < %(before)s)
+  AND (%(before)s::timestamptz IS NULL OR ("createdAt", "id") < (%(before)s, %(before_id)s::text))
 ORDER BY "createdAt" DESC, "id" DESC
 LIMIT %(limit)s;
 
