@@ -159,3 +159,11 @@ TWILIO_TIMEOUT = _declare("twilio_timeout", 504, "Twilio did not answer within {
 TWILIO_ERROR = _declare("twilio_error", 502, "Twilio answered {status}: {msg} (code {code})")
 TWILIO_UNREACHABLE = _declare("twilio_unreachable", 502, "Cannot reach Twilio: {kind}: {error}", retryable=True,
                               variants={"plain": "Cannot reach Twilio: {msg}"})
+
+# --- the incident autopilot ---
+UNKNOWN_AUTOPILOT_CAUSE = _declare("unknown_autopilot_cause", 422,
+                                   "{cause!r} is not a cause the autopilot handles; it handles {causes}.",
+                                   details=("cause",))
+AUTOPILOT_ACTION_NOT_FOUND = _declare("autopilot_action_not_found", 404, "No autopilot action {action_id}.")
+AUTOPILOT_ACTION_ENDED = _declare("autopilot_action_ended", 409,
+                                  "Autopilot action {action_id} already ended ({state}); nothing to undo.")
