@@ -111,6 +111,7 @@ class Past:
     widened: bool
     state: str  # active | holding | probing | released | closed | widened | reverted | undone | dry_run
     ended_by: str | None = None
+    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,9 @@ def decide(signal: Signal, switch: Switch, rules: Rules, now: datetime, *, open_
         return Skip(cause, f"confidence {signal.confidence:.2f} below {rules.min_confidence:.2f}")
     if signal.first_seen is None or (now - signal.first_seen).total_seconds() < rules.confirm_seconds:
         return Skip(cause, f"not yet seen for {rules.confirm_seconds:.0f} s")
+    if any(p.state in ("released", "closed") and p.ended_at is not None and signal.last_seen is not None
+           and p.ended_at >= signal.last_seen for p in past):
+        return Skip(cause, "already cleared: its probe was delivered after the last failure")
     if any(p.state == "undone" for p in past):
         return Skip(cause, "a person undid the autopilot's mitigation of this incident", announce=False)
     failed = [p for p in past if p.state in ("widened", "reverted")]

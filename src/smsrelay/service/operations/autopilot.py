@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 async def _history(conn: Any, cause: str, since: datetime) -> tuple[rules.Past, ...]:
     rows = await sql.all(conn, "autopilot_cause_history", cause=cause, since=since)
-    return tuple(rules.Past(r["scopeKind"], r["widened"], r["state"], r["endedBy"]) for r in rows if not r["dryRun"])
+    return tuple(rules.Past(r["scopeKind"], r["widened"], r["state"], r["endedBy"], r["endedAt"]) for r in rows if not r["dryRun"])
 
 
 async def autopilot_duty(rt: Runtime) -> dict[str, Any]:

@@ -48,13 +48,20 @@ async def follow(rt: Runtime, action: dict[str, Any], signal: rules.Signal | Non
     if state == "active" and _seconds(action["createdAt"], now) >= s.autopilot_verify_seconds:
         return await _verify(rt, action, signal, now)
     if state == "holding" and _seconds(action["updatedAt"], now) >= s.autopilot_probe_seconds:
-        return await _probe(rt, action, live)
+        # A throttle holds nothing back: quiet since it was found to help is the all-clear.
+        since = action["updatedAt"] if action["kind"] == "throttle" else action["createdAt"]
+        return await _probe(rt, action, live and not _quiet_since(signal, since))
     if state == "probing":
         return await _check_probe(rt, action, now)
-    if state == "released" and action["endedAt"] is not None and not live \
+    if state == "released" and action["endedAt"] is not None and _quiet_since(signal, action["endedAt"]) \
             and _seconds(action["endedAt"], now) >= s.autopilot_close_seconds:
         return await _close(rt, action, now)
     return "waiting"
+
+
+def _quiet_since(signal: rules.Signal | None, since: datetime) -> bool:
+    """No failure of the cause since `since` (the action, or its release)."""
+    return signal is None or signal.last_seen is None or signal.last_seen <= since
 
 
 def _rules(rt: Runtime) -> rules.Rules:

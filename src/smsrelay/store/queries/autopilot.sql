@@ -66,7 +66,7 @@ LIMIT %(limit)s;
 
 -- autopilot_cause_history --
 -- What the autopilot did about one cause since a moment (its onset, or the switch's last change).
-SELECT "scopeKind", "widened", "state", "endedBy", "dryRun" FROM "AutopilotAction"
+SELECT "scopeKind", "widened", "state", "endedBy", "endedAt", "dryRun" FROM "AutopilotAction"
 WHERE "cause" = %(cause)s AND "createdAt" >= %(since)s
 ORDER BY "createdAt", "id";
 
