@@ -376,30 +376,16 @@ DashboardLoginForm = Table(
     Index("DashboardLoginForm_usedAt_idx", "usedAt"),
 )
 
-# --- the incident autopilot (migration 0018): what it did, and what it holds while it lasts ---
-
-# One row per mitigation the autopilot applied (or, in a dry run, would have applied). An active
-# "hold" row is a guard: dispatch holds the messages in its scope (send_facts). Its trigger writes
-# "AuditLog" like "OrgSettings" and "SystemSetting", naming the actor service/audit.py set.
+# --- the incident autopilot (0018): its actions; a live "hold" is a guard (send_facts), audited
 AutopilotAction = Table(
-    "AutopilotAction",
-    metadata,
-    Column("id", Text, primary_key=True),
-    Column("cause", Text, nullable=False),
-    Column("kind", Text, nullable=False),
-    Column("scopeKind", Text, nullable=False),
-    Column("scopeValue", Text, nullable=True),
-    Column("orgId", Text, nullable=True),
-    Column("dryRun", Boolean, nullable=False, server_default=text("false")),
-    Column("state", Text, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("widened", Boolean, nullable=False, server_default=text("false")),
-    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Column("probeMessageId", Text, nullable=True),
-    Column("createdAt", TS, nullable=False, server_default=now),
-    Column("updatedAt", TS, nullable=False, server_default=now),
-    Column("endedAt", TS, nullable=True),
-    Column("endedBy", Text, nullable=True),
+    "AutopilotAction", metadata,
+    Column("id", Text, primary_key=True), Column("cause", Text, nullable=False), Column("kind", Text, nullable=False),
+    Column("scopeKind", Text, nullable=False), Column("scopeValue", Text), Column("orgId", Text),
+    Column("dryRun", Boolean, nullable=False, server_default=text("false")), Column("state", Text, nullable=False),
+    Column("reason", Text, nullable=False), Column("widened", Boolean, nullable=False, server_default=text("false")),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")), Column("probeMessageId", Text),
+    Column("createdAt", TS, nullable=False, server_default=now), Column("updatedAt", TS, nullable=False, server_default=now),
+    Column("endedAt", TS), Column("endedBy", Text),
     Index("AutopilotAction_createdAt_idx", "createdAt"),
     Index("AutopilotAction_live_idx", "scopeKind", "scopeValue",
           postgresql_where=text("\"kind\" = 'hold' AND NOT \"dryRun\" AND \"endedAt\" IS NULL")),

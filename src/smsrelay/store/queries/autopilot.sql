@@ -51,9 +51,6 @@ RETURNING *;
 -- autopilot_action --
 SELECT * FROM "AutopilotAction" WHERE "id" = %(id)s;
 
--- autopilot_lock_action --
-SELECT * FROM "AutopilotAction" WHERE "id" = %(id)s FOR UPDATE;
-
 -- autopilot_open_actions --
 -- Not yet ended, and closed ones whose incident report is still to be written.
 SELECT * FROM "AutopilotAction" WHERE "endedAt" IS NULL OR "state" = 'released'
