@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # A cause is acted on once diagnosed at this confidence for this long, and still failing
     # within the live window; then its mitigation must stop the failures within verify seconds.
     autopilot_min_confidence: float = Field(default=0.8, ge=0, le=1)
+    # The scheduler runs the autopilot this often (its other duties keep their own tick), so a
+    # cause is mitigated within confirm + tick seconds of its onset: 75 s by default.
+    autopilot_tick_seconds: float = Field(default=15.0, gt=0)
     autopilot_confirm_seconds: float = Field(default=60.0, ge=0)
     autopilot_live_seconds: float = Field(default=120.0, gt=0)
     autopilot_window_seconds: int = Field(default=900, ge=60)
