@@ -79,18 +79,19 @@ def test_autopilot__mitigates_at_the_right_scope_then_releases_every_message_onc
         later = [send(stack, orgs[case.target], recipient(case, case.target, 50 + k), case.body) for k in range(3)]
         flowing = [send(stack, o, recipient(case, i, 50 + k)) for i, o in enumerate(orgs) if i != case.target
                    for k in range(2)]
+        if case.kind == "throttle":
+            # The simulator's rate_limited answers 429 at any rate, so a throttle cannot stop it:
+            # the scenario clears first (before the retries' backoff grows) and the throttled
+            # org's new sends must then go out.
+            s.clear_scenarios()
+            for m in later:
+                stack.wait_status(m, "delivered", timeout=60)
         if case.kind != "pause":
             for m in flowing:
                 stack.wait_status(m, "delivered")
         if case.kind != "throttle":
             wait_until(lambda: all((stack.message(m)["metadata"].get("hold") or {}).get("reason") for m in later),
                        what="the target's new messages to be held")
-        if case.kind == "throttle":
-            # The simulator's rate_limited answers 429 at any rate, so a throttle cannot stop it:
-            # the scenario clears first and the throttle's own new sends must then go out.
-            s.clear_scenarios()
-            for m in later:
-                stack.wait_status(m, "delivered", timeout=30)
         _duty(stack)  # verify: the failures stopped growing
         assert stack.sql('SELECT "state" FROM "AutopilotAction"')[0]["state"] == "holding"
 
@@ -103,7 +104,9 @@ def test_autopilot__mitigates_at_the_right_scope_then_releases_every_message_onc
             wait_until(lambda: not stack.sql("""SELECT 1 FROM "MessageLog" WHERE "status" IN ('queued', 'sent')
                                                 AND "metadata"->'hold' IS NULL AND "metadata"->'lastError' IS NULL"""),
                        timeout=20, what="sends in flight to settle")
-        [action] = _actions(stack)
+        rows = _actions(stack)
+        assert len(rows) == 1, [(a["state"], a["createdAt"], a["endedAt"], a["reason"], a["details"]) for a in rows]
+        [action] = rows
         assert action["state"] == "closed", action
         assert action["details"]["report"].startswith("# SMS incident report")
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from smsrelay.domain import autopilot as rules
+from smsrelay.service import problems
 from smsrelay.service.operations import autopilot_actions as actions
 from smsrelay.service.operations import autopilot_config as config
 from smsrelay.service.operations import autopilot_recovery as recovery
@@ -41,7 +42,13 @@ async def autopilot_duty(rt: Runtime) -> dict[str, Any]:
     by_cause = {s.cause: s for s in found}
     followed = {}
     for action in open_rows:
-        followed[action["id"]] = await recovery.follow(rt, action, by_cause.get(action["cause"]), now)
+        try:
+            followed[action["id"]] = await recovery.follow(rt, action, by_cause.get(action["cause"]), now)
+        except problems.Problem as exc:  # a person undid it while this round followed it
+            followed[action["id"]] = exc.message
+        except Exception:  # noqa: BLE001 - one action's failure must not stop the others'
+            log.exception("autopilot: following %s failed", action["id"])
+            followed[action["id"]] = "error"
     r = config.rules_of(rt.settings)
     decided: dict[str, str] = {}
     for signal in found:
@@ -107,8 +114,6 @@ async def status(rt: Runtime, *, hours: float = 24.0, limit: int = 50) -> dict[s
 
 
 async def report(rt: Runtime, action_id: str) -> dict[str, Any]:
-    from smsrelay.service import problems
-
     async with rt.pool.connection() as conn:
         row = await sql.one(conn, "autopilot_action", id=action_id)
     if row is None:

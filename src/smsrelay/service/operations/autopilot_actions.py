@@ -84,6 +84,8 @@ async def lift(rt: Runtime, action: dict[str, Any], state: str, *, actor: str = 
         async with audit.change(conn, actor=actor, reason=reason, default_reason=f"autopilot action {state}") as why:
             row = await sql.one(conn, "autopilot_update_action", id=action["id"], state=state, details=details or {},
                                 probe=None, end=True, ended_by=actor)
+            if row is None:  # someone ended it first: what it applied is already lifted
+                raise problems.AUTOPILOT_ACTION_ENDED(action_id=action["id"], state="ended meanwhile")
             if not action["dryRun"]:
                 await _undo_mitigation(conn, action, actor, why or f"autopilot action {state}")
     if action["kind"] == "hold" and not action["dryRun"]:

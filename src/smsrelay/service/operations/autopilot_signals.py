@@ -4,8 +4,9 @@ Today's diagnosis (service/operations/incident.py, domain/diagnosis.py) ranks ca
 window without knowing when each started or stopped; the autopilot adds onset and last seen per
 cause from the failures themselves (when each failed), and where they are (org, sender, country,
 template), so domain/autopilot.py can tell a live cause from one already cleared and choose its
-scope. When the time-aware diagnosis (issue 19, h19a) lands, `live_causes` takes its causes'
-confidence, onset, last seen and live/resolved state instead: this is the one function to change.
+scope. The time-aware diagnosis (issue 19, h19a) adds a live/resolved `state` to each cause,
+which this already honours; its `causes.current_causes` may replace the two diagnosis lines
+below (same facts, same ranking): this is the one function to change.
 
 Templates are read from "metadata"->>'templateId', the field message templates (issue 17) set.
 """
@@ -70,7 +71,9 @@ async def live_causes(rt: Runtime) -> tuple[datetime, list[rules.Signal]]:
     signals = []
     for name in rules.CAUSES:
         cause, w = causes.get(name), where.get(name)
-        if cause is None:
+        # The time-aware diagnosis (h19a: service/operations/causes.py) says "resolved" of a cause
+        # that stopped and whose traffic went through since: never acted on.
+        if cause is None or getattr(cause, "state", "live") != "live":
             continue
         w = w or _Where()
         first = w.first

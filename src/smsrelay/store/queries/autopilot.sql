@@ -3,8 +3,9 @@
 
 -- autopilot_failures --
 -- Failures in the window, final and still retrying, by code and where they are. A failure's time
--- is when it failed (its "finalAt", or the retry's error): a later write (a retry's "retriedBy")
--- must not make a cleared cause look live again.
+-- is when it failed (its "finalAt"; for one still retrying, its first attempt for the onset and
+-- its latest error for last seen): a later write (a retry's "retriedBy") must not make a
+-- cleared cause look live again, nor a retry move its onset.
 SELECT CASE WHEN "status" IN ('failed', 'undelivered') THEN "metadata"->>'twilioErrorCode'
             ELSE "metadata"->'lastError'->>'code' END AS code,
        CASE WHEN "status" IN ('failed', 'undelivered') THEN NULL
@@ -13,7 +14,7 @@ SELECT CASE WHEN "status" IN ('failed', 'undelivered') THEN "metadata"->>'twilio
        "orgId", "from", "metadata"->>'country' AS country, "metadata"->>'templateId' AS template,
        count(*)::int AS count,
        min(CASE WHEN "status" IN ('failed', 'undelivered') THEN coalesce("finalAt", "updatedAt")
-                ELSE coalesce(("metadata"->'lastError'->>'at')::timestamptz, "updatedAt") END) AS first_at,
+                ELSE coalesce(("metadata"->>'firstAttemptAt')::timestamptz, "createdAt") END) AS first_at,
        max(CASE WHEN "status" IN ('failed', 'undelivered') THEN coalesce("finalAt", "updatedAt")
                 ELSE coalesce(("metadata"->'lastError'->>'at')::timestamptz, "updatedAt") END) AS last_at
 FROM "MessageLog"
@@ -39,13 +40,14 @@ VALUES (%(id)s, %(cause)s, %(kind)s, %(scope_kind)s, %(scope_value)s, %(org_id)s
 RETURNING *;
 
 -- autopilot_update_action --
--- Moves an action on; `end` closes it (a hold stops holding from the next send on).
+-- Moves an action on; `end` closes it (a hold stops holding from the next send on), once: a
+-- second ending (a person's undo racing the autopilot's release) finds no row.
 UPDATE "AutopilotAction"
 SET "state" = %(state)s, "details" = "details" || %(details)s, "updatedAt" = now(),
     "probeMessageId" = coalesce(%(probe)s, "probeMessageId"),
     "endedAt" = CASE WHEN %(end)s THEN coalesce("endedAt", now()) ELSE "endedAt" END,
     "endedBy" = CASE WHEN %(end)s THEN coalesce("endedBy", %(ended_by)s) ELSE "endedBy" END
-WHERE "id" = %(id)s
+WHERE "id" = %(id)s AND ("endedAt" IS NULL OR NOT %(end)s)
 RETURNING *;
 
 -- autopilot_action --
