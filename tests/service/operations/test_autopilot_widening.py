@@ -52,3 +52,33 @@ def test_autopilot__widens_from_the_sender_to_its_org_once(make_stack):
         flowing = _send(stack, other, "+14155556900", OTHER)
         stack.wait_status(flowing, "delivered")
         s.clear_scenarios()
+
+
+def test_autopilot__undoes_a_throttle_that_did_not_help_and_says_it_needs_a_person(make_stack):
+    # The simulator's rate_limited answers 429 at any rate: throttling the org cannot help.
+    from tests.support.autopilot import Announcements
+
+    notes = Announcements()
+    try:
+        stack = make_stack(settings_overrides={**FAST, "alert_webhook_url": notes.url})
+        org = stack.create_org("Busy", numbers=(N1,))
+
+        async def enable(rt):
+            async with rt.pool.connection() as conn:
+                await autopilot_config.set_enabled(conn, ["rate_limiting"], True, actor="test")
+        stack.run(enable)
+        with sim(stack) as s:
+            s.set_scenario("rate_limited", number=N1)
+            settled(stack, [_send(stack, org, f"+14155557{k:03d}", N1) for k in range(10)])
+            stack.run(autopilot.autopilot_duty)
+            assert stack.sql('SELECT "maxMessagesPerMinute" FROM "OrgSettings"')[0]["maxMessagesPerMinute"] == 30
+            settled(stack, [_send(stack, org, f"+14155557{100 + k:03d}", N1) for k in range(4)])
+            result = stack.run(autopilot.autopilot_duty)
+            s.clear_scenarios()
+        [action] = stack.sql('SELECT * FROM "AutopilotAction"')
+        assert result["followed"][action["id"]] == "reverted" and action["endedBy"] == "autopilot"
+        assert stack.sql('SELECT "maxMessagesPerMinute" FROM "OrgSettings"')[0]["maxMessagesPerMinute"] is None
+        assert "waiting for a person" in result["decided"]["rate_limiting"]
+        assert any("undid" in t and "needs a person" in t for t in notes.titles()), notes.titles()
+    finally:
+        notes.stop()
