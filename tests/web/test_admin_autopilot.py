@@ -71,3 +71,15 @@ def test_dashboard__autopilot_page_switches_a_cause(make_stack, tmp_path):
                                                           "mode": "dry-run"})
         assert r.status_code == 200 and "on (dry run)" in r.text
     assert _switches(stack)["account"] == {**_switches(stack)["account"], "enabled": True, "dryRun": True}
+    org = stack.create_org("Acme")
+    plan = rules.Plan("rate_limiting", "throttle", rules.Scope("org", org["id"], org["id"]), False, "429s", per_minute=30)
+    action = stack.run(lambda rt: autopilot_actions.apply(rt, plan, dry_run=False, details={}))
+    with httpx.Client(base_url=stack.api_url, follow_redirects=True) as http:
+        log_in(http)
+        page = http.get("/dashboard/autopilot")
+        assert f"throttle org {org['id']} to 30 per minute" in page.text
+        r = http.post(f"/dashboard/autopilot/actions/{action['id']}/undo",
+                      data={"csrf_token": csrf_token(page), "reason": "not needed"})
+        assert r.status_code == 200 and f"Undone {action['id']}" in r.text
+    assert stack.sql('SELECT "maxMessagesPerMinute" FROM "OrgSettings"')[0]["maxMessagesPerMinute"] is None
+    assert stack.sql('SELECT "endedBy" FROM "AutopilotAction"')[0]["endedBy"] == "dashboard:ops"
