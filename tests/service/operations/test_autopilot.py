@@ -174,3 +174,17 @@ def test_autopilot_undo__a_person_lifts_it_with_one_command_and_it_stays_lifted(
         assert "undid" in _duty(stack)["decided"][case.cause]
     audit = stack.sql("""SELECT "actor", "reason" FROM "AuditLog" WHERE "tableName" = 'AutopilotAction' ORDER BY "id" """)
     assert [a["actor"] for a in audit] == ["autopilot", "cli:ops"] and audit[-1]["reason"] == "false alarm"
+
+
+def test_autopilot__a_dry_run_then_switched_on_for_real_acts(make_stack, announcements):
+    stack = _stack(make_stack, announcements)
+    orgs = _orgs(stack)
+    case = CASES[3]  # geo permissions
+    _enable(stack, case.cause, dry_run=True)
+    with sim(stack) as s:
+        _onset(stack, case, orgs, s)
+        assert _duty(stack)["decided"][case.cause].startswith("dry-run")
+        _enable(stack, case.cause)
+        assert _duty(stack)["decided"][case.cause].startswith("applied")
+        s.clear_scenarios()
+    assert [(a["dryRun"], a["scopeKind"]) for a in _actions(stack)] == [(True, "country"), (False, "country")]

@@ -61,8 +61,9 @@ async def autopilot_duty(rt: Runtime) -> dict[str, Any]:
 
 async def _decide_one(rt: Runtime, signal: rules.Signal, switch: rules.Switch, r: rules.Rules, now: datetime) -> str:
     async with rt.pool.connection() as conn:
+        # A dry run's record does not stand in the way once a person switches to the real thing.
         open_rows = [a for a in await sql.all(conn, "autopilot_open_actions")
-                     if a["cause"] == signal.cause and a["endedAt"] is None]
+                     if a["cause"] == signal.cause and a["endedAt"] is None and (switch.dry_run or not a["dryRun"])]
         since = max(filter(None, (signal.first_seen, switch.since)), default=now)
         past = await _history(conn, signal.cause, since)
         last_hour = (await sql.one(conn, "autopilot_actions_last_hour"))["n"]
