@@ -123,6 +123,23 @@ class Settings(BaseSettings):
     dashboard_login_attempts_per_client: int = Field(default=10, ge=1)
     dashboard_login_window_seconds: int = Field(default=900, ge=1)
 
+    # --- the incident autopilot (issue 19), off per cause until `smsrelay autopilot enable`
+    # A cause is acted on once diagnosed at this confidence for this long, and still failing
+    # within the live window; then its mitigation must stop the failures within verify seconds.
+    autopilot_min_confidence: float = Field(default=0.8, ge=0, le=1)
+    # The scheduler runs the autopilot this often (its other duties keep their own tick), so a
+    # cause is mitigated within confirm + tick seconds of its onset: 75 s by default.
+    autopilot_tick_seconds: float = Field(default=15.0, gt=0)
+    autopilot_confirm_seconds: float = Field(default=60.0, ge=0)
+    autopilot_live_seconds: float = Field(default=120.0, gt=0)
+    autopilot_window_seconds: int = Field(default=900, ge=60)
+    autopilot_verify_seconds: float = Field(default=120.0, ge=0)
+    autopilot_probe_seconds: float = Field(default=60.0, ge=0)
+    autopilot_close_seconds: float = Field(default=300.0, ge=0)
+    autopilot_max_actions_per_hour: int = Field(default=6, ge=1)
+    autopilot_throttle_per_minute: int = Field(default=30, ge=1)
+    autopilot_contain_share: float = Field(default=0.9, gt=0, le=1)
+
     def default_token_problem(self) -> str | None:
         """Why this API must not start, if it would check Twilio's signatures against the default
         token, which anyone can read in our source. Only a simulator-backed API that nothing

@@ -5,7 +5,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from smsrelay.store.db import sqlalchemy_url
-from smsrelay.store.schema import metadata
+from smsrelay.store.schema_features import metadata
 
 
 def test_schema_module__matches_the_migrated_database(database_url):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from smsrelay.cli import alerts, db, incident, org, send, serve, sms, template, twilio
+from smsrelay.cli import alerts, autopilot, db, incident, org, send, serve, sms, template, twilio
 from smsrelay.cli.common import CommandGroup
 from smsrelay.simulator.cli import sim_app
 
@@ -33,6 +33,7 @@ app.add_typer(incident.app, name="incident")
 app.add_typer(twilio.app, name="twilio")
 app.add_typer(sms.app, name="sms")
 app.add_typer(template.app, name="template")
+app.add_typer(autopilot.app, name="autopilot")
 
 
 def main() -> None:

@@ -39,9 +39,11 @@ DEFAULT_DEADLINE = 60.0
 
 def default_duties() -> list[tuple[str, Duty]]:
     from smsrelay.service.operations.alerts import observability_duty
+    from smsrelay.service.operations.autopilot import autopilot_duty
 
     return [("reconcile", reconcile.reconcile_open_messages), ("observability", observability_duty),
-            ("retention", retention.purge_content), ("unknown_outcomes", dispatch.settle_unknown_outcomes)]
+            ("retention", retention.purge_content), ("unknown_outcomes", dispatch.settle_unknown_outcomes),
+            ("autopilot", autopilot_duty)]
 
 
 async def run_duty(rt: Runtime, name: str, duty: Duty, deadline: float) -> bool:
@@ -98,7 +100,9 @@ async def run_scheduler(rt: Runtime, *, tick: float = TICK_SECONDS, duties: list
 async def _lead(rt: Runtime, lock_conn: psycopg.AsyncConnection, duties: list[tuple[str, Duty]],
                 limits: dict[str, float], tick: float, stop: asyncio.Event) -> None:
     """Run every duty's loop while the lock connection lives; stop them all when it is lost."""
-    loops = [asyncio.create_task(_duty_loop(rt, name, duty, limits.get(name, DEFAULT_DEADLINE), tick, stop),
+    ticks = {"autopilot": min(tick, rt.settings.autopilot_tick_seconds)}
+    loops = [asyncio.create_task(_duty_loop(rt, name, duty, limits.get(name, DEFAULT_DEADLINE),
+                                            ticks.get(name, tick), stop),
                                  name=f"duty-{name}") for name, duty in duties]
     try:
         while not stop.is_set():

@@ -196,3 +196,11 @@ TO_IS_SENDER = _declare("to_is_sender", 422,
 LAST_API_KEY = _declare("last_api_key", 409,
                         "{key_id} is this org's last active API key: create another before revoking it.")
 BODY_TOO_LARGE = _declare("body_too_large", 413, "Request bodies are limited to {max_bytes} bytes.")
+
+# --- the incident autopilot ---
+UNKNOWN_AUTOPILOT_CAUSE = _declare("unknown_autopilot_cause", 422,
+                                   "{cause!r} is not a cause the autopilot handles; it handles {causes}.",
+                                   details=("cause",))
+AUTOPILOT_ACTION_NOT_FOUND = _declare("autopilot_action_not_found", 404, "No autopilot action {action_id}.")
+AUTOPILOT_ACTION_ENDED = _declare("autopilot_action_ended", 409,
+                                  "Autopilot action {action_id} already ended ({state}); nothing to undo.")

@@ -375,26 +375,3 @@ DashboardLoginForm = Table(
     Column("usedAt", TS, nullable=False, server_default=now),
     Index("DashboardLoginForm_usedAt_idx", "usedAt"),
 )
-
-# --- message templates (0022): every edit a new version; "disabled" holds its messages (guards.py)
-MessageTemplate = Table(
-    "MessageTemplate", metadata,
-    Column("id", Text, primary_key=True),
-    Column("orgId", Text, ForeignKey("Org.id", ondelete="CASCADE"), nullable=False),
-    Column("name", Text, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("archivedAt", TS, nullable=True),
-    Column("disabled", JSONB, nullable=True),
-    Column("createdAt", TS, nullable=False, server_default=now), Column("updatedAt", TS, nullable=False, server_default=now),
-    UniqueConstraint("orgId", "name", name="MessageTemplate_orgId_name_key"),
-)
-MessageTemplateVersion = Table(
-    "MessageTemplateVersion", metadata,
-    Column("templateId", Text, ForeignKey("MessageTemplate.id", ondelete="CASCADE"), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("lint", JSONB, nullable=False),
-    Column("createdBy", Text, nullable=False),
-    Column("createdAt", TS, nullable=False, server_default=now),
-    PrimaryKeyConstraint("templateId", "version"),
-)

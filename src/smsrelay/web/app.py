@@ -16,6 +16,7 @@ from smsrelay.web.url_text import UrlTextGuard
 from smsrelay.web import metrics
 from smsrelay.web import admin_incident
 from smsrelay.web import admin_guardrails
+from smsrelay.web import admin_autopilot
 from smsrelay.web import dashboard
 from smsrelay.web import api_templates
 
@@ -76,6 +77,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(admin_incident.router)
     app.include_router(admin_guardrails.router)
+    app.include_router(admin_autopilot.router)
     app.include_router(metrics.router)
     app.include_router(dashboard.router)
 

@@ -37,7 +37,7 @@ BALANCE_KEY = "twilio_balance"
 BALANCE_SAMPLE_HOURS = 24
 # A worker whose heartbeat is older than this is not counted as alive.
 WORKER_ALIVE_SECONDS = 60
-HOLD_REASONS = ("kill_switch", "paused", "org_disabled")
+HOLD_REASONS = ("kill_switch", "paused", "org_disabled", "autopilot")
 
 
 @dataclass

@@ -14,6 +14,8 @@ Holds, by reason (kept in "metadata"->'hold'->>'reason'):
 - org_disabled: the runbook's `UPDATE "OrgSettings" SET "smsDisabled" = true`.
 - rate_zero: "maxMessagesPerMinute" set to 0 or less, which can only mean "send nothing".
 - template_disabled: the message's template is disabled (service/templates/hold.py).
+- autopilot: a live "AutopilotAction" hold of the message's sender, destination country or
+  template; the autopilot releases it itself once the cause has cleared.
 The rate limit itself (service/outbound/throttle.py) defers rather than holds. Dispatch holds
 a message as unknown_outcome when nobody can say whether Twilio has it; no guard lifting
 releases that one (a callback or reconciliation settles it).
@@ -48,10 +50,15 @@ def hold_reason(settings: Settings, facts: dict[str, Any]) -> str | None:
     """Why the message must wait, from a `send_facts` row; None when nothing holds it."""
     if not settings.feature_sms_enabled:
         return "kill_switch"
-    if pause_of(facts["pause"]):
+    # The autopilot's probe: one held message it lets through its own pause or org hold to see
+    # whether the cause has cleared (service/operations/autopilot_recovery.py).
+    probe = bool((facts.get("metadata") or {}).get("autopilotProbe"))
+    if pause_of(facts["pause"]) and not (probe and facts["pause"].get("by") == "autopilot"):
         return "paused"
-    if facts["smsDisabled"]:
+    if facts["smsDisabled"] and not probe:
         return "org_disabled"
+    if facts.get("autopilotHold"):
+        return "autopilot"
     if facts["maxMessagesPerMinute"] is not None and facts["maxMessagesPerMinute"] <= 0:
         return "rate_zero"
     if facts.get("templateDisabled"):

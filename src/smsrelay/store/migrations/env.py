@@ -1,7 +1,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from smsrelay.store.schema import metadata
+from smsrelay.store.schema_features import metadata
 
 config = context.config
 

@@ -49,6 +49,8 @@ CROSS JOIN LATERAL (
            OR m."createdAt" < now() - make_interval(secs => s."validityPeriodSeconds")
            OR NOT EXISTS (SELECT 1 FROM "MessageTemplate" t WHERE t."id" = m."metadata"->>'templateId'
                           AND t."disabled" IS NOT NULL))
+      -- The autopilot releases its own holds, once it has seen their cause clear.
+      AND m."metadata"->'hold'->>'reason' IS DISTINCT FROM 'autopilot'
       AND m."createdAt" < CASE WHEN NOT s."smsDisabled" AND coalesce(s."maxMessagesPerMinute", 1) > 0
                                THEN 'infinity'::timestamptz
                                ELSE now() - make_interval(secs => s."validityPeriodSeconds") END
@@ -178,7 +180,14 @@ SELECT m.*, s."smsDisabled", s."maxMessagesPerMinute", s."validityPeriodSeconds"
        EXISTS (SELECT 1 FROM "OptOut" o WHERE o."orgId" = m."orgId" AND o."phone" = m."to") AS "optedOut",
        EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned") AS "planned",
        EXISTS (SELECT 1 FROM "MessageTemplate" t WHERE t."id" = m."metadata"->>'templateId'
-               AND t."disabled" IS NOT NULL) AS "templateDisabled"
+               AND t."disabled" IS NOT NULL) AS "templateDisabled",
+       -- The autopilot's holds of one sender, country or template (service/operations/autopilot*.py);
+       -- its probe is the one message a hold lets through. Templates: h17's "metadata"->>'templateId'.
+       EXISTS (SELECT 1 FROM "AutopilotAction" a
+               WHERE a."kind" = 'hold' AND NOT a."dryRun" AND a."endedAt" IS NULL
+                 AND (a."scopeKind", a."scopeValue") IN (('sender', m."from"), ('country', m."metadata"->>'country'),
+                                                         ('template', m."metadata"->>'templateId'))
+                 AND m."metadata"->>'autopilotProbe' IS DISTINCT FROM a."id") AS "autopilotHold"
 FROM "MessageLog" m JOIN "OrgSettings" s ON s."orgId" = m."orgId"
 WHERE m."id" = %(id)s;
 

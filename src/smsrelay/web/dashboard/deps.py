@@ -19,7 +19,7 @@ from smsrelay.web.dashboard.render import templates
 
 NAV = (("overview", "/dashboard", "Overview"), ("orgs", "/dashboard/orgs", "Orgs"),
        ("errors", "/dashboard/errors", "Errors"), ("messages", "/dashboard/messages", "Messages"),
-       ("diagnosis", "/dashboard/diagnosis", "Diagnosis"))
+       ("diagnosis", "/dashboard/diagnosis", "Diagnosis"), ("autopilot", "/dashboard/autopilot", "Autopilot"))
 
 
 class LoginRequired(Exception):
