@@ -20,6 +20,11 @@ def _window(data: dict[str, Any]) -> str:
     return f"{data['window']['since']} → {data['window']['until']}" + (f", org {data['org']}" if data.get("org") else "")
 
 
+def _pct(rate: float | None) -> str:
+    # domain/rates.py: delivered ÷ final outbound, as the dashboard shows it; "-" when none is final.
+    return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
 @app.command("status")
 def incident_status(since: Since = "1h", org: OrgOpt = None, as_json: Json = False) -> None:
     """Runbook step 1: outbound messages by status."""
@@ -30,8 +35,8 @@ def incident_status(since: Since = "1h", org: OrgOpt = None, as_json: Json = Fal
         return print_json(data)
     table(f"Outbound by status ({_window(data)})", ["status", "count"],
           [[s["status"], s["count"]] for s in data["statuses"]])
-    console.print(f"{data['total']} outbound, {data['failed']} failed or undelivered "
-                  f"({100 * data['failureRate']:.1f}%)")
+    console.print(f"{data['total']} outbound, {data['failed']} failed or undelivered, "
+                  f"delivery rate {_pct(data['deliveryRate'])} (delivered ÷ final)")
 
 
 @app.command("failures")
@@ -58,9 +63,10 @@ def incident_orgs(since: Since = "1h", org: OrgOpt = None, as_json: Json = False
     if as_json:
         return print_json(data)
     table(f"Orgs ({_window(data)})",
-          ["org", "name", "outbound", "delivered", "failed", "undelivered", "open", "rate", "disabled", "per min"],
+          ["org", "name", "outbound", "delivered", "failed", "undelivered", "open", "delivery rate", "disabled",
+           "per min"],
           [[o["orgId"], o["name"], o["total"], o["delivered"], o["failed"], o["undelivered"], o["open"],
-            f"{100 * o['failureRate']:.1f}%", "yes" if o["smsDisabled"] else "", o["maxMessagesPerMinute"]]
+            _pct(o["deliveryRate"]), "yes" if o["smsDisabled"] else "", o["maxMessagesPerMinute"]]
            for o in data["orgs"]])
 
 
