@@ -201,6 +201,17 @@ async def _probe_then_run(settings: Settings, url: str, fn: Callable[[Any], Awai
     return await with_runtime(settings, url, fn)
 
 
+def preload(module: str) -> None:
+    """Import `module` on a thread while this one starts the database and waits on its queries:
+    the Twilio SDK and aiohttp are a quarter of a second of imports that `incident diagnose`
+    needs only once its queries are under way. Imports are CPU-bound (the GIL), so only the
+    waits overlap; the import lock makes the use case's own import wait for this one."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=(module,), name=f"preload {module}", daemon=True).start()
+
+
 def run_with_runtime(fn: Callable[[Any], Awaitable[T]], *, may_create: bool = False) -> T:
     """For operators' commands. A DATABASE_URL is one the service processes keep migrated, so
     it is not migrated here (Alembic alone is a second of start-up, against a 2 s budget); the

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from smsrelay.cli.common import OrgOpt, Since, console, fail, print_json, run_with_runtime, table, with_conn
+from smsrelay.cli.common import OrgOpt, Since, console, fail, preload, print_json, run_with_runtime, table, with_conn
 
 app = typer.Typer(help="Investigate, diagnose and report an SMS incident.", no_args_is_help=True)
 
@@ -86,6 +86,7 @@ def incident_errors(since: Since = "1h", org: OrgOpt = None, as_json: Json = Fal
 @app.command("diagnose")
 def incident_diagnose(since: Since = "1h", as_json: Json = False) -> None:
     """Rank the likely causes, with evidence, a confidence and the commands to run."""
+    preload("smsrelay.twilio.gateway")  # asked while the queries run
     from smsrelay.service.operations import incident
 
     data = run_with_runtime(lambda rt: incident.diagnose(rt, since))
@@ -107,6 +108,7 @@ def incident_diagnose(since: Since = "1h", as_json: Json = False) -> None:
 def incident_report(since: Since = "2h",
                     out: Annotated[Optional[Path], typer.Option("--out", help="Write the Markdown here")] = None) -> None:
     """A Markdown post-incident report (timeline, root-cause draft, affected orgs, checklist)."""
+    preload("smsrelay.twilio.gateway")  # the diagnosis asks Twilio while the queries run
     from smsrelay.service.operations import report
 
     text = run_with_runtime(lambda rt: report.build(rt, since))
