@@ -21,7 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from smsrelay.cli import database_said
+import smsrelay.cli.database_said as database_said  # not `from smsrelay.cli`: the package imports us
 
 if TYPE_CHECKING:
     from smsrelay.settings import Settings
