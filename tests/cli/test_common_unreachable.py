@@ -55,6 +55,7 @@ def test_unreachable_database__one_line(args, tmp_path):
 def test_database_without_schema__one_line_naming_the_upgrade(args, tmp_path, db_factory):
     import psycopg
 
+    from smsrelay.cli.database_said import describe_url
     from smsrelay.store.db import psycopg_url
     from tests.support.postgres import with_database
 
@@ -67,5 +68,8 @@ def test_database_without_schema__one_line_naming_the_upgrade(args, tmp_path, db
         with psycopg.connect(psycopg_url(db_factory.admin_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _assert_one_line(r, "the database schema is older than this smsrelay (relation")
-    assert r.returncode == 1 and r.stderr.rstrip().endswith("run `smsrelay db upgrade`"), r.stderr
+    # The line ends by naming the database it read (issue 19): the wrong one is the likelier cause.
+    where = describe_url(with_database(db_factory.admin_url, name))
+    assert r.returncode == 1 and r.stderr.rstrip().endswith(
+        f"run `smsrelay db upgrade` [database: {where} (DATABASE_URL)]"), r.stderr
     assert "LINE" not in r.stderr, r.stderr

@@ -7,11 +7,18 @@ loads what it needs when it runs, so a database-only command never imports the T
 
 from __future__ import annotations
 
-import typer
+import os
 
-from smsrelay.cli import alerts, autopilot, db, incident, org, send, serve, sms, template, twilio
-from smsrelay.cli.common import CommandGroup
-from smsrelay.simulator.cli import sim_app
+# Typer's rich help imports rich's Markdown, Pygments and tracebacks: 0.2 s of CPU on every
+# `--help`, against a 0.5 s budget at 3 a.m. (docs/benchmarks.md). Plain help says the same;
+# TYPER_USE_RICH=1 brings the panels back. Set before typer is imported, which reads it once.
+os.environ.setdefault("TYPER_USE_RICH", "0")
+
+import typer  # noqa: E402
+
+from smsrelay.cli import alerts, autopilot, db, incident, org, send, serve, sms, template, twilio  # noqa: E402
+from smsrelay.cli.common import CommandGroup  # noqa: E402
+from smsrelay.simulator.cli import sim_app  # noqa: E402
 
 app = typer.Typer(cls=CommandGroup, help="Multi-tenant SMS on Twilio, with incident response built in.",
                   no_args_is_help=True, pretty_exceptions_enable=False)

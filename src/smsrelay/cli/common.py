@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,7 +21,10 @@ from rich.table import Table
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from smsrelay.settings import Settings, get_settings
+import smsrelay.cli.database_said as database_said  # not `from smsrelay.cli`: the package imports us
+
+if TYPE_CHECKING:
+    from smsrelay.settings import Settings
 
 T = TypeVar("T")
 
@@ -28,11 +32,32 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # one line, however narrow the terminal
 
 Since = Annotated[str, typer.Option("--since", help="Window ending now: 30m, 1h, 2d")]
-OrgOpt = Annotated[Optional[str], typer.Option("--org", help="Only this org")]
+
+# The shape of the ids we generate (domain/ids.py): such a value is an id, looked up by the command.
+_GENERATED_ORG_ID = re.compile(r"org_[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def org_ref(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
+    """An ORG argument or --org option names an org by its id or its name: a name is turned into
+    the id here (one lookup), so every command goes on with an id; an ambiguous name is refused
+    with its candidates."""
+    if value is None or ctx.resilient_parsing or _GENERATED_ORG_ID.fullmatch(value):
+        return value
+    from smsrelay.service.tenancy import orgs
+
+    async def resolve(rt: Any) -> str:
+        async with rt.pool.connection() as conn:
+            return await orgs.resolve_org(conn, value)
+
+    return run_with_runtime(resolve)
+
+
+OrgOpt = Annotated[Optional[str], typer.Option("--org", help="Only this org (id or name)", callback=org_ref)]
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"smsrelay: {message}", markup=False, highlight=False)
+    err.print(f"smsrelay: {message}{database_said.suffix()}", markup=False, highlight=False)
+    database_said.reset()  # said in this line: no second line after it
     raise typer.Exit(code)
 
 
@@ -86,12 +111,26 @@ class CommandGroup(TyperGroup):
     readable line on stderr and a non-zero exit code, never a traceback."""
 
     def invoke(self, ctx: Any) -> Any:
+        database_said.reset()
         try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, TyperException):  # exits, usage errors: typer prints them
+            result = super().invoke(ctx)
+        except typer.Exit as exc:
+            if exc.exit_code == 0:
+                _say_database()
+            raise
+        except (typer.Abort, TyperException):  # usage errors: typer prints them
             raise
         except Exception as exc:  # noqa: BLE001 - a CLI prints one line, not a trace
             fail(*explain(exc))
+        _say_database()
+        return result
+
+
+def _say_database() -> None:
+    line = database_said.trailer()
+    if line:
+        err.print(line, markup=False, highlight=False, style="dim")
+    database_said.reset()
 
 
 def actor() -> str:
@@ -144,22 +183,49 @@ async def with_runtime(settings: Settings, url: str, fn: Callable[[Any], Awaitab
 async def _probe_then_run(settings: Settings, url: str, fn: Callable[[Any], Awaitable[T]]) -> T:
     import psycopg
 
+    from psycopg.rows import dict_row
+
+    from smsrelay.store import sql
     from smsrelay.store.db import psycopg_url
 
     # A pool retries an unreachable server for its whole timeout, logging each attempt; one
     # direct attempt fails fast with the driver's own reason.
-    probe = await psycopg.AsyncConnection.connect(psycopg_url(url), connect_timeout=5)
-    await probe.close()
+    probe = await psycopg.AsyncConnection.connect(psycopg_url(url), connect_timeout=5, row_factory=dict_row)
+    try:
+        if not (await sql.one(probe, "any_org"))["present"]:
+            database_said.empty()
+    except psycopg.errors.UndefinedTable:
+        pass  # the command itself says the schema is missing, in its own words
+    finally:
+        await probe.close()
     return await with_runtime(settings, url, fn)
 
 
-def run_with_runtime(fn: Callable[[Any], Awaitable[T]]) -> T:
+def preload(module: str) -> None:
+    """Import `module` on a thread while this one starts the database and waits on its queries:
+    the Twilio SDK and aiohttp are a quarter of a second of imports that `incident diagnose`
+    needs only once its queries are under way. Imports are CPU-bound (the GIL), so only the
+    waits overlap; the import lock makes the use case's own import wait for this one."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=(module,), name=f"preload {module}", daemon=True).start()
+
+
+def run_with_runtime(fn: Callable[[Any], Awaitable[T]], *, may_create: bool = False) -> T:
     """For operators' commands. A DATABASE_URL is one the service processes keep migrated, so
     it is not migrated here (Alembic alone is a second of start-up, against a 2 s budget); the
-    embedded database, which nothing else may have started yet, is."""
+    embedded database, which nothing else may have started yet, is. An embedded database that
+    does not exist is refused rather than created empty, unless `may_create` (`org create`: the
+    first thing one does with a new installation)."""
     from smsrelay.database import resolve_url
+    from smsrelay.settings import get_settings
 
     settings = get_settings()
+    missing = None if may_create else database_said.missing_embedded(settings)
+    if missing:
+        fail(missing, 2)
+    database_said.read(database_said.describe(settings))
     url = resolve_url(settings, upgrade=not settings.database_url)
     return asyncio.run(_probe_then_run(settings, url, fn))
 

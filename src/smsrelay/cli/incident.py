@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from smsrelay.cli.common import OrgOpt, Since, console, fail, print_json, run_with_runtime, table, with_conn
+from smsrelay.cli.common import OrgOpt, Since, console, fail, preload, print_json, run_with_runtime, table, with_conn
 
 app = typer.Typer(help="Investigate, diagnose and report an SMS incident.", no_args_is_help=True)
 
@@ -18,6 +18,11 @@ Json = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 def _window(data: dict[str, Any]) -> str:
     return f"{data['window']['since']} → {data['window']['until']}" + (f", org {data['org']}" if data.get("org") else "")
+
+
+def _pct(rate: float | None) -> str:
+    # domain/rates.py: delivered ÷ final outbound, as the dashboard shows it; "-" when none is final.
+    return "-" if rate is None else f"{100 * rate:.1f}%"
 
 
 @app.command("status")
@@ -30,8 +35,8 @@ def incident_status(since: Since = "1h", org: OrgOpt = None, as_json: Json = Fal
         return print_json(data)
     table(f"Outbound by status ({_window(data)})", ["status", "count"],
           [[s["status"], s["count"]] for s in data["statuses"]])
-    console.print(f"{data['total']} outbound, {data['failed']} failed or undelivered "
-                  f"({100 * data['failureRate']:.1f}%)")
+    console.print(f"{data['total']} outbound, {data['failed']} failed or undelivered, "
+                  f"delivery rate {_pct(data['deliveryRate'])} (delivered ÷ final)")
 
 
 @app.command("failures")
@@ -58,9 +63,10 @@ def incident_orgs(since: Since = "1h", org: OrgOpt = None, as_json: Json = False
     if as_json:
         return print_json(data)
     table(f"Orgs ({_window(data)})",
-          ["org", "name", "outbound", "delivered", "failed", "undelivered", "open", "rate", "disabled", "per min"],
+          ["org", "name", "outbound", "delivered", "failed", "undelivered", "open", "delivery rate", "disabled",
+           "per min"],
           [[o["orgId"], o["name"], o["total"], o["delivered"], o["failed"], o["undelivered"], o["open"],
-            f"{100 * o['failureRate']:.1f}%", "yes" if o["smsDisabled"] else "", o["maxMessagesPerMinute"]]
+            _pct(o["deliveryRate"]), "yes" if o["smsDisabled"] else "", o["maxMessagesPerMinute"]]
            for o in data["orgs"]])
 
 
@@ -80,6 +86,7 @@ def incident_errors(since: Since = "1h", org: OrgOpt = None, as_json: Json = Fal
 @app.command("diagnose")
 def incident_diagnose(since: Since = "1h", as_json: Json = False) -> None:
     """Rank the likely causes, with evidence, a confidence and the commands to run."""
+    preload("smsrelay.twilio.gateway")  # asked while the queries run
     from smsrelay.service.operations import incident
 
     data = run_with_runtime(lambda rt: incident.diagnose(rt, since))
@@ -106,6 +113,7 @@ def incident_diagnose(since: Since = "1h", as_json: Json = False) -> None:
 def incident_report(since: Since = "2h",
                     out: Annotated[Optional[Path], typer.Option("--out", help="Write the Markdown here")] = None) -> None:
     """A Markdown post-incident report (timeline, root-cause draft, affected orgs, checklist)."""
+    preload("smsrelay.twilio.gateway")  # the diagnosis asks Twilio while the queries run
     from smsrelay.service.operations import report
 
     text = run_with_runtime(lambda rt: report.build(rt, since))

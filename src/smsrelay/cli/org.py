@@ -8,13 +8,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from smsrelay.cli.common import actor, console, fail, print_json, run_with_runtime, with_conn
+from smsrelay.cli.common import actor, console, fail, org_ref, print_json, run_with_runtime, table, with_conn
 from smsrelay.cli.org_opt_outs import opt_out_app
 
 app = typer.Typer(help="Orgs and their numbers.", no_args_is_help=True)
 key_app = typer.Typer(help="An org's API keys: shown once, stored hashed, revocable.", no_args_is_help=True)
 
-OrgArg = Annotated[str, typer.Argument(help="Org id")]
+OrgArg = Annotated[str, typer.Argument(help="Org id or name", callback=org_ref)]
 # The mitigations and the policy command were written apart and word these differently; the
 # help texts are part of the CLI's contract, so they are kept as they were.
 Reason = Annotated[Optional[str], typer.Option("--reason", help="Why: recorded in the audit log")]
@@ -38,12 +38,25 @@ def org_create(name: str,
             return await orgs.create_org(conn, name, numbers=number or [], messaging_service_sid=messaging_service,
                                          default_region=region.upper(), inbound_webhook_url=webhook, actor="cli")
 
-    created = run_with_runtime(go)
+    created = run_with_runtime(go, may_create=True)  # the first thing done with a new installation
     if as_json:
         print(json.dumps({"id": created.id, "apiKey": created.api_key, "numbers": created.numbers}))
     else:
         console.print(f"org {created.id} ({created.name}) numbers: {', '.join(created.numbers) or '-'}")
         console.print(f"API key (shown once): {created.api_key}", markup=False)
+
+
+@app.command("list")
+def org_list(as_json: Json = False) -> None:
+    """Every org: id, name, senders, SMS disabled or throttled, live API keys."""
+    from smsrelay.service.tenancy import orgs
+
+    found = with_conn(orgs.list_orgs)
+    if as_json:
+        return print_json(found)
+    table(f"Orgs ({len(found)})", ["id", "name", "senders", "sms", "per min", "keys", "created"],
+          [[o["id"], o["name"], ", ".join(o["senders"]) or None, "disabled" if o["smsDisabled"] else "enabled",
+            o["maxMessagesPerMinute"], o["activeKeys"], o["createdAt"].strftime("%Y-%m-%d %H:%M")] for o in found])
 
 
 # --- mitigations (the runbook's "Disable SMS for affected org", "Lower message rate") -----------
@@ -139,7 +152,7 @@ app.add_typer(opt_out_app, name="opt-out")
 
 
 @key_app.command("create")
-def key_create(org: str, name: Annotated[Optional[str], typer.Option(help="A label for the key")] = None,
+def key_create(org: OrgArg, name: Annotated[Optional[str], typer.Option(help="A label for the key")] = None,
                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Issue a new API key for an org (printed once; only its hash is kept)."""
     from smsrelay.service.tenancy import orgs
@@ -154,7 +167,7 @@ def key_create(org: str, name: Annotated[Optional[str], typer.Option(help="A lab
 
 
 @key_app.command("list")
-def key_list(org: str) -> None:
+def key_list(org: OrgArg) -> None:
     """An org's keys: id, prefix, label, created, revoked (never the key itself)."""
     from rich.table import Table
 
@@ -167,7 +180,7 @@ def key_list(org: str) -> None:
 
 
 @key_app.command("revoke")
-def key_revoke(org: str, key_id: str) -> None:
+def key_revoke(org: OrgArg, key_id: str) -> None:
     """Revoke a key at once: its next request answers 401."""
     from smsrelay.service.tenancy import orgs
 

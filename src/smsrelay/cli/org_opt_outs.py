@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from smsrelay.cli.common import actor, console, print_json, with_conn
+from smsrelay.cli.common import actor, console, org_ref, print_json, with_conn
+
+OrgArg = Annotated[str, typer.Argument(help="Org id or name", callback=org_ref)]
 
 opt_out_app = typer.Typer(help="An org's opt-out list: numbers it does not send to.", no_args_is_help=True)
 
@@ -16,7 +18,7 @@ Json = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 
 @opt_out_app.command("list")
-def opt_out_list(org: str, as_json: Json = False) -> None:
+def opt_out_list(org: OrgArg, as_json: Json = False) -> None:
     """The org's opted-out numbers, by number."""
     from smsrelay.service.tenancy import orgs, self_service
 
@@ -43,7 +45,7 @@ def opt_out_list(org: str, as_json: Json = False) -> None:
 
 
 @opt_out_app.command("add")
-def opt_out_add(org: str, phone: str) -> None:
+def opt_out_add(org: OrgArg, phone: str) -> None:
     """Stop sending to a number (as if it replied STOP)."""
     from smsrelay.service.tenancy import self_service
 
@@ -52,7 +54,7 @@ def opt_out_add(org: str, phone: str) -> None:
 
 
 @opt_out_app.command("remove")
-def opt_out_remove(org: str, phone: str) -> None:
+def opt_out_remove(org: OrgArg, phone: str) -> None:
     """Send to a number again (as if it replied START)."""
     from smsrelay.service.tenancy import self_service
 

@@ -9,10 +9,10 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from smsrelay.cli.common import OrgOpt, Since, actor, console, err, print_json, run_with_runtime, table
+from smsrelay.cli.common import OrgOpt, Since, actor, console, err, org_ref, print_json, run_with_runtime, table
 
 
-def send(text: str, org: Annotated[str, typer.Option(help="Org id")],
+def send(text: str, org: Annotated[str, typer.Option(help="Org id or name", callback=org_ref)],
          to: Annotated[str, typer.Option(help="Recipient, E.164")],
          from_: Annotated[Optional[str], typer.Option("--from", help="Sender number")] = None,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:

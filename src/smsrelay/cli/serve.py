@@ -6,12 +6,14 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from smsrelay.cli.common import console, database_url, fail, setup_logging, with_runtime
-from smsrelay.settings import Settings, get_settings, up_defaults
+
+if TYPE_CHECKING:
+    from smsrelay.settings import Settings
 
 
 def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "127.0.0.1",
@@ -20,6 +22,7 @@ def up(host: Annotated[str, typer.Option(help="Address the API listens on")] = "
     """Run everything: database (embedded unless DATABASE_URL), simulator (unless Twilio
     credentials are set), API, worker and scheduler. Ctrl-C stops it all."""
     from smsrelay.processes.supervisor import Supervisor
+    from smsrelay.settings import get_settings, up_defaults
 
     setup_logging()
     settings, overrides = up_defaults(get_settings(), host, port)
@@ -93,6 +96,8 @@ def api(host: str = "127.0.0.1", port: int = 8000,
     """Run the HTTP API alone (scale out against a shared DATABASE_URL)."""
     import uvicorn
 
+    from smsrelay.settings import get_settings
+
     setup_logging()
     settings = get_settings()
     if problem := settings.default_token_problem():
@@ -118,6 +123,7 @@ def worker(concurrency: Annotated[int, typer.Option(help="Sends in flight at onc
     """Run a worker alone: sends messages and forwards inbound ones, each with its own slots."""
     from smsrelay.processes.worker import run_worker
     from smsrelay.service.runtime import Runtime
+    from smsrelay.settings import get_settings
 
     setup_logging()
     settings = get_settings()
@@ -136,6 +142,7 @@ def scheduler(tick: Annotated[float, typer.Option(help="Seconds between rounds")
     import signal
 
     from smsrelay.processes.scheduler import run_scheduler
+    from smsrelay.settings import get_settings
     from smsrelay.service.runtime import Runtime
 
     setup_logging()

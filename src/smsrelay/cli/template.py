@@ -8,11 +8,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from smsrelay.cli.common import actor, console, print_json, table, with_conn
+from smsrelay.cli.common import actor, console, org_ref, print_json, table, with_conn
 
 app = typer.Typer(help="An org's message templates, and holding one of them.", no_args_is_help=True)
 
-OrgArg = Annotated[str, typer.Argument(help="Org id")]
+OrgArg = Annotated[str, typer.Argument(help="Org id or name", callback=org_ref)]
 NameArg = Annotated[str, typer.Argument(help="Template name, e.g. table_ready")]
 Reason = Annotated[Optional[str], typer.Option("--reason", help="Why: recorded in the audit log")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output")]

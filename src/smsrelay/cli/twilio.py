@@ -14,12 +14,30 @@ app = typer.Typer(help="Live checks of the Twilio account, through the SDK.", no
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 
+def _waiting_for_twilio(what: str, fn: Any) -> Any:
+    """Run fn(rt) while a terminal shows that Twilio is being waited for, and for how long at
+    most: during an outage Twilio can take the whole timeout to answer, and a silent prompt reads
+    as a hung command. The line is transient; the command ends with its answer or one error line.
+    Not a terminal (a script, a pipe), nothing is drawn."""
+    from rich.console import Console
+
+    from smsrelay.service.operations import incident
+    from smsrelay.settings import get_settings
+
+    status = Console(stderr=True)  # built now, so FORCE_COLOR and the current stderr count
+    if not status.is_terminal:
+        return run_with_runtime(fn)
+    seconds = min(incident.TWILIO_CALL_SECONDS, get_settings().twilio_timeout_seconds)
+    with status.status(f"Asking Twilio for {what} (waiting up to {seconds:g} s)…", spinner="dots"):
+        return run_with_runtime(fn)
+
+
 @app.command("balance")
 def twilio_balance(as_json: Json = False) -> None:
     """The account balance (runbook: check account balance)."""
     from smsrelay.service.operations import incident
 
-    data = run_with_runtime(incident.twilio_balance)
+    data = _waiting_for_twilio("the balance", incident.twilio_balance)
     if as_json:
         return print_json(data)
     console.print(f"balance: {data['balance']} {data['currency']}")
@@ -30,7 +48,7 @@ def twilio_account(as_json: Json = False) -> None:
     """The account's status (active, suspended, closed): also proves the credentials work."""
     from smsrelay.service.operations import incident
 
-    data = run_with_runtime(incident.twilio_account)
+    data = _waiting_for_twilio("the account's status", incident.twilio_account)
     if as_json:
         return print_json(data)
     console.print(f"account {data['sid']} ({data['friendly_name']}): status {data['status']}, type {data['type']}")
@@ -47,7 +65,7 @@ def twilio_numbers(as_json: Json = False) -> None:
     """Every number on the account with its status and SMS capability."""
     from smsrelay.service.operations import incident
 
-    data = run_with_runtime(incident.twilio_numbers)
+    data = _waiting_for_twilio("the account's numbers", incident.twilio_numbers)
     if as_json:
         return print_json(data)
     _numbers_table(data)
@@ -58,7 +76,7 @@ def twilio_number(number: Annotated[str, typer.Argument(help="E.164, e.g. +15017
     """One number (the runbook's `twilio phone-numbers:fetch +1XXXXXXXXXX`)."""
     from smsrelay.service.operations import incident
 
-    data = run_with_runtime(lambda rt: incident.twilio_numbers(rt, number))
+    data = _waiting_for_twilio(number, lambda rt: incident.twilio_numbers(rt, number))
     if as_json:
         return print_json(data[0])
     _numbers_table(data)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from smsrelay.domain import rates
+
 FAILED = "twilio_message_failed"
 FLAT = "sms_outbound_flat"
 DELIVERY_RATE = "sms_delivery_rate_low"
@@ -159,8 +161,8 @@ def delivery_rate_findings(facts: Facts, t: Thresholds) -> list[Finding]:
     for org_id, counts in sorted(facts.delivery_window.items()):
         final = _sum(counts, FINAL_STATUSES)
         delivered = _sum(counts, ("delivered", "read"))
-        if final >= t.delivery_rate_min_final and final and delivered / final < t.delivery_rate_min:
-            rate = delivered / final
+        rate = rates.delivery_rate(delivered, final)
+        if final >= t.delivery_rate_min_final and rate is not None and rate < t.delivery_rate_min:
             found.append(Finding(
                 DELIVERY_RATE, alert_key(DELIVERY_RATE, org_id), "error", org_id=org_id,
                 summary=f"Org {org_id}: {rate:.0%} of {final} final outbound SMS delivered in the last "

@@ -99,7 +99,10 @@ INTERNAL_ERROR = _declare("internal_error", 500, "Something went wrong on our si
 
 # Another org's resource answers exactly like a missing one: its existence is not ours to reveal.
 NOT_FOUND = _declare("not_found", 404, "No such {what}.")
-ORG_NOT_FOUND = _declare("org_not_found", 404, "No org {org_id}.")
+ORG_NOT_FOUND = _declare("org_not_found", 404, "No org {org_id}.",
+                         variants={"id_or_name": "No org has the id or the name {org_id!r}; `smsrelay org list` "
+                                                 "lists them."})
+ORG_NAME_AMBIGUOUS = _declare("org_name_ambiguous", 409, "{count} orgs are named {name!r}: {candidates}; give the id.")
 KEY_NOT_FOUND = _declare("key_not_found", 404, "No active key {key_id} for org {org_id}.")
 MESSAGE_NOT_FOUND = _declare("message_not_found", 404, "No message {message_id}.")
 NUMBER_NOT_FOUND = _declare("number_not_found", 404, "{number} is not a number on this Twilio account.")

@@ -10,8 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from smsrelay.settings import get_settings
-
 if TYPE_CHECKING:
     from .ledger import SimulatorClient
 
@@ -34,6 +32,8 @@ def parse_duration(text: str) -> float:
 
 
 def _default_url() -> str:
+    from smsrelay.settings import get_settings
+
     s = get_settings()
     return f"http://{s.simulator_host}:{s.simulator_port}"
 
@@ -57,6 +57,8 @@ def run(
     if ctx.invoked_subcommand is not None:
         return
     import uvicorn
+
+    from smsrelay.settings import get_settings
 
     from .app import create_app
 

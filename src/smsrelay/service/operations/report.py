@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from smsrelay.domain import catalogue
+from smsrelay.domain import audit_kinds, catalogue
 from smsrelay.service.operations import incident, rollup, template_incident
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
@@ -57,7 +57,8 @@ async def _timeline(conn: Any, w: incident.Window) -> tuple[list[tuple[Any, str]
             if a["resolvedAt"] and a["resolvedAt"] <= w.until:
                 events.append((a["resolvedAt"], f"alert resolved: {a['title']}{scope}"))
     for row in await sql.all(conn, "report_audit", **w.params()):
-        events.append((row["createdAt"], "mitigation: " + _describe_audit(row)))
+        if audit_kinds.is_mitigation(row):  # not org creation, nor the scheduler's balance cache
+            events.append((row["createdAt"], "mitigation: " + _describe_audit(row)))
     events.sort(key=lambda e: e[0])
     buckets = await sql.all(conn, "report_buckets", **w.params())
     return events, buckets

@@ -19,6 +19,7 @@ from typing import Any
 from smsrelay.domain import catalogue
 from smsrelay.domain import ids, phone
 from smsrelay.service.operations import incident
+from smsrelay.service import audit
 from smsrelay.service import jobs
 from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
@@ -93,7 +94,8 @@ class Retried:
 
 
 async def execute(rt: Runtime, p: RetryPlan, *, actor: str,
-                  progress: Callable[[Retried], None] | None = None) -> list[Retried]:
+                  progress: Callable[[Retried], None] | None = None, reason: str | None = None) -> list[Retried]:
+    reason = audit.clean_reason(reason)  # the operator's why (the dashboard's form): refused before any send
     done: list[Retried] = []
     async with rt.pool.connection() as conn:
         for row in p.eligible:
@@ -113,7 +115,8 @@ async def execute(rt: Runtime, p: RetryPlan, *, actor: str,
         sent = [d for d in done if d.retry]
         if sent:
             await sql.execute(conn, "insert_audit", table_name="MessageLog", org_id=None, action="retry", actor=actor,
-                              reason=f"retry of {len(sent)} message(s) with codes {', '.join(p.codes)}",
+                              reason=(f"{reason} — " if reason else "")
+                              + f"retry of {len(sent)} message(s) with codes {', '.join(p.codes)}",
                               before=None, after={"window": p.window, "codes": p.codes, "forced": p.forced,
                                                   "retried": len(sent)})
             await conn.commit()

@@ -95,3 +95,22 @@ async def get_org(conn: AsyncConnection, org_id: str) -> dict:
     if org is None:
         raise problems.ORG_NOT_FOUND(org_id=org_id)
     return org
+
+
+async def resolve_org(conn: AsyncConnection, ref: str) -> str:
+    """The id of the org an operator named by its id or its name. An id wins over a name; a name
+    several orgs share is refused with their ids, never one picked for the operator."""
+    found = await sql.all(conn, "orgs_by_id_or_name", ref=ref)
+    if found and found[0]["id"] == ref:
+        return ref
+    if not found:
+        raise problems.ORG_NOT_FOUND("id_or_name", org_id=ref)
+    if len(found) > 1:
+        raise problems.ORG_NAME_AMBIGUOUS(count=len(found), name=ref.strip(),
+                                          candidates=", ".join(f"{o['id']} ({o['name']})" for o in found))
+    return found[0]["id"]
+
+
+async def list_orgs(conn: AsyncConnection) -> list[dict]:
+    """Every org, oldest first, with its senders, mitigations and number of live API keys."""
+    return await sql.all(conn, "list_orgs_overview")

@@ -168,11 +168,13 @@ WHERE g."key" = 'sms_paused' AND coalesce((g."value"->>'paused')::boolean, false
 
 -- alert_outbound_window --
 -- Outbound by org and status over messages created within the window, on (direction, createdAt).
-SELECT "orgId", "status", count(*)::bigint AS "count",
+-- "retried": an operator's retry (metadata.retriedBy) carries on this message's lineage, so its
+-- outcome, not this one's, is what the delivery rate counts.
+SELECT "orgId", "status", "metadata" ? 'retriedBy' AS "retried", count(*)::bigint AS "count",
        count(*) FILTER (WHERE "createdAt" > now() - make_interval(secs => %(short_seconds)s))::bigint AS "shortCount"
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "createdAt" > now() - make_interval(secs => %(long_seconds)s)
-GROUP BY 1, 2;
+GROUP BY 1, 2, 3;
 
 -- alert_flat_facts --
 -- "sentAt" is not indexed: look at messages created up to an hour before the window (a held

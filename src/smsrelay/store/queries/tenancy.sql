@@ -162,3 +162,24 @@ SELECT "value" FROM "SystemSetting" WHERE "key" = %(key)s;
 -- put_system_setting --
 INSERT INTO "SystemSetting" ("key", "value") VALUES (%(key)s, %(value)s)
 ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", "updatedAt" = now();
+
+-- any_org --
+-- Whether the database an operator's command opened holds any org at all (cli/database_said.py).
+SELECT EXISTS (SELECT 1 FROM "Org") AS "present";
+
+-- orgs_by_id_or_name --
+-- An operator names an org by its id or its name (case and surrounding spaces ignored).
+SELECT o."id", o."name" FROM "Org" o
+WHERE o."id" = %(ref)s OR lower(btrim(o."name")) = lower(btrim(%(ref)s))
+ORDER BY o."id" = %(ref)s DESC, o."createdAt"
+LIMIT 20;
+
+-- list_orgs_overview --
+-- `smsrelay org list`: every org with its senders, its mitigations and its live keys.
+SELECT o."id", o."name", o."createdAt", s."smsDisabled", s."maxMessagesPerMinute", s."defaultRegion",
+       (SELECT coalesce(jsonb_agg(coalesce(p."number", p."messagingServiceSid") ORDER BY p."isDefault" DESC,
+                                  p."createdAt"), '[]'::jsonb)
+        FROM "PhoneNumber" p WHERE p."orgId" = o."id") AS "senders",
+       (SELECT count(*) FROM "ApiKey" k WHERE k."orgId" = o."id" AND k."revokedAt" IS NULL) AS "activeKeys"
+FROM "Org" o JOIN "OrgSettings" s ON s."orgId" = o."id"
+ORDER BY o."createdAt", o."id";

@@ -123,7 +123,7 @@ async def retry_run(rt: Rt, session: Operator, form: Form) -> Response:
     # Only what the operator saw in the preview; anything that failed since needs a new look.
     previewed = set((form.get("ids") or "").split(","))
     plan.eligible = [row for row in plan.eligible if row["id"] in previewed]
-    done = await _retry.execute(rt, plan, actor=session.actor)
+    done = await _retry.execute(rt, plan, actor=session.actor, reason=form.get("reason") or None)
     sent = sum(1 for d in done if d.retry)
     back = {"notice": "retry", "retried": sent, **{k: form[k] for k in ("since", "org", "codes") if form.get(k)}}
     return RedirectResponse(f"/dashboard/retry?{urlencode(back)}", status_code=303)

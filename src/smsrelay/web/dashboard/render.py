@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from smsrelay.web.dashboard.icons import icon
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -113,13 +116,13 @@ def age_of(value: datetime | None) -> str:
 
 
 # Status words with an icon, so no state is told by colour alone.
-STATUS_ICONS = {"delivered": "✔", "read": "✔", "received": "↘", "failed": "✖", "undelivered": "✖",
-                "queued": "…", "sending": "…", "accepted": "…", "scheduled": "…", "sent": "➜"}
+STATUS_ICONS = {"delivered": "ok", "read": "ok", "received": "inbound", "failed": "fail", "undelivered": "fail",
+                "queued": "pending", "sending": "pending", "accepted": "pending", "scheduled": "pending", "sent": "sent"}
 
 
-def status_badge(status: str | None) -> str:
-    return f"{STATUS_ICONS.get(status or '', '•')} {status or '–'}"
+def status_badge(status: str | None) -> Markup:
+    return icon(STATUS_ICONS.get(status or "", "dot")) + Markup(" ") + (status or "–")
 
 
 templates.env.filters.update(time=fmt_time, pct=fmt_pct, age=fmt_age, age_of=age_of, badge=status_badge)
-templates.env.globals.update(line_chart=line_chart, bar_chart=bar_chart)
+templates.env.globals.update(line_chart=line_chart, bar_chart=bar_chart, icon=icon)

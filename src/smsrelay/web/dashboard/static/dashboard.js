@@ -21,7 +21,7 @@
         el.innerHTML = html;
         say("Live: updated " + new Date().toLocaleTimeString() + ".");
       })
-      .catch(function (e) { say("⚠ Refresh failed (" + e.message + "); retrying."); });
+      .catch(function (e) { say("Refresh failed (" + e.message + "); retrying."); });
   }
   document.querySelectorAll("[data-refresh]").forEach(function (el) {
     var seconds = Math.min(10, Math.max(2, parseInt(el.getAttribute("data-interval") || "5", 10)));
