@@ -159,3 +159,12 @@ TWILIO_TIMEOUT = _declare("twilio_timeout", 504, "Twilio did not answer within {
 TWILIO_ERROR = _declare("twilio_error", 502, "Twilio answered {status}: {msg} (code {code})")
 TWILIO_UNREACHABLE = _declare("twilio_unreachable", 502, "Cannot reach Twilio: {kind}: {error}", retryable=True,
                               variants={"plain": "Cannot reach Twilio: {msg}"})
+
+# --- events and the org's webhooks (issue 16, service/events) ----------------------------------
+
+EVENT_NOT_FOUND = _declare("event_not_found", 404, "No event {event_id}.")
+INVALID_EVENT_CURSOR = _declare("invalid_event_cursor", 422,
+                                "'after' is not a cursor this API gave; pass the 'next' of a previous page.")
+INVALID_WEBHOOK_URL = _declare("invalid_webhook_url", 422, "{field} must be an http or https URL with a host, "
+                               "at most 2000 characters.", details=("field",))
+NO_WEBHOOK_URL = _declare("no_webhook_url", 409, "This org has no {which} webhook URL to deliver to; set one first.")

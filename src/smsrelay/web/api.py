@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from smsrelay.domain import lint as content_lint
+from smsrelay.service.events import webhooks
 from smsrelay.service.outbound import batch, messages
 from smsrelay.web import deps
 from smsrelay.web.deps import Conn, OrgId, SendOrg
@@ -21,6 +22,9 @@ class SendRequest(BaseModel):
     to: str = Field(description="Recipient, E.164 or national format in the org's default region")
     body: str = Field(description="Message text, at most 1600 characters")
     from_: str | None = Field(default=None, alias="from", description="One of the org's sender numbers")
+    statusCallback: str | None = Field(default=None, max_length=2000,
+                                       description="Where this message's status events go, instead of the org's "
+                                                   "status URL (signed like every event; see docs/api.md)")
 
 
 class FindingOut(BaseModel):
@@ -57,7 +61,8 @@ async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn
                        idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
     """Accept a message for sending. The row and its send job commit together; the reply is 202."""
     status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=req.body, from_=req.from_,
-                                             idempotency_key=idempotency_key)
+                                             idempotency_key=idempotency_key,
+                                             status_callback=webhooks.check_url("statusCallback", req.statusCallback))
     return JSONResponse(status_code=status, content=body)
 
 
@@ -89,8 +94,9 @@ async def send_batch(req: BatchRequest, org_id: OrgId, conn: Conn,
     """Accept up to 1,000 messages in one request. Each is checked as a single send would be; the
     ones refused are reported by index and not stored; every accepted row and its send job commit
     together in one transaction. The per-key request limit counts the batch as one request."""
-    status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, m.body, m.from_) for m in req.messages],
-                                                       idempotency_key=idempotency_key)
+    status, body = await batch.accept_batch_idempotent(
+        conn, org_id, [(m.to, m.body, m.from_) for m in req.messages], idempotency_key=idempotency_key,
+        status_callbacks=[webhooks.check_url("statusCallback", m.statusCallback) for m in req.messages])
     return JSONResponse(status_code=status, content=body)
 
 

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from smsrelay.service.runtime import Runtime
-from smsrelay.web import api, errors, webhooks
+from smsrelay.web import api, api_events, errors, webhooks
 from smsrelay.web.api import ErrorResponse
 from smsrelay.web.deps import tenancy_cache
 from smsrelay.web.limits import BodySizeLimit
@@ -52,6 +52,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_middleware(UrlTextGuard)
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(api_events.router)
     app.include_router(webhooks.router)
     app.include_router(admin_incident.router)
     app.include_router(admin_guardrails.router)

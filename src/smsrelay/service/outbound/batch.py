@@ -52,7 +52,8 @@ def check_size(count: int) -> None:
 
 
 async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
-                       idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
+                       idempotency_key: str | None = None,
+                       status_callbacks: Sequence[str | None] = ()) -> tuple[int, dict[str, Any]]:
     """items: (to, body, from) per message. Returns (200, {"accepted", "rejected", "results"})."""
     check_size(len(items))
     request_hash = _batch_hash(items) if idempotency_key is not None else ""
@@ -122,7 +123,8 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
                 continue
             findings = verdict.findings_dicts()
             message_id = ids.new_id("msg")
-            rows.append(outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings))
+            rows.append(outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings,
+                                     status_callbacks[i] if status_callbacks else None))
             messaged.add(e164)
             accepted += 1
             used += content.segments
@@ -144,9 +146,11 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
 
 
 async def accept_batch_idempotent(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
-                                  idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
+                                  idempotency_key: str | None = None,
+                                  status_callbacks: Sequence[str | None] = ()) -> tuple[int, dict[str, Any]]:
     try:
-        return await accept_batch(conn, org_id, items, idempotency_key=idempotency_key)
+        return await accept_batch(conn, org_id, items, idempotency_key=idempotency_key,
+                                  status_callbacks=status_callbacks)
     except _LostRace:
         # A concurrent request with the same key committed first: ours rolled back; replay theirs.
         assert idempotency_key is not None

@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import ids, phone
 from smsrelay.service import audit, problems
+from smsrelay.service.events import webhooks as webhook_secrets
 from smsrelay.store import sql
 
 KEY_PREFIX = "sk_"
@@ -35,6 +36,8 @@ class CreatedOrg:
     name: str
     api_key: str
     numbers: list[str]
+    # Signs every event delivered to the org's endpoints: shown this once, never by the API.
+    signing_secret: str = ""
 
 
 async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (), messaging_service_sid: str | None = None,
@@ -52,8 +55,10 @@ async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (
     async with audit.change(conn, actor=actor, reason=None, default_reason="org created"):
         await sql.one(conn, "insert_org", id=org_id, name=name.strip())
         await sql.one(conn, "insert_org_settings", org_id=org_id, default_region=default_region,
-                      inbound_webhook_url=inbound_webhook_url, inbound_webhook_secret=secrets.token_urlsafe(32),
-                      help_text=help_text)
+                      inbound_webhook_url=inbound_webhook_url, inbound_webhook_secret=None, help_text=help_text)
+        # Not in "OrgSettings", whose audit trigger copies whole rows into "AuditLog".
+        signing_secret = webhook_secrets.new_secret()
+        await sql.execute(conn, "insert_webhook_secret", org_id=org_id, secret=signing_secret)
         for number in normalised:
             if await sql.one(conn, "org_by_number", number=number):
                 raise problems.NUMBER_TAKEN(number=number)
@@ -63,7 +68,7 @@ async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (
             await sql.one(conn, "insert_phone_number", id=ids.new_id("num"), org_id=org_id, number=None,
                           messaging_service_sid=messaging_service_sid, kind="messaging_service")
         api_key = await issue_key(conn, org_id, name="default")
-    return CreatedOrg(id=org_id, name=name.strip(), api_key=api_key, numbers=normalised)
+    return CreatedOrg(id=org_id, name=name.strip(), api_key=api_key, numbers=normalised, signing_secret=signing_secret)
 
 
 async def issue_key(conn: AsyncConnection, org_id: str, *, name: str | None = None) -> str:
