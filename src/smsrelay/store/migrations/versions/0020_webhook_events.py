@@ -126,7 +126,7 @@ BEGIN
                                         ELSE coalesce(n."metadata"->>'statusCallback', s."statusWebhookUrl") END AS url) u;
     ELSE
         WITH c AS (
-            SELECT n AS m, n."orgId", n."id", n."status", o."status" AS "oldStatus",
+            SELECT smsrelay_event_message(n) AS snapshot, n."orgId", n."id", n."status", o."status" AS "oldStatus",
                    coalesce(jsonb_typeof(o."metadata"->'hold') = 'object', false) AS "wasHeld",
                    coalesce(jsonb_typeof(n."metadata"->'hold') = 'object', false) AS "isHeld",
                    coalesce(n."metadata"->>'statusCallback', s."statusWebhookUrl") AS url
@@ -143,7 +143,7 @@ BEGIN
                coalesce((SELECT max(e."sequence") FROM "WebhookEvent" e WHERE e."messageId" = c."id"), 0) + 1,
                CASE WHEN c."status" = c."oldStatus" AND c."isHeld" THEN 'held' ELSE c."status" END,
                CASE WHEN c."wasHeld" THEN 'held' ELSE c."oldStatus" END,
-               smsrelay_event_message(c.m), c.url,
+               c.snapshot, c.url,
                CASE WHEN c.url IS NULL THEN 'none' ELSE 'pending' END, now()
         FROM c;
     END IF;
