@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from smsrelay.cli import org_webhook
 from smsrelay.cli.common import actor, console, fail, print_json, run_with_runtime, with_conn
 
 app = typer.Typer(help="Orgs and their numbers.", no_args_is_help=True)
@@ -39,10 +40,12 @@ def org_create(name: str,
 
     created = run_with_runtime(go)
     if as_json:
-        print(json.dumps({"id": created.id, "apiKey": created.api_key, "numbers": created.numbers}))
+        print(json.dumps({"id": created.id, "apiKey": created.api_key, "numbers": created.numbers,
+                          "signingSecret": created.signing_secret}))
     else:
         console.print(f"org {created.id} ({created.name}) numbers: {', '.join(created.numbers) or '-'}")
         console.print(f"API key (shown once): {created.api_key}", markup=False)
+        console.print(f"webhook signing secret (shown once): {created.signing_secret}", markup=False)
 
 
 # --- mitigations (the runbook's "Disable SMS for affected org", "Lower message rate") -----------
@@ -134,6 +137,8 @@ def org_policy_command(
 # --- API keys ---------------------------------------------------------------------------------------
 
 app.add_typer(key_app, name="key")
+app.add_typer(org_webhook.webhook_app, name="webhook")
+app.add_typer(org_webhook.deliveries_app, name="deliveries")
 
 
 @key_app.command("create")
