@@ -3,8 +3,9 @@ lines of script that refresh sections; see docs/dashboard.md."""
 
 from fastapi import APIRouter
 
-from smsrelay.web.dashboard import actions, pages
+from smsrelay.web.dashboard import actions, pages, webhooks
 
 router = APIRouter()
 router.include_router(pages.router)
 router.include_router(actions.router)
+router.include_router(webhooks.router)
