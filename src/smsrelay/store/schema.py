@@ -435,7 +435,6 @@ WebhookEvent = Table(
     Index("WebhookEvent_messageId_idx", "messageId", "sequence"),
     Index("WebhookEvent_pending_idx", "orgId", "nextAttemptAt", "id", postgresql_where=text("\"state\" = 'pending'")),
     Index("WebhookEvent_leased_idx", "orgId", postgresql_where=text('"leaseUntil" IS NOT NULL')),
-    Index("WebhookEvent_createdAt_idx", "createdAt"),
 )
 
 # Every attempt to deliver an event: the delivery log an org and its operator read.
