@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from smsrelay.cli import org_webhook
+from smsrelay.cli.org_webhook import deliveries_app, webhook_app
 from smsrelay.cli.common import actor, console, fail, print_json, run_with_runtime, with_conn
 
 app = typer.Typer(help="Orgs and their numbers.", no_args_is_help=True)
@@ -137,8 +137,8 @@ def org_policy_command(
 # --- API keys ---------------------------------------------------------------------------------------
 
 app.add_typer(key_app, name="key")
-app.add_typer(org_webhook.webhook_app, name="webhook")
-app.add_typer(org_webhook.deliveries_app, name="deliveries")
+app.add_typer(webhook_app, name="webhook")
+app.add_typer(deliveries_app, name="deliveries")
 
 
 @key_app.command("create")
