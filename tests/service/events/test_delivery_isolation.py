@@ -95,3 +95,17 @@ def test_hanging_receiver__another_orgs_deliveries_are_not_slowed(make_stack, re
     # Every one of the slow org's attempts is still hanging: the other org did not wait for them.
     assert len(hanging.hits) == 2, "the slow org got more than its per-org cap of slots"
     assert elapsed < 15, f"{elapsed:.1f} s: the other org waited for the slow org's deadline"
+
+
+def test_address_refused__event_failed_at_once_never_retried(make_stack, receivers):
+    receiver = receivers()
+    # As with real Twilio: an org's URL on loopback is refused (SSRF), before any connection.
+    stack = make_stack(settings_overrides={**FAST, "webhook_allow_private_networks": False})
+    org = stack.create_org("Acme")
+    with stack.client(org["apiKey"]) as api:
+        api.patch("/v1/webhooks", json={"statusUrl": receiver.url})
+        event = api.post("/v1/webhooks/test").json()["eventId"]
+        detail = wait_until(lambda: (d := api.get(f"/v1/webhooks/deliveries/{event}").json())["state"] == "failed" and d,
+                            timeout=15, what="the refused event")
+    assert [a["outcome"] for a in detail["attemptLog"]] == ["refused"]
+    assert "loopback" in detail["lastError"] and receiver.hits == []

@@ -54,10 +54,13 @@ async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (
     org_id = ids.new_id("org")
     async with audit.change(conn, actor=actor, reason=None, default_reason="org created"):
         await sql.one(conn, "insert_org", id=org_id, name=name.strip())
-        await sql.one(conn, "insert_org_settings", org_id=org_id, default_region=default_region,
-                      inbound_webhook_url=inbound_webhook_url, inbound_webhook_secret=None, help_text=help_text)
-        # Not in "OrgSettings", whose audit trigger copies whole rows into "AuditLog".
+        # The current signing secret lives in "WebhookSecret" (rotations never touch "OrgSettings",
+        # whose audit trigger copies whole rows); the old column keeps signing the forwards
+        # procrastinate enqueued before migration 0020 (service/delivery/inbound.py `forward`).
         signing_secret = webhook_secrets.new_secret()
+        await sql.one(conn, "insert_org_settings", org_id=org_id, default_region=default_region,
+                      inbound_webhook_url=inbound_webhook_url, inbound_webhook_secret=signing_secret,
+                      help_text=help_text)
         await sql.execute(conn, "insert_webhook_secret", org_id=org_id, secret=signing_secret)
         for number in normalised:
             if await sql.one(conn, "org_by_number", number=number):
