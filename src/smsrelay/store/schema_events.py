@@ -66,6 +66,8 @@ def define(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
         Index("WebhookEvent_messageId_idx", "messageId", "sequence"),
         Index("WebhookEvent_pending_idx", "orgId", "nextAttemptAt", "id", postgresql_where=text("\"state\" = 'pending'")),
         Index("WebhookEvent_leased_idx", "orgId", postgresql_where=text('"leaseUntil" IS NOT NULL')),
+        Index("WebhookEvent_received_body_idx", "createdAt",
+              postgresql_where=text("\"type\" = 'message.received' AND \"message\" ? 'body'")),
     )
 
     # Every attempt to deliver an event: the delivery log an org and its operator read.

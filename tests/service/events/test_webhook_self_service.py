@@ -166,3 +166,18 @@ def test_held_and_released__events_in_between(make_stack, receiver):
     pairs = [(e["data"]["previousStatus"], e["data"]["status"]) for e in events]
     assert pairs[:3] == [(None, "queued"), ("queued", "held"), ("held", "queued")], pairs
     assert events[1]["data"]["held"]["reason"] == "org_disabled"
+
+
+def test_retention__an_inbound_events_text_goes_with_the_messages_content(stack):
+    from datetime import datetime, timedelta, timezone
+
+    from smsrelay.service.operations import retention
+
+    stack.create_org("A", numbers=(OWN,))
+    with SimulatorClient(stack.sim.url) as sim:
+        assert sim.send_inbound("+14155550123", OWN, "my secret text")["status"] == 200
+    assert stack.sql('SELECT "message"->>\'body\' AS b FROM "WebhookEvent"')[0]["b"] == "my secret text"
+    later = datetime.now(timezone.utc) + timedelta(days=stack.settings.content_retention_days + 1)
+    stack.run(lambda rt: retention.purge_content(rt, now=later))
+    rows = stack.sql('SELECT "message" FROM "WebhookEvent" WHERE "type" = \'message.received\'')
+    assert len(rows) == 1 and "body" not in rows[0]["message"] and rows[0]["message"]["from"] == "+14155550123"

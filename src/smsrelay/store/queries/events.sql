@@ -207,3 +207,12 @@ SELECT w."orgId", w."url", w."state", w."consecutiveFailures", w."failingSince",
         WHERE e."orgId" = w."orgId" AND e."state" = 'pending' AND e."url" = w."url") AS "pending"
 FROM "WebhookEndpoint" w
 ORDER BY w."orgId", w."url";
+
+-- ==== retention ====
+
+-- purge_received_event_bodies --
+-- An inbound event's text goes when the message's content does (CONTENT_RETENTION_DAYS).
+UPDATE "WebhookEvent" SET "message" = "message" - 'body'
+WHERE "id" IN (SELECT "id" FROM "WebhookEvent"
+               WHERE "type" = 'message.received' AND "message" ? 'body' AND "createdAt" < %(cutoff)s
+               ORDER BY "createdAt" LIMIT %(limit)s FOR UPDATE SKIP LOCKED);
