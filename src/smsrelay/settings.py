@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=10, ge=1)
     # Forwards in flight per org across all workers (procrastinate locks in PostgreSQL).
     webhook_per_org_concurrency: int = Field(default=2, ge=1)
+    # --- events orgs hear back (status webhooks, inbound forwards), see docs/api.md
+    # A failed delivery is retried with exponential backoff and jitter for this long after its
+    # event was made; then it is 'failed' (kept, replayable).
+    webhook_retry_hours: float = Field(default=24.0, gt=0)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    # Consecutive failed attempts after which an endpoint is 'failing' (shown, alerted on).
+    webhook_failing_after: int = Field(default=5, ge=1)
+    # After a rotation the previous signing secret still verifies for this long.
+    webhook_secret_grace_hours: float = Field(default=24.0, ge=0)
+    # How often an idle delivery loop looks for due events.
+    webhook_poll_seconds: float = Field(default=0.25, gt=0)
 
     # A worker process lowers its own CPU priority by this much (nice): where API and workers
     # share cores, accepting keeps answering while sends queue in the database; alone on its
@@ -104,6 +116,7 @@ class Settings(BaseSettings):
     alert_balance_min: float = 20.0
     alert_balance_runway_hours: float = 24.0
     alert_mitigation_seconds: float = 3600
+    alert_webhook_failing_seconds: float = 900
     # Twilio's balance is fetched by the scheduler at most this often, never per scrape.
     balance_refresh_seconds: float = 300
 

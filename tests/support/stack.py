@@ -56,7 +56,8 @@ class Stack:
                 return await orgs.create_org(conn, name, numbers=list(numbers), actor="test", **kwargs)
 
         created = asyncio.run(go())
-        return {"id": created.id, "apiKey": created.api_key, "numbers": created.numbers}
+        return {"id": created.id, "apiKey": created.api_key, "numbers": created.numbers,
+                "signingSecret": created.signing_secret}
 
     def run(self, fn: Callable[[Any], Any], **settings_overrides: Any) -> Any:
         """`await fn(rt)` with a Runtime of this stack (settings optionally changed): how a test

@@ -10,6 +10,7 @@ import typer
 
 from smsrelay.cli.common import actor, console, fail, org_ref, print_json, run_with_runtime, table, with_conn
 from smsrelay.cli.org_opt_outs import opt_out_app
+from smsrelay.cli.org_webhook import deliveries_app, webhook_app
 
 app = typer.Typer(help="Orgs and their numbers.", no_args_is_help=True)
 key_app = typer.Typer(help="An org's API keys: shown once, stored hashed, revocable.", no_args_is_help=True)
@@ -40,10 +41,12 @@ def org_create(name: str,
 
     created = run_with_runtime(go, may_create=True)  # the first thing done with a new installation
     if as_json:
-        print(json.dumps({"id": created.id, "apiKey": created.api_key, "numbers": created.numbers}))
+        print(json.dumps({"id": created.id, "apiKey": created.api_key, "numbers": created.numbers,
+                          "signingSecret": created.signing_secret}))
     else:
         console.print(f"org {created.id} ({created.name}) numbers: {', '.join(created.numbers) or '-'}")
         console.print(f"API key (shown once): {created.api_key}", markup=False)
+        console.print(f"webhook signing secret (shown once): {created.signing_secret}", markup=False)
 
 
 @app.command("list")
@@ -149,6 +152,8 @@ def org_policy_command(
 
 app.add_typer(key_app, name="key")
 app.add_typer(opt_out_app, name="opt-out")
+app.add_typer(webhook_app, name="webhook")
+app.add_typer(deliveries_app, name="deliveries")
 
 
 @key_app.command("create")

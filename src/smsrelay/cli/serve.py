@@ -83,7 +83,7 @@ async def _ensure_demo_org(rt: Any, settings: Settings) -> dict | None:
             if await sql.one(conn, "get_org", org_id=demo["id"]):
                 return demo
         created = await orgs.create_org(conn, "Demo org", numbers=[DEMO_NUMBER], actor="smsrelay up")
-    demo = {"id": created.id, "apiKey": created.api_key, "number": DEMO_NUMBER}
+    demo = {"id": created.id, "apiKey": created.api_key, "number": DEMO_NUMBER, "signingSecret": created.signing_secret}
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text(json.dumps(demo))
     key_file.chmod(0o600)

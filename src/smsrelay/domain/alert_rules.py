@@ -21,6 +21,7 @@ DELIVERY_RATE = "sms_delivery_rate_low"
 BACKLOG = "sms_queue_backlog"
 BALANCE = "twilio_balance_low"
 MITIGATION = "sms_mitigation_active"
+WEBHOOK_FAILING = "org_webhook_failing"
 
 # The runbook's wording is the contract: operators search for these titles.
 TITLES = {
@@ -30,6 +31,7 @@ TITLES = {
     BACKLOG: "SMS queue backlog",
     BALANCE: "Twilio balance low",
     MITIGATION: "SMS mitigation still active",
+    WEBHOOK_FAILING: "Org webhook endpoint failing",
 }
 RULES = tuple(TITLES)
 
@@ -51,6 +53,7 @@ class Thresholds:
     balance_min: float = 20.0
     balance_runway_hours: float = 24.0
     mitigation_seconds: float = 3600
+    webhook_failing_seconds: float = 900
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class Facts:
     spend_per_hour: float | None = None
     disabled_orgs: Mapping[str, datetime] = field(default_factory=dict)  # orgId -> since
     paused_since: datetime | None = None
+    # orgId -> (seconds its longest-failing endpoint has been failing, events waiting for it)
+    failing_webhooks: Mapping[str, tuple[float, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -222,7 +227,23 @@ def mitigation_findings(facts: Facts, t: Thresholds, now: datetime) -> list[Find
     return found
 
 
+def webhook_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+    """An org's endpoint failing for long enough: its events wait (none is dropped) until it
+    answers again or their retries run out."""
+    found = []
+    for org_id, (seconds, waiting) in sorted(facts.failing_webhooks.items()):
+        if seconds >= t.webhook_failing_seconds:
+            found.append(Finding(
+                WEBHOOK_FAILING, alert_key(WEBHOOK_FAILING, org_id), "warning", org_id=org_id,
+                summary=f"Org {org_id}: its webhook endpoint has failed every delivery for {seconds / 60:.0f} min; "
+                        f"{waiting} events wait for it (smsrelay org deliveries list {org_id})",
+                details={"failingSeconds": round(seconds), "pending": waiting,
+                         "thresholdSeconds": t.webhook_failing_seconds}))
+    return found
+
+
 def evaluate(facts: Facts, thresholds: Thresholds, now: datetime) -> list[Finding]:
     return [*failed_findings(facts, thresholds), *flat_findings(facts, thresholds),
             *delivery_rate_findings(facts, thresholds), *backlog_findings(facts, thresholds),
-            *balance_findings(facts, thresholds), *mitigation_findings(facts, thresholds, now)]
+            *balance_findings(facts, thresholds), *mitigation_findings(facts, thresholds, now),
+            *webhook_findings(facts, thresholds)]

@@ -15,6 +15,7 @@ from procrastinate import RetryStrategy
 from smsrelay.service.outbound import dispatch, release, throttle
 from smsrelay.service.outbound.send_queue import SendLoop
 from smsrelay.service.delivery import inbound
+from smsrelay.service.events import delivery as event_delivery
 from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
 from smsrelay.store.db import RECONNECT_SECONDS, psycopg_url
@@ -86,11 +87,13 @@ async def run_worker(rt: Runtime, *, concurrency: int = 20, heartbeat: float = 1
                                          heartbeat=heartbeat).run(stop))
     forwards = asyncio.create_task(_run_forwards(rt, stop, forward_concurrency=forward_concurrency,
                                                  heartbeat=heartbeat))
+    # Events to orgs' endpoints (status webhooks, inbound forwards): slots and a pool of their own.
+    deliveries = asyncio.create_task(event_delivery.run_deliveries(rt, stop))
     try:
-        await asyncio.gather(sends, forwards)
+        await asyncio.gather(sends, forwards, deliveries)
     finally:
         stop.set()
-        await asyncio.gather(sends, forwards, return_exceptions=True)
+        await asyncio.gather(sends, forwards, deliveries, return_exceptions=True)
         await rt.close()
 
 

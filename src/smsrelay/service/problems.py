@@ -207,3 +207,10 @@ UNKNOWN_AUTOPILOT_CAUSE = _declare("unknown_autopilot_cause", 422,
 AUTOPILOT_ACTION_NOT_FOUND = _declare("autopilot_action_not_found", 404, "No autopilot action {action_id}.")
 AUTOPILOT_ACTION_ENDED = _declare("autopilot_action_ended", 409,
                                   "Autopilot action {action_id} already ended ({state}); nothing to undo.")
+
+# --- events and the org's webhooks (issue 16, service/events) ----------------------------------
+
+EVENT_NOT_FOUND = _declare("event_not_found", 404, "No event {event_id}.")
+INVALID_WEBHOOK_URL = _declare("invalid_webhook_url", 422, "{field} must be an http or https URL with a host, "
+                               "at most 2000 characters.", details=("field",))
+NO_WEBHOOK_URL = _declare("no_webhook_url", 409, "This org has no {which} webhook URL to deliver to; set one first.")

@@ -57,6 +57,8 @@ OrgSettings = Table(
     Column("validityPeriodSeconds", Integer, nullable=False, server_default=text("36000")),
     Column("dailySendCap", Integer, nullable=True),
     Column("updatedAt", TS, nullable=False, server_default=now),
+    # Where the org's message status events go, unless a message names its own (migration 0020).
+    Column("statusWebhookUrl", Text, nullable=True),
 )
 
 PhoneNumber = Table(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from smsrelay.domain import lint as content_lint
+from smsrelay.service.events import webhooks
 from smsrelay.service.outbound import batch, held_on_accept, message_pages, messages
 from smsrelay.service.templates import sending as template_sending
 from smsrelay.web import deps
@@ -30,6 +31,9 @@ class SendRequest(BaseModel):
     template: str | None = Field(default=None, max_length=64,
                                  description="Send this template of the org instead of a body (see /v1/templates)")
     variables: dict[str, Any] | None = Field(default=None, description="A value for each of the template's placeholders")
+    statusCallback: str | None = Field(default=None, max_length=2000,
+                                       description="Where this message's status events go, instead of the org's "
+                                                   "status URL (signed like every event; see docs/api.md)")
 
     @model_validator(mode="after")
     def _body_or_template(self) -> SendRequest:
@@ -78,7 +82,8 @@ async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn
     text, template = await template_sending.resolve(conn, org_id, body=req.body, template=req.template,
                                                     variables=req.variables)
     status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=text, from_=req.from_,
-                                             idempotency_key=idempotency_key, metadata=template)
+                                             idempotency_key=idempotency_key, metadata=template,
+                                             status_callback=webhooks.check_url("statusCallback", req.statusCallback))
     rt = request.app.state.runtime
     body = held_on_accept.mark_held(body, await held_on_accept.hold_reason(
         rt, conn, await deps.tenancy_cache(rt).org(conn, org_id)))
@@ -119,7 +124,9 @@ async def send_batch(req: BatchRequest, request: Request, org_id: OrgId, conn: C
     status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, text, m.from_) for m, (text, _) in
                                                                       zip(req.messages, rendered)],
                                                        idempotency_key=idempotency_key,
-                                                       extras=[extra for _, extra in rendered])
+                                                       extras=[extra for _, extra in rendered],
+                                                       status_callbacks=[webhooks.check_url("statusCallback", m.statusCallback)
+                                                                         for m in req.messages])
     rt = request.app.state.runtime
     reason = await held_on_accept.hold_reason(rt, conn, await deps.tenancy_cache(rt).org(conn, org_id))
     body = {**body, "results": [held_on_accept.mark_held(r, reason) for r in body.get("results", [])]}

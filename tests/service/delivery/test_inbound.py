@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from smsrelay.service.delivery.inbound import sign
+from tests.support.event_receiver import verify_with_python_snippet
 from smsrelay.simulator.ledger import SimulatorClient
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
@@ -50,8 +50,7 @@ def test_inbound__stored_and_forwarded_signed_to_the_org(stack, org_webhook):
     assert rows[0]["content"] == "Is my order ready?" and rows[0]["twilioSid"].startswith("SM")
     wait_until(lambda: received, timeout=15, what="the org's webhook to be called")
     headers, body = received[0]
-    secret = stack.sql('SELECT "inboundWebhookSecret" AS s FROM "OrgSettings" WHERE "orgId" = %s', (org["id"],))[0]["s"]
     headers = {k.lower(): v for k, v in headers.items()}
-    assert headers["x-smsrelay-signature"] == sign(secret, headers["x-smsrelay-timestamp"], body)
-    payload = json.loads(body)
+    assert verify_with_python_snippet(org["signingSecret"], headers["smsrelay-signature"], body)
+    payload = json.loads(body)["data"]
     assert payload["message"]["body"] == "Is my order ready?" and payload["message"]["from"] == "+14155550123"

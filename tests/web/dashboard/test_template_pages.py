@@ -39,7 +39,7 @@ def test_template_pages__show_findings_and_hold_the_template_as_the_operator(mak
         done = http.post(f"{base}/promo/disable", data={"csrf_token": csrf_token(confirm), "reason": "filtered"})
         assert done.status_code == 303
         after = http.get(done.headers["location"])
-        assert "⏸ Disabled" in after.text and "held, not dropped" in after.text
+        assert "Disabled: its messages are held" in after.text and "held, not dropped" in after.text
         assert http.get(f"{base}/nope").status_code == 404
     audit = stack.sql('SELECT "action", "actor", "reason" FROM "AuditLog" WHERE "tableName" = \'MessageTemplate\' '
                       'AND "action" = \'disable\'')

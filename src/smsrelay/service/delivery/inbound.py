@@ -16,7 +16,6 @@ from psycopg import AsyncConnection
 
 from smsrelay import org_webhook
 from smsrelay.domain import ids, keywords, phone, segments
-from smsrelay.service import jobs
 from smsrelay.service import problems
 from smsrelay.service.outbound.messages import present
 from smsrelay.service.runtime import Runtime
@@ -76,8 +75,8 @@ async def receive(conn: AsyncConnection, params: Mapping[str, str], *, forward_s
             await sql.execute(conn, "insert_opt_out", org_id=org["id"], phone=from_, source="inbound:" + body.strip()[:20])
         elif keyword == "opt_in":
             await sql.execute(conn, "delete_opt_out", org_id=org["id"], phone=from_)
-        if org["inboundWebhookUrl"]:
-            await jobs.enqueue_forward(conn, row["id"], org["id"], forward_slots)
+        # Forwarding to the org's inbound URL is the "message.received" event the insert's trigger
+        # wrote (service/events/delivery.py: signed, retried, logged like status events).
     return InboundResult("stored", _reply_for(keyword, org), row["id"])
 
 
@@ -98,7 +97,8 @@ class ForwardFailed(Exception):
 
 
 async def forward(rt: Runtime, message_id: str) -> str:
-    """POST the inbound message to the org's webhook, signed with the org's secret. Raises
+    """Only for forwards enqueued before migration 0020 (events deliver them since).
+    POST the inbound message to the org's webhook, signed with the org's secret. Raises
     ForwardFailed so the job queue retries with backoff; never called on Twilio's request path."""
     async with rt.pool.connection() as conn:
         row = await sql.one(conn, "get_message_any_org", id=message_id)

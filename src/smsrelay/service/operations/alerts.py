@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import alert_rules
 from smsrelay.domain.alert_rules import Facts, Finding, Thresholds
+from smsrelay.service.events import metrics as webhook_alerts
 from smsrelay.service.operations import metrics, statsd
 from smsrelay import notify
 from smsrelay.service.runtime import Runtime
@@ -77,7 +78,8 @@ async def gather_facts(conn: AsyncConnection, t: Thresholds) -> tuple[Facts, dat
         balance=None if balance is None else float(balance["balance"]),
         currency=(balance or {}).get("currency", "USD"),
         spend_per_hour=None if balance is None else metrics.balance_spend(balance),
-        disabled_orgs=disabled, paused_since=paused_since)
+        disabled_orgs=disabled, paused_since=paused_since,
+        failing_webhooks=webhook_alerts.failing_by_org(await sql.all(conn, "webhook_endpoint_states")))
     return facts, now
 
 

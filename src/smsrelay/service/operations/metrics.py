@@ -25,6 +25,7 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import alert_rules
 from smsrelay.service import jobs as job_names
+from smsrelay.service.events import metrics as webhook_metrics
 from smsrelay.service.operations import rollup
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
@@ -52,6 +53,8 @@ class Snapshot:
     firing: dict[str, int] = field(default_factory=dict)
     feature_sms_enabled: bool = True
     now: datetime | None = None
+    webhook_counters: list[dict[str, Any]] = field(default_factory=list)
+    webhook_endpoints: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def snapshot(conn: AsyncConnection, *, per_org: bool, feature_sms_enabled: bool = True) -> Snapshot:
@@ -65,6 +68,8 @@ async def snapshot(conn: AsyncConnection, *, per_org: bool, feature_sms_enabled:
     snap.balance = row["value"] if row else None
     snap.firing = {r["rule"]: r["count"] for r in await sql.all(conn, "alert_firing_counts")}
     snap.now = (await (await conn.execute("SELECT now() AS now")).fetchone())["now"]
+    snap.webhook_counters = await sql.all(conn, "webhook_counter_totals")
+    snap.webhook_endpoints = await sql.all(conn, "webhook_endpoint_states")
     return snap
 
 
@@ -134,6 +139,7 @@ class SnapshotCollector(Collector):
 
         yield from self._queue_families()
         yield from self._ops_families()
+        yield from webhook_metrics.families(snap.webhook_counters, snap.webhook_endpoints)
 
     def _queue_families(self) -> Iterable[Any]:
         snap = self.snap

@@ -48,5 +48,9 @@ async def purge_content(rt: Runtime, *, now: datetime | None = None, max_batches
             async with conn.transaction():
                 if await sql.execute(conn, "purge_idempotency_keys", cutoff=cutoff, limit=BATCH) < BATCH:
                     break
+        for _ in range(max_batches):
+            # An inbound event's snapshot holds the text: it goes with the message's content.
+            if await sql.execute(conn, "purge_received_event_bodies", cutoff=cutoff, limit=BATCH) < BATCH:
+                break
         await sql.execute(conn, "forget_old_counters")
     return purged

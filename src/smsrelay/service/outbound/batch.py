@@ -53,9 +53,11 @@ def check_size(count: int) -> None:
 
 async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
                        idempotency_key: str | None = None,
-                       extras: Sequence[dict[str, Any] | Problem | None] | None = None) -> tuple[int, dict[str, Any]]:
+                       extras: Sequence[dict[str, Any] | Problem | None] | None = None,
+                       status_callbacks: Sequence[str | None] = ()) -> tuple[int, dict[str, Any]]:
     """items: (to, body, from) per message; extras (optional, by index): metadata to store with
-    it (its template) or the Problem that refuses it. Returns (200, {"accepted", "rejected", "results"})."""
+    it (its template) or the Problem that refuses it; status_callbacks (optional, by index): where
+    its status events go. Returns (200, {"accepted", "rejected", "results"})."""
     check_size(len(items))
     request_hash = _batch_hash(items) if idempotency_key is not None else ""
     async with conn.transaction():
@@ -129,7 +131,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
             findings = verdict.findings_dicts()
             message_id = ids.new_id("msg")
             rows.append(outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings,
-                                     extra[i]))
+                                     extra[i], status_callbacks[i] if status_callbacks else None))
             messaged.add(e164)
             accepted += 1
             used += content.segments
@@ -152,10 +154,11 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
 
 async def accept_batch_idempotent(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
                                   idempotency_key: str | None = None,
-                                  extras: Sequence[dict[str, Any] | Problem | None] | None = None
-                                  ) -> tuple[int, dict[str, Any]]:
+                                  extras: Sequence[dict[str, Any] | Problem | None] | None = None,
+                                  status_callbacks: Sequence[str | None] = ()) -> tuple[int, dict[str, Any]]:
     try:
-        return await accept_batch(conn, org_id, items, idempotency_key=idempotency_key, extras=extras)
+        return await accept_batch(conn, org_id, items, idempotency_key=idempotency_key, extras=extras,
+                                  status_callbacks=status_callbacks)
     except _LostRace:
         # A concurrent request with the same key committed first: ours rolled back; replay theirs.
         assert idempotency_key is not None

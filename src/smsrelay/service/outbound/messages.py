@@ -126,7 +126,8 @@ def opted_out(e164: str) -> Problem:
 
 
 async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from_: str | None = None,
-                 idempotency_key: str | None = None, metadata: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+                 idempotency_key: str | None = None, metadata: dict[str, Any] | None = None,
+                 status_callback: str | None = None) -> tuple[int, dict[str, Any]]:
     """Validate, store the message and enqueue its send in one transaction. Returns (status, body)."""
     check_characters(to=to, body=body, **{"from": from_})
     request = {"to": to, "body": body, "from": from_}
@@ -146,7 +147,7 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
         await spend_guard.check_daily_cap(conn, org, info.segments)
         message_id = ids.new_id("msg")
         await insert_with_jobs(conn, org_id, [outbound_row(message_id, sender, check, body, info.segments,
-                                                           info.encoding, findings, metadata)])
+                                                           info.encoding, findings, metadata, status_callback)])
         response = {"id": message_id, "status": "queued", "segments": info.segments,
                     "encoding": info.encoding, "to": check.e164, "from": sender["number"], "findings": findings}
         if idempotency_key is not None:
@@ -178,7 +179,7 @@ class Plan:
 
 def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int, per_minute: int,
          counter: dict[str, Any], to: str, body: str, from_: str | None, idempotency_key: str | None,
-         metadata: dict[str, Any] | None = None) -> Plan:
+         metadata: dict[str, Any] | None = None, status_callback: str | None = None) -> Plan:
     """Every check accept() makes that needs no database, with the org as cached; the statement
     then reads the rest and re-checks the policies this plan assumed."""
     params: dict[str, Any] = dict(
@@ -214,7 +215,8 @@ def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int
                                          landline_policy=org["landlinePolicy"], content_policy=org["contentPolicy"])
         findings = verdict.findings_dicts()
         result.refusals[first] = problems.refused(verdict.refusal) if verdict.refusal is not None else None
-        row = outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings, metadata)
+        row = outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings, metadata,
+                           status_callback)
         result.responses[first] = {"id": message_id, "status": "queued", "segments": content.segments,
                                    "encoding": content.encoding, "to": check.e164, "from": sender["number"],
                                    "findings": findings}
@@ -263,10 +265,14 @@ def settle(plan: Plan, row: dict[str, Any]) -> tuple[int, dict[str, Any]] | str:
 
 
 def outbound_row(message_id: str, sender: dict[str, Any], check: phone.PhoneCheck, body: str, segment_count: int,
-                 encoding: str, findings: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                 encoding: str, findings: list[dict[str, Any]], extra: dict[str, Any] | None = None,
+                 status_callback: str | None = None) -> dict[str, Any]:
     """A queued outbound message as insert_with_jobs stores it; `extra` (the template it was
     rendered from, service/templates/sending.py) goes into its metadata."""
     metadata: dict[str, Any] = {"attempts": 0, "country": check.country, **(extra or {})}
+    if status_callback:
+        # Read by the "MessageLog" event triggers (migration 0020): where this message's events go.
+        metadata["statusCallback"] = status_callback
     if findings:
         metadata["findings"] = findings
     if sender["messagingServiceSid"]:

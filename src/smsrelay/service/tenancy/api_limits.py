@@ -90,7 +90,8 @@ _STALE_ROUNDS = 2
 
 async def accept_with_key(conn: AsyncConnection, cache: TenancyCache, api_key: str, org_id: str, per_minute: int, *,
                           to: str, body: str, from_: str | None, idempotency_key: str | None,
-                          now: datetime | None = None, metadata: dict | None = None) -> tuple[int, dict] | None:
+                          now: datetime | None = None, metadata: dict | None = None,
+                          status_callback: str | None = None) -> tuple[int, dict] | None:
     """POST /v1/messages for a bearer key, counted against its minute as authenticate() counts,
     in one round trip when the key and its org are cached (messages.plan / accept_message /
     settle); `org_id` is the key's, as the cache had it. None: unknown or revoked key (the
@@ -101,7 +102,8 @@ async def accept_with_key(conn: AsyncConnection, cache: TenancyCache, api_key: s
     org = await cache.org(conn, org_id)
     if not org:
         return None
-    kwargs = dict(to=to, body=body, from_=from_, idempotency_key=idempotency_key, metadata=metadata)
+    kwargs = dict(to=to, body=body, from_=from_, idempotency_key=idempotency_key, metadata=metadata,
+                  status_callback=status_callback)
     counter = _counter()
     for round_ in range(_STALE_ROUNDS):
         plan = messages.plan(org, key_hash=key_hash, window=window, increment=0 if round_ else 1,

@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 
 from smsrelay.domain import ids, phone
 from smsrelay.service import audit, problems
+from smsrelay.service.events import webhooks as webhook_secrets
 from smsrelay.store import sql
 
 KEY_PREFIX = "sk_"
@@ -35,6 +36,8 @@ class CreatedOrg:
     name: str
     api_key: str
     numbers: list[str]
+    # Signs every event delivered to the org's endpoints: shown this once, never by the API.
+    signing_secret: str = ""
 
 
 async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (), messaging_service_sid: str | None = None,
@@ -51,9 +54,14 @@ async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (
     org_id = ids.new_id("org")
     async with audit.change(conn, actor=actor, reason=None, default_reason="org created"):
         await sql.one(conn, "insert_org", id=org_id, name=name.strip())
+        # The current signing secret lives in "WebhookSecret" (rotations never touch "OrgSettings",
+        # whose audit trigger copies whole rows); the old column keeps signing the forwards
+        # procrastinate enqueued before migration 0020 (service/delivery/inbound.py `forward`).
+        signing_secret = webhook_secrets.new_secret()
         await sql.one(conn, "insert_org_settings", org_id=org_id, default_region=default_region,
-                      inbound_webhook_url=inbound_webhook_url, inbound_webhook_secret=secrets.token_urlsafe(32),
+                      inbound_webhook_url=inbound_webhook_url, inbound_webhook_secret=signing_secret,
                       help_text=help_text)
+        await sql.execute(conn, "insert_webhook_secret", org_id=org_id, secret=signing_secret)
         for number in normalised:
             if await sql.one(conn, "org_by_number", number=number):
                 raise problems.NUMBER_TAKEN(number=number)
@@ -63,7 +71,7 @@ async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (
             await sql.one(conn, "insert_phone_number", id=ids.new_id("num"), org_id=org_id, number=None,
                           messaging_service_sid=messaging_service_sid, kind="messaging_service")
         api_key = await issue_key(conn, org_id, name="default")
-    return CreatedOrg(id=org_id, name=name.strip(), api_key=api_key, numbers=normalised)
+    return CreatedOrg(id=org_id, name=name.strip(), api_key=api_key, numbers=normalised, signing_secret=signing_secret)
 
 
 async def issue_key(conn: AsyncConnection, org_id: str, *, name: str | None = None) -> str:

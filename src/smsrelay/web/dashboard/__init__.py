@@ -3,10 +3,11 @@ lines of script that refresh sections; see docs/dashboard.md."""
 
 from fastapi import APIRouter
 
-from smsrelay.web.dashboard import actions, autopilot, pages, template_pages
+from smsrelay.web.dashboard import actions, autopilot, pages, template_pages, webhooks
 
 router = APIRouter()
 router.include_router(pages.router)
 router.include_router(actions.router)
 router.include_router(template_pages.router)
 router.include_router(autopilot.router)
+router.include_router(webhooks.router)
