@@ -37,6 +37,11 @@ CAUSES = (
     "destination",
     "provider_outage",
     "pipeline_stalled",
+    "request",
+    "media",
+    "channel",
+    "unknown_code",
+    "code_surge",
     "none",
 )
 

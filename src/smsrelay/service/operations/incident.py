@@ -17,6 +17,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import diagnosis
+from smsrelay.domain import diagnosis_time as timing
 from smsrelay.domain import catalogue
 from smsrelay.domain import phone
 from smsrelay.service.outbound import guards
@@ -152,20 +153,39 @@ async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = No
 # --- facts and diagnosis ----------------------------------------------------------------------
 
 async def _failure_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Failure, ...]:
-    p = w.params()
+    p = {**w.params(), "recent_since": w.until - timedelta(seconds=timing.RECENT_SECONDS)}
     async with rt.pool.connection() as conn:
-        failed = [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"])
+        failed = [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"],
+                                    first_at=r["first_at"], last_at=r["last_at"], recent=r["recent"],
+                                    recovered=r["recovered"], template=r["template"], channel=r["channel"])
                   for r in await sql.all(conn, "diagnose_failures", **p)]
         failed += [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"], transient=True,
-                                     http_status=r["http_status"])
+                                     http_status=r["http_status"], first_at=r["first_at"], last_at=r["last_at"],
+                                     recent=r["recent"], template=r["template"], channel=r["channel"])
                    for r in await sql.all(conn, "diagnose_transient", **p)]
     return tuple(failed)
 
 
 async def _traffic_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Traffic, ...]:
     async with rt.pool.connection() as conn:
-        return tuple(diagnosis.Traffic(r["orgId"], r["from"], r["total"], r["failed"], r["delivered"])
+        return tuple(diagnosis.Traffic(r["orgId"], r["from"], r["total"], r["failed"], r["delivered"], r["last_ok_at"])
                      for r in await sql.all(conn, "diagnose_traffic", **w.params()))
+
+
+BASELINE_DAYS = 7
+
+
+def baseline_hours(w: Window, days: int = BASELINE_DAYS) -> list[datetime]:
+    """The rollup hours the window touches, on each of the `days` days before."""
+    first, last = rollup.floor(w.since), rollup.floor(w.until)
+    span = int((last - first) / rollup.HOUR)
+    return [first - timedelta(days=d) + rollup.HOUR * h for d in range(1, days + 1) for h in range(span + 1)]
+
+
+async def _baseline_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Baseline, ...]:
+    async with rt.pool.connection() as conn:
+        return tuple(diagnosis.Baseline(r["code"], r["orgId"], r["count"], BASELINE_DAYS)
+                     for r in await sql.all(conn, "diagnose_baseline", hours=baseline_hours(w)))
 
 
 async def _pipeline_facts(rt: Runtime) -> diagnosis.Pipeline:
@@ -250,13 +270,14 @@ async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnos
     failures = asyncio.ensure_future(_failure_facts(rt, w))
     try:
         checks = twilio_checks(rt, failures) if live else asyncio.sleep(0, None)  # None: not asked
-        traffic, pipeline, tw = await asyncio.gather(_traffic_facts(rt, w), _pipeline_facts(rt), checks)
+        traffic, pipeline, tw, baseline = await asyncio.gather(_traffic_facts(rt, w), _pipeline_facts(rt), checks,
+                                                               _baseline_facts(rt, w))
         failed = await failures
     finally:
         if not failures.done():
             failures.cancel()
     return diagnosis.Facts(since=w.since, until=w.until, since_label=w.label, twilio=tw,
-                           traffic=traffic, failures=failed, pipeline=pipeline)
+                           traffic=traffic, failures=failed, pipeline=pipeline, baseline=baseline)
 
 
 async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True) -> dict[str, Any]:
