@@ -84,8 +84,10 @@ def describe_code(code: str | None) -> dict[str, Any]:
     entry = catalogue.lookup(code)
     if entry is None:
         return {"meaning": "Not a Twilio catalogue code" if code else "No error code recorded",
-                "action": "Look it up at https://www.twilio.com/docs/api/errors", "retryable": False, "cause": "none"}
-    return {"meaning": entry.meaning, "action": entry.action, "retryable": entry.retryable, "cause": entry.cause}
+                "action": "Look it up at https://www.twilio.com/docs/api/errors", "retryable": False, "cause": "none",
+                "retryRule": "never retried: the catalogue does not know it", "source": ""}
+    return {"meaning": entry.meaning, "action": entry.action, "retryable": entry.retryable, "cause": entry.cause,
+            "retryRule": entry.retry_rule, "source": entry.source}
 
 
 # --- the runbook's investigation steps -------------------------------------------------------
@@ -262,6 +264,11 @@ def _decimal(value: Any) -> float | None:
         return None
 
 
+async def _traffic_and_baseline(rt: Runtime, w: Window) -> tuple[Any, Any]:
+    # One after the other: both are quick, and three connections at once is what the CLI's pool allows for.
+    return await _traffic_facts(rt, w), await _baseline_facts(rt, w)
+
+
 async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnosis.Facts:
     """Every fact at once: three groups of queries on their own connections, and Twilio's
     answers (its latency is the largest part) while they run."""
@@ -270,8 +277,8 @@ async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnos
     failures = asyncio.ensure_future(_failure_facts(rt, w))
     try:
         checks = twilio_checks(rt, failures) if live else asyncio.sleep(0, None)  # None: not asked
-        traffic, pipeline, tw, baseline = await asyncio.gather(_traffic_facts(rt, w), _pipeline_facts(rt), checks,
-                                                               _baseline_facts(rt, w))
+        (traffic, baseline), pipeline, tw = await asyncio.gather(_traffic_and_baseline(rt, w), _pipeline_facts(rt),
+                                                                 checks)
         failed = await failures
     finally:
         if not failures.done():
