@@ -48,8 +48,15 @@ def test_investigation_commands__json_and_tables(stack, monkeypatch):
     assert set(diagnosis) == {"window", "causes", "templates"} and set(diagnosis["window"]) == {"since", "until"}
     assert diagnosis["templates"] == []
     top = diagnosis["causes"][0]
-    assert set(top) == {"cause", "confidence", "summary", "evidence", "orgs", "numbers", "actions"}
+    assert set(top) == {"cause", "confidence", "summary", "evidence", "orgs", "numbers", "actions", "state", "onset",
+                        "lastSeen", "resolvedAt", "trend", "share", "codes", "countries", "templates", "channels",
+                        "fix", "afterFix"}
     assert top["cause"] == "sender_number" and top["numbers"] == [a["numbers"][0]]
+    assert top["state"] == "live" and top["afterFix"] == [f"smsrelay retry --since 1h --org {a['id']} --codes 21606 --yes"]
+    printed = cli(stack, monkeypatch, "incident", "diagnose").stdout
+    assert "then, once fixed (" in printed and "live since" in printed
+    # The retry is printed after the fix, never as a step to run now.
+    assert printed.index("then, once fixed") < printed.index("$ smsrelay retry")
     assert any("inactive" in e for e in top["evidence"])  # the live number check
     assert f"smsrelay twilio number {a['numbers'][0]}" in top["actions"]
 

@@ -121,7 +121,9 @@ def test_ranking__ordered_by_confidence_vocabulary_fixed_and_json_shape():
     assert [c.confidence for c in causes] == sorted((c.confidence for c in causes), reverse=True)
     assert {c.cause for c in causes} <= set(CAUSES) and "none" in {c.cause for c in causes}
     d = causes[0].to_dict()
-    assert set(d) == {"cause", "confidence", "summary", "evidence", "orgs", "numbers", "actions"}
+    assert set(d) == {"cause", "confidence", "summary", "evidence", "orgs", "numbers", "actions", "state", "onset",
+                      "lastSeen", "resolvedAt", "trend", "share", "codes", "countries", "templates", "channels",
+                      "fix", "afterFix"}
     assert 0 <= d["confidence"] <= 1
     none = next(c for c in causes if c.cause == "none")
     assert any("99999" in e for e in none.evidence)

@@ -94,19 +94,36 @@ def incident_diagnose(since: Since = "1h", as_json: Json = False) -> None:
         return print_json(data)
     console.print(f"[bold]Diagnosis[/bold] {data['window']['since']} → {data['window']['until']}")
     for i, c in enumerate(data["causes"]):
-        if i and c["confidence"] < 0.2:
+        if i and c["confidence"] < 0.2 and c["state"] == "live":
             continue
-        console.print(f"\n[bold]{c['cause']}[/bold]  confidence {c['confidence']:.2f}: {c['summary']}",
-                      highlight=False)
-        for e in c["evidence"]:
-            console.print(f"  • {e}", markup=False, highlight=False)
-        for a in c["actions"]:
+        _print_cause(c)
+
+
+def _print_cause(c: dict[str, Any]) -> None:
+    """A live cause with what to run now, then its fix, then what is safe only after the fix;
+    a resolved one says when it stopped."""
+    when = ""
+    if c.get("state") == "resolved":
+        when = f" [resolved at {c['resolvedAt']}]"
+    elif c.get("lastSeen"):
+        when = f" [live since {c['onset']}, last failure {c['lastSeen']}, {c['trend']}]"
+    console.print(f"\n[bold]{c['cause']}[/bold]  confidence {c['confidence']:.2f}: ", end="", highlight=False)
+    console.print(c["summary"] + when, markup=False, highlight=False)
+    for e in c["evidence"]:
+        console.print(f"  • {e}", markup=False, highlight=False)
+    for a in c["actions"]:
+        console.print(f"  $ {a}", markup=False, highlight=False)
+    if c.get("afterFix"):
+        console.print(f"  then, once fixed ({c.get('fix') or 'the cause above'}):", markup=False, highlight=False)
+        for a in c["afterFix"]:
             console.print(f"  $ {a}", markup=False, highlight=False)
-        for t in c.get("templates", [])[:3]:  # service/operations/template_incident.py
-            console.print(f"  template {t['template']} v{t['version']}: {100 * t['share']:.0f}% — {t['body']}",
-                          markup=False, highlight=False)
-            for f in t["findings"]:
-                console.print(f"    {f['severity']} {f['code']}: {f['message']}", markup=False, highlight=False)
+    elif c.get("fix") and c.get("state") != "resolved":
+        console.print(f"  fix: {c['fix']}", markup=False, highlight=False)
+    for t in c.get("templates", [])[:3]:  # service/operations/template_incident.py
+        console.print(f"  template {t['template']} v{t['version']}: {100 * t['share']:.0f}% — {t['body']}",
+                      markup=False, highlight=False)
+        for f in t["findings"]:
+            console.print(f"    {f['severity']} {f['code']}: {f['message']}", markup=False, highlight=False)
 
 
 @app.command("report")

@@ -36,8 +36,18 @@ def retry_command(since: Since = "1h", org: OrgOpt = None,
                   codes: Annotated[Optional[str], typer.Option(help="Comma-separated codes (default: every retryable one)")] = None,
                   dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be re-sent")] = False,
                   yes: Annotated[bool, typer.Option("--yes", help="Allow codes Twilio says not to retry")] = False,
-                  as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
-    """Re-send failed outbound messages once each, through the guards, recording lineage."""
+                  as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+                  ignore_budget: Annotated[bool, typer.Option(
+                      "--ignore-budget", help="Also re-send messages whose retry budget is used up, once more "
+                                              "(an explicit override: each re-send is audited)")] = False,
+                  probe: Annotated[bool, typer.Option(
+                      "--probe", help="Re-send only the newest matching message, even while its cause still "
+                                      "fails: the test that a fix worked")] = False) -> None:
+    """Re-send failed outbound messages once each, through the guards, recording lineage.
+
+    Refuses (exit 2, with the reason) while the cause still fails: a code failed in the last
+    15 minutes in the same org, sender and country and nothing got through there since. Fix
+    the cause, then retry; or send one message with --probe first."""
     from smsrelay.domain import catalogue
     from smsrelay.service.outbound import retry
 
@@ -47,8 +57,17 @@ def retry_command(since: Since = "1h", org: OrgOpt = None,
         err.print(f"warning: Twilio says {', '.join(forced)} will not succeed on a retry"
                   + "; retrying anyway (--yes)", markup=False, highlight=False)
 
+    if ignore_budget:
+        err.print("warning: --ignore-budget: messages whose retry budget is used up are re-sent once more",
+                  markup=False, highlight=False)
+
     async def go(rt: Any) -> dict[str, Any]:
-        p = await retry.plan(rt, since=since, org_id=org, codes=wanted, force=yes)
+        from smsrelay.service import problems
+
+        p = await retry.plan(rt, since=since, org_id=org, codes=wanted, force=yes, ignore_budget=ignore_budget,
+                             refuse_still_failing=True, probe=probe)
+        if p.refusal() is not None:
+            raise problems.RETRY_STILL_FAILING(reason=p.refusal())
         if not as_json:
             _preview(p)
         if dry_run or not p.eligible:

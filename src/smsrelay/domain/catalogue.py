@@ -1,5 +1,10 @@
 """Twilio error codes as data: what each means, who fixes it, whether to retry.
 
+Every code of Twilio's Programmable Messaging error dictionary that a message or a Messages
+API call can carry (SMS, MMS, WhatsApp), by family in ``catalogue_codes/``; ``source`` says
+where each entry's texts come from. ``retry_rule`` says what our system does with it, and is
+kept true by tests/domain/test_catalogue_complete.py against service/outbound/dispatch.py.
+
 Messages are Twilio's own titles from https://www.twilio.com/docs/api/errors;
 meanings follow the runbook table (../shared/runbook/messaging-failures-twilio.md)
 where it has the code. Two codes deliberately depart from the runbook, because
@@ -27,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from smsrelay.domain.catalogue_codes import account_api, channel, delivery, media, request
+
 CAUSES = (
     "workers_not_running",
     "account",
@@ -37,6 +44,11 @@ CAUSES = (
     "destination",
     "provider_outage",
     "pipeline_stalled",
+    "request",
+    "media",
+    "channel",
+    "unknown_code",
+    "code_surge",
     "none",
 )
 
@@ -52,6 +64,19 @@ class TwilioError:
     cause: str
     http_status: int | None
     final_status: str | None
+    source: str = ""  # the Twilio page the texts come from, or why there is none
+
+    @property
+    def retry_rule(self) -> str:
+        """What our system actually does with a message that failed with this code."""
+        if self.http_status is not None and self.retryable:
+            return (f"retried automatically by the worker, up to {self.max_retries} times with backoff; "
+                    "then failed, and `smsrelay retry` may re-send it")
+        if self.retryable:
+            return (f"not retried automatically (a status callback is final); `smsrelay retry` re-sends it, "
+                    f"at most {self.max_retries} time(s) per message")
+        return ("never retried: a re-send fails the same way until the cause is fixed; after the fix, "
+                f"`smsrelay retry --codes {self.code} --yes` re-sends it once")
 
     def __post_init__(self) -> None:
         if self.cause not in CAUSES:
@@ -62,114 +87,23 @@ class TwilioError:
             raise ValueError(f"{self.code}: bad final_status {self.final_status!r}")
 
 
-def _api(code, message, meaning, action, cause, http_status, max_retries=0):
-    return TwilioError(code, message, meaning, action, max_retries > 0, max_retries, cause, http_status, None)
+def _entry(code, where, cause, retries, message, meaning, action, source) -> TwilioError:
+    api = isinstance(where, int)
+    return TwilioError(code, message, meaning, action, retries > 0, retries, cause,
+                       where if api else None, None if api else where, source)
 
 
-def _delivery(code, message, meaning, action, cause, final_status, max_retries=0):
-    return TwilioError(code, message, meaning, action, max_retries > 0, max_retries, cause, None, final_status)
+def _source(code: int, read: tuple[int, ...], undocumented: tuple[int, ...]) -> str:
+    url = f"https://www.twilio.com/docs/api/errors/{code}"
+    if code in undocumented:
+        return f"no Twilio docs page found for {code}; as Twilio's edges (and our simulator) send it"
+    if code in read:
+        return url
+    return f"{url} (title from Twilio's error dictionary; page not re-read for this catalogue)"
 
 
-_ENTRIES = (
-    # --- account ---------------------------------------------------------------
-    # Twilio reports 10001 in its logs and on the message rather than as a
-    # documented REST status; a message hit by it ends failed.
-    _delivery(10001, "Account is not active", "Account not active",
-              "Check the Twilio account balance and suspension notices; top up or contact Twilio Support.",
-              "account", "failed"),
-    _api(20003, "Permission Denied", "Authentication failed",
-         "Verify the Account SID and Auth Token / API key in our settings; check the account is not suspended.",
-         "account", 401),
-    _api(20403, "403 Forbidden", "Account lacks API access (suspended or closed)",
-         "Check the account status in the Twilio Console and contact Twilio Support.",
-         "account", 403),
-    _api(20404, "The requested resource was not found", "Resource not found",
-         "Check the Account SID and the Messaging Service SID / From number configured for the org.",
-         "account", 404),
-    _delivery(30002, "Account suspended", "Account suspended",
-              "Check balance and suspension emails; add funds or contact Twilio Support, then retry held messages.",
-              "account", "failed"),
-    # Twilio retired MaxPrice on 2024-06-03; seeing 30010 means an old request still sends it.
-    _delivery(30010, "Message price exceeds max price", "Price above MaxPrice",
-              "Remove the obsolete MaxPrice parameter; check for Unicode characters inflating segments.",
-              "account", "failed"),
-    _api(21608, "The 'To' phone number provided is not yet verified for this account.",
-         "Recipient not verified (trial account)",
-         "Verify the recipient in the Twilio Console, or upgrade the account and get a primary compliance profile approved.",
-         "account", 400),
-    # --- sender number ---------------------------------------------------------
-    _api(21606, "The 'From' phone number provided is not a valid message-capable Twilio phone number "
-                "for this destination/account",
-         "Sender cannot message this destination",
-         "Check the From number is owned by this account, SMS-capable, fully ported, and (short codes) in the To country.",
-         "sender_number", 400),
-    _api(21612, "Message cannot be sent with the current combination of 'To' and/or 'From' parameters",
-         "Sender/recipient combination not routable",
-         "Check sender-ID rules for the destination country and that both numbers are E.164.",
-         "sender_number", 400),
-    _delivery(30032, "Toll-Free Number Has Not Been Verified", "Toll-free number not verified",
-              "Complete toll-free verification for the sender; traffic stays blocked until it is approved.",
-              "sender_number", "failed"),
-    _delivery(30034, "US A2P 10DLC - Message from an Unregistered Number", "Unregistered 10DLC number",
-              "Register the brand and campaign and attach the number to the campaign before sending.",
-              "sender_number", "failed"),
-    # --- content filtering -----------------------------------------------------
-    _delivery(30004, "Message blocked", "Message blocked",
-              "Carrier spam filter: review content, remove URL shorteners, check A2P compliance.",
-              "content_filtering", "undelivered"),
-    _delivery(30007, "Message filtered", "Carrier violation",
-              "Content issue: review the template for spam triggers and A2P compliance.",
-              "content_filtering", "undelivered"),
-    # --- rate limiting ---------------------------------------------------------
-    _api(20429, "Too Many Requests", "API rate limit exceeded",
-         "Back off and retry per Retry-After; lower maxMessagesPerMinute if it persists.",
-         "rate_limiting", 429, max_retries=5),
-    _api(21611, "This 'From' number has exceeded the maximum number of queued messages",
-         "Sender queue full (over 10 hours of traffic)",
-         "Slow the send rate or add senders; the message can be retried once the queue drains.",
-         "rate_limiting", 400, max_retries=3),
-    _delivery(30001, "Queue overflow", "Queue overflow",
-              "Too many messages too fast for the sender's throughput; slow down and retry.",
-              "rate_limiting", "failed", max_retries=3),
-    _delivery(30022, "US A2P 10DLC - Rate Limits Exceeded", "Campaign rate limit exceeded",
-              "Slow the send rate to the campaign's carrier limit, then retry.",
-              "rate_limiting", "undelivered", max_retries=3),
-    # Retrying inside the same day only hits the cap again.
-    _delivery(30023, "US A2P 10DLC - Daily Message Cap Reached", "Daily carrier cap reached",
-              "Wait for the daily cap to reset or raise the brand's trust score / cap.",
-              "rate_limiting", "undelivered"),
-    # --- geo permissions -------------------------------------------------------
-    _api(21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
-         "Region not enabled in Geo Permissions",
-         "Enable the destination country under Messaging Geo Permissions in the Twilio Console; do not retry before.",
-         "geo_permissions", 400),
-    # --- destination -----------------------------------------------------------
-    _api(21211, "Invalid 'To' Phone Number", "Invalid To number",
-         "Phone format issue: fix the number (E.164) at the source.",
-         "destination", 400),
-    _api(21610, "Attempt to send to unsubscribed recipient", "Recipient opted out (replied STOP)",
-         "Do not send; the recipient must text START to opt back in.",
-         "destination", 400),
-    _api(21614, "'To' number is not a valid mobile number", "Not a mobile number",
-         "The number cannot receive SMS (landline or invalid); use another contact method.",
-         "destination", 400),
-    _delivery(30003, "Unreachable destination handset", "Unreachable destination",
-              "Normal, user phone issue (off, no signal, roaming); no action unless widespread.",
-              "destination", "undelivered"),
-    _delivery(30005, "Unknown destination handset", "Unknown destination",
-              "Invalid phone number: the number does not exist or is no longer in service.",
-              "destination", "undelivered"),
-    _delivery(30006, "Landline or unreachable carrier", "Landline destination",
-              "Can't SMS to landline; mark the number and use another channel.",
-              "destination", "undelivered"),
-    # --- provider outage -------------------------------------------------------
-    _delivery(30008, "Unknown error", "Unknown error",
-              "Retry needed: retried automatically a bounded number of times; escalate if it persists.",
-              "provider_outage", "undelivered", max_retries=3),
-    _delivery(30500, "Twilio Internal Error", "Twilio internal error",
-              "Check status.twilio.com; retry; contact Twilio Support with Message SIDs if it repeats.",
-              "provider_outage", "failed", max_retries=3),
-)
+_ENTRIES = tuple(_entry(*row, _source(row[0], family.READ, family.UNDOCUMENTED))
+                 for family in (account_api, request, delivery, channel, media) for row in family.ROWS)
 
 CATALOGUE: Mapping[int, TwilioError] = MappingProxyType({e.code: e for e in _ENTRIES})
 
@@ -223,4 +157,5 @@ def describe_unknown(code: int | str | None) -> TwilioError:
         cause="none",
         http_status=None,
         final_status=None,
+        source=f"not in our catalogue: see https://www.twilio.com/docs/api/errors/{parsed}" if parsed else "",
     )

@@ -25,14 +25,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from smsrelay.domain import catalogue
+from smsrelay.domain import anomaly, catalogue
+from smsrelay.domain import diagnosis_pipeline as pipeline_causes
+from smsrelay.domain import diagnosis_time as timing
 from smsrelay.domain.incident_facts import (  # noqa: F401 - the diagnosis's vocabulary, re-exported
-    Traffic, Failure, Held, Pipeline, NumberCheck, TwilioChecks, Facts, Cause)
+    Traffic, Failure, Held, Pipeline, NumberCheck, TwilioChecks, Facts, Cause, Baseline)
 
 DESTINATION_BACKGROUND_SHARE = 0.05
-STUCK_AFTER_SECONDS = 120
-# Longer than a supervisor restart of a worker takes, so a restart blip names no cause.
-WORKERS_MISSING_AFTER_SECONDS = 30
+STUCK_AFTER_SECONDS = pipeline_causes.STUCK_AFTER_SECONDS
+WORKERS_MISSING_AFTER_SECONDS = pipeline_causes.WORKERS_MISSING_AFTER_SECONDS
 
 
 def cause_of(f: Failure) -> str:
@@ -108,8 +109,8 @@ def _code_evidence(group: _Group, total: int) -> list[str]:
 
 
 def diagnose(facts: Facts) -> list[Cause]:
-    """Every cause with something to say, most likely first; always ends with a ranking that
-    includes "none"."""
+    """Every cause with something to say, live ones first (most likely first), then "none",
+    then the causes that have cleared."""
     total = sum(t.total for t in facts.traffic)
     active_orgs = len({t.org_id for t in facts.traffic})
     sender_totals: dict[str, int] = defaultdict(int)
@@ -117,21 +118,32 @@ def diagnose(facts: Facts) -> list[Cause]:
         if t.sender:
             sender_totals[t.sender] += t.total
     grouped: dict[str, list[Failure]] = defaultdict(list)
+    originals: dict[str, list[Failure]] = defaultdict(list)
     for f in facts.failures:
-        grouped[cause_of(f)].append(f)
+        originals[cause_of(f)].append(f)
+        left = timing.unrecovered(f)
+        if left is not None:
+            grouped[cause_of(f)].append(left)
     ctx = _Context(facts, total, active_orgs, sender_totals)
-    causes = [c for c in (
-        _workers_not_running(ctx),
+    built = [c for c in (
+        pipeline_causes.workers_not_running(facts),
         _account(ctx, _Group(grouped.get("account", ()))),
         _sender_number(ctx, _Group(grouped.get("sender_number", ()))),
-        _simple(ctx, "content_filtering", _Group(grouped.get("content_filtering", ()))),
-        _simple(ctx, "rate_limiting", _Group(grouped.get("rate_limiting", ()))),
-        _simple(ctx, "geo_permissions", _Group(grouped.get("geo_permissions", ()))),
+        *(_simple(ctx, name, _Group(grouped.get(name, ()))) for name in _SIMPLE),
         _destination(ctx, _Group(grouped.get("destination", ()))),
         _provider_outage(ctx, _Group(grouped.get("provider_outage", ()))),
-        _pipeline_stalled(ctx),
+        pipeline_causes.pipeline_stalled(facts),
     ) if c is not None]
-    strongest = max((c.confidence for c in causes), default=0.0)
+    named = {c.cause for c in built}
+    causes = [timing.situate(c, grouped.get(c.cause, []), facts, checked_live=_checked_live(c.cause, facts),
+                             recovered=sum(f.recovered for f in originals.get(c.cause, ())))
+              for c in built]
+    causes += [timing.all_recovered(name, _TITLES.get(name, name), fs) for name, fs in originals.items()
+               if name not in named and name != "none" and fs and not grouped.get(name)]
+    causes += anomaly.incidents(facts, grouped.get("none", []), [f for k, fs in grouped.items() if k != "none"
+                                                                  for f in fs])
+    causes = [timing.without_mitigations_in_force(c, facts) for c in causes]
+    strongest = max((c.confidence for c in causes if c.state == "live"), default=0.0)
     unknown = _Group(grouped.get("none", ()))
     none_evidence = [f"{total} outbound message(s) in the window"]
     if unknown.count:
@@ -141,8 +153,24 @@ def diagnose(facts: Facts) -> list[Cause]:
                         else "Something else is more likely (see above).",
                         tuple(none_evidence), actions=(f"smsrelay incident status --since {facts.since_label}",)))
     order = {name: i for i, name in enumerate(catalogue.CAUSES)}
-    causes.sort(key=lambda c: (-round(c.confidence, 4), order[c.cause]))
+    causes.sort(key=lambda c: timing.rank_key(c, order))
     return causes
+
+
+def _checked_live(cause: str, facts: Facts) -> bool:
+    """A live Twilio check says the cause still stands, whatever the failures' times say."""
+    tw = facts.twilio
+    if tw is None:
+        return False
+    if cause == "account":
+        return bool(tw.error_code in (20003, 20403) or tw.error_http_status in (401, 403)
+                    or (tw.account_status and tw.account_status != "active")
+                    or (tw.balance is not None and tw.balance <= 0))
+    if cause == "provider_outage":
+        return bool(tw.timed_out or (tw.error_http_status or 0) >= 500)
+    if cause == "sender_number":
+        return any(not n.found or n.status not in (None, "in-use") or n.sms_capable is False for n in tw.numbers)
+    return False
 
 
 @dataclass
@@ -180,8 +208,10 @@ def _account(ctx: _Context, group: _Group) -> Cause | None:
                  "Twilio account problem (balance, suspension or credentials)" + (f": {scope}" if scope else ""),
                  tuple(evidence), orgs, _ranked(group.by_sender),
                  ("smsrelay twilio balance", "smsrelay twilio account",
-                  'smsrelay sms pause --reason "Twilio account issue"',
-                  f"smsrelay retry --since {ctx.since} --codes 20003,20403,30002,10001 --yes"))
+                  'smsrelay sms pause --reason "Twilio account issue"'),
+                 codes=_ranked(group.by_code), share=group.count / ctx.total if ctx.total else None,
+                 fix="Top up the balance, reactivate the account or fix the credentials (a person, in the Twilio Console)",
+                 after_fix=_retries(ctx, group, orgs[:MAX_ORG_COMMANDS]))
 
 
 def _sender_number(ctx: _Context, group: _Group) -> Cause | None:
@@ -202,28 +232,62 @@ def _sender_number(ctx: _Context, group: _Group) -> Cause | None:
     orgs = _ranked(group.by_org)
     scope = _scope(orgs, ctx.active_orgs)
     actions = [f"smsrelay twilio number {n}" for n in numbers[:3]]
-    actions += [f'smsrelay org disable {o} --reason "sender number failing"' for o in orgs[:1]]
+    actions += [f'smsrelay org disable {o} --reason "sender number failing"' for o in orgs[:MAX_ORG_COMMANDS]]
     return Cause("sender_number", conf, f"Sender number(s) {', '.join(numbers[:3])} failing"
-                 + (f": {scope}" if scope else ""), tuple(evidence), orgs, numbers, tuple(actions))
+                 + (f": {scope}" if scope else ""), tuple(evidence), orgs, numbers, tuple(actions),
+                 codes=_ranked(group.by_code), share=group.count / ctx.total if ctx.total else None,
+                 fix="Fix the sender: registration (10DLC / toll-free verification), capability or ownership",
+                 after_fix=_retries(ctx, group, orgs[:MAX_ORG_COMMANDS]))
 
 
+def _retry(since: str, org: str, codes: Iterable[str] | None = None, forced: bool = False) -> str:
+    """One org per command: a cause spanning several orgs prints one retry per org."""
+    codes = sorted(set(codes or ()))
+    return (f"smsrelay retry --since {since} --org {org}" + (f" --codes {','.join(codes)}" if codes else "")
+            + (" --yes" if forced else ""))
+
+
+def _retries(ctx: "_Context", group: _Group, orgs: Iterable[str]) -> tuple[str, ...]:
+    """The retries of a cause, per org, naming its codes; --yes only where a code needs it."""
+    codes = [c for c in group.by_code if not c.endswith("(retrying)") and c.isdigit()]
+    if not codes:
+        return tuple(_retry(ctx.since, o) for o in orgs)
+    forced = any(not catalogue.is_retryable(c) for c in codes)
+    return tuple(_retry(ctx.since, o, codes, forced) for o in orgs)
+
+
+# cause: (title, commands per org, the fix a person makes first)
 _SIMPLE = {
     "content_filtering": ("Carriers are filtering message content",
                           lambda org, since: [f"smsrelay incident failures --since {since} --org {org}",
-                                              f'smsrelay org disable {org} --reason "carrier filtering"']),
+                                              f'smsrelay org disable {org} --reason "carrier filtering"'],
+                          "Change the message content (no URL shorteners, A2P-compliant wording) before re-sending"),
     "rate_limiting": ("Sending faster than Twilio or the carriers accept",
-                      lambda org, since: [f"smsrelay org throttle {org} --per-minute 30",
-                                          f"smsrelay retry --since {since}"]),
+                      lambda org, since: [f"smsrelay org throttle {org} --per-minute 30"],
+                      "Throttle the org below its sender's or campaign's throughput"),
     "geo_permissions": ("Destination country not enabled in Twilio's Messaging Geo Permissions",
-                        lambda org, since: [f"smsrelay incident failures --since {since} --org {org}",
-                                            f"smsrelay retry --since {since} --codes 21408 --yes"]),
+                        lambda org, since: [f"smsrelay incident failures --since {since} --org {org}"],
+                        "Enable the destination country in Twilio Console > Messaging > Settings > Geo permissions"),
+    "request": ("Our requests to Twilio are invalid (a parameter, the body or the recipient)",
+                lambda org, since: [f"smsrelay incident failures --since {since} --org {org}"],
+                "Fix what sends the request (the org's integration or ours); a re-send fails the same way"),
+    "media": ("MMS media cannot be fetched or is not accepted",
+              lambda org, since: [f"smsrelay incident failures --since {since} --org {org}"],
+              "Make the media URLs publicly reachable, fast, and of a supported type and size"),
+    "channel": ("A channel sender or template is refused (WhatsApp and other channels)",
+                lambda org, since: [f"smsrelay incident failures --since {since} --org {org}"],
+                "Fix the channel sender, its template approval or the 24-hour session in the Twilio Console"),
 }
+_TITLES = {name: v[0] for name, v in _SIMPLE.items()} | {
+    "account": "Twilio account problem", "sender_number": "Sender number(s) failing",
+    "destination": "User-phone failures", "provider_outage": "Twilio failing or unreachable"}
+MAX_ORG_COMMANDS = 10
 
 
 def _simple(ctx: _Context, cause: str, group: _Group) -> Cause | None:
     if not group.count:
         return None
-    title, actions = _SIMPLE[cause]
+    title, actions, fix = _SIMPLE[cause]
     evidence = _code_evidence(group, ctx.total)
     if group.by_country:
         evidence.append("destination countries: " + ", ".join(f"{c} ({n})" for c, n in
@@ -231,7 +295,10 @@ def _simple(ctx: _Context, cause: str, group: _Group) -> Cause | None:
     orgs = _ranked(group.by_org)
     scope = _scope(orgs, ctx.active_orgs)
     return Cause(cause, _abnormal_confidence(group, ctx.total), f"{title}: {scope}", tuple(evidence), orgs,
-                 _ranked(group.by_sender), tuple(actions(orgs[0], ctx.since)))
+                 _ranked(group.by_sender), tuple(a for o in orgs[:MAX_ORG_COMMANDS] for a in actions(o, ctx.since)),
+                 codes=_ranked(group.by_code), countries=_ranked(group.by_country),
+                 share=group.count / ctx.total if ctx.total else None,
+                 fix=fix, after_fix=_retries(ctx, group, orgs[:MAX_ORG_COMMANDS]))
 
 
 def _destination(ctx: _Context, group: _Group) -> Cause | None:
@@ -245,7 +312,8 @@ def _destination(ctx: _Context, group: _Group) -> Cause | None:
     orgs = _ranked(group.by_org)
     return Cause("destination", min(0.9, 3 * share), summary, tuple(_code_evidence(group, ctx.total)), orgs,
                  _ranked(group.by_sender), (f"smsrelay incident errors --since {ctx.since}",)
-                 + tuple(f"smsrelay incident failures --since {ctx.since} --org {o}" for o in orgs[:1]))
+                 + tuple(f"smsrelay incident failures --since {ctx.since} --org {o}" for o in orgs[:MAX_ORG_COMMANDS]),
+                 codes=_ranked(group.by_code), share=share)
 
 
 def _provider_outage(ctx: _Context, group: _Group) -> Cause | None:
@@ -262,78 +330,7 @@ def _provider_outage(ctx: _Context, group: _Group) -> Cause | None:
     orgs = _ranked(group.by_org)
     return Cause("provider_outage", conf, "Twilio is failing or unreachable (check status.twilio.com)"
                  + (f": {_scope(orgs, ctx.active_orgs)}" if orgs else ""), tuple(evidence), orgs,
-                 _ranked(group.by_sender), ("smsrelay twilio account", f"smsrelay retry --since {ctx.since}"))
-
-
-def _workers_missing(p: Pipeline) -> bool:
-    return (p.workers_alive == 0 and p.queued_unsent > 0 and p.oldest_queued_age_s is not None
-            and p.oldest_queued_age_s >= WORKERS_MISSING_AFTER_SECONDS)
-
-
-def _workers_not_running(ctx: _Context) -> Cause | None:
-    p = ctx.facts.pipeline
-    if not _workers_missing(p):
-        return None
-    evidence = [f"{p.queued_unsent} outbound message(s) queued and not yet sent, oldest {p.oldest_queued_age_s:.0f} s; "
-                f"{p.jobs_todo} job(s) waiting",
-                "no worker has sent a heartbeat recently" + (
-                    f" (last one {p.last_heartbeat_age_s:.0f} s ago)" if p.last_heartbeat_age_s is not None else "")]
-    if p.workers_registered:
-        evidence.append(f"{p.workers_registered} worker(s) registered but silent: killed, hung or cut off from the database")
-    # Above every Twilio cause: whatever Twilio does, these messages are sent only once a worker runs.
-    return Cause("workers_not_running", 0.98, "No worker is running: queued messages wait unsent (our side)",
-                 tuple(evidence), actions=("smsrelay worker", f"smsrelay incident status --since {ctx.since}"))
-
-
-def _pipeline_stalled(ctx: _Context) -> Cause | None:
-    p = ctx.facts.pipeline
-    signals: list[float] = []
-    evidence: list[str] = []
-    actions: list[str] = []
-    orgs: list[str] = []
-    held_total = sum(h.count for h in p.held)
-    waiting = p.queued_unsent + held_total
-    if not p.feature_enabled:
-        signals.append(0.9 if waiting else 0.5)
-        evidence.append("FEATURE_SMS_ENABLED=false: every outbound send is held until it is set to true "
-                        "and the workers restart")
-    if p.paused:
-        signals.append(0.9 if waiting else 0.6)
-        evidence.append(f"SMS paused by {p.paused.get('by', '?')} since {p.paused.get('since', '?')}"
-                        f" ({p.paused.get('reason') or 'no reason given'})")
-        actions.append("smsrelay sms resume")
-    if _workers_missing(p):
-        pass  # workers_not_running says it, above this cause
-    elif p.workers_alive == 0:
-        signals.append(0.92 if p.queued_unsent else 0.4)
-        evidence.append("no worker has sent a heartbeat recently" + (
-            f" (last one {p.last_heartbeat_age_s:.0f} s ago)" if p.last_heartbeat_age_s is not None else ""))
-        actions.append("smsrelay worker")
-    elif p.stuck_unsent:
-        signals.append(0.6)
-        evidence.append(f"{p.stuck_unsent} message(s) queued for over {STUCK_AFTER_SECONDS} s without a send "
-                        f"attempt while {p.workers_alive} worker(s) are alive")
-    if p.queued_unsent:
-        age = f", oldest {p.oldest_queued_age_s:.0f} s" if p.oldest_queued_age_s is not None else ""
-        evidence.append(f"{p.queued_unsent} outbound message(s) queued and not yet sent{age}; {p.jobs_todo} job(s) waiting")
-    held_orgs: dict[str, int] = defaultdict(int)
-    for h in p.held:
-        if h.reason == "org_disabled":
-            held_orgs[h.org_id] += h.count
-    for org in p.disabled_orgs:
-        held = held_orgs.get(org, 0)
-        signals.append(0.55 if held else 0.25)
-        evidence.append(f"org {org} is disabled (smsDisabled) with {held} message(s) held")
-        actions.append(f"smsrelay org enable {org}")
-        orgs.append(org)
-    if p.inbound_recent and p.outbound_recent and not p.outbound_handed_recent:
-        signals.append(max(signals, default=0.45) + 0.05)
-        evidence.append(f"outbound flat while inbound continues: since the oldest waiting message, "
-                        f"{p.inbound_recent} inbound received and {p.outbound_recent} outbound accepted, "
-                        "none sent to Twilio")
-    if not signals:
-        return None
-    conf = min(0.97, max(signals) + 0.03 * (len(signals) - 1))
-    actions.append(f"smsrelay incident status --since {ctx.since}")
-    return Cause("pipeline_stalled", conf, "Our pipeline is not sending (workers, queue or a mitigation left on)",
-                 tuple(evidence), tuple(orgs), (), tuple(dict.fromkeys(actions)))
+                 _ranked(group.by_sender), ("smsrelay twilio account",), codes=_ranked(group.by_code),
+                 share=group.count / ctx.total if ctx.total else None,
+                 fix="Wait for Twilio to recover (status.twilio.com)",
+                 after_fix=_retries(ctx, group, orgs[:MAX_ORG_COMMANDS]))

@@ -157,6 +157,7 @@ INVALID_LIMIT = _declare("invalid_limit", 422, "--limit must be between 1 and 10
 INVALID_CODES = _declare("invalid_codes", 422, "--codes takes numeric Twilio error codes, not {codes}.")
 NOT_RETRYABLE = _declare("not_retryable", 422,
                          "Twilio says {codes} will not succeed on a retry; pass --yes to retry anyway.")
+RETRY_STILL_FAILING = _declare("retry_still_failing", 409, "Not re-sent: {reason}.")
 INVALID_WINDOW = _declare("invalid_window", 422, "The window must be one of {windows}.")
 INVALID_DIRECTION = _declare("invalid_direction", 422, "Direction is outbound or inbound.")
 TWILIO_TIMEOUT = _declare("twilio_timeout", 504, "Twilio did not answer within {seconds:.0f} s.", retryable=True,

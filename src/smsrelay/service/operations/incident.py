@@ -17,6 +17,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import diagnosis
+from smsrelay.domain import diagnosis_time as timing
 from smsrelay.domain import catalogue
 from smsrelay.domain import phone
 from smsrelay.domain import rates
@@ -84,8 +85,10 @@ def describe_code(code: str | None) -> dict[str, Any]:
     entry = catalogue.lookup(code)
     if entry is None:
         return {"meaning": "Not a Twilio catalogue code" if code else "No error code recorded",
-                "action": "Look it up at https://www.twilio.com/docs/api/errors", "retryable": False, "cause": "none"}
-    return {"meaning": entry.meaning, "action": entry.action, "retryable": entry.retryable, "cause": entry.cause}
+                "action": "Look it up at https://www.twilio.com/docs/api/errors", "retryable": False, "cause": "none",
+                "retryRule": "never retried: the catalogue does not know it", "source": ""}
+    return {"meaning": entry.meaning, "action": entry.action, "retryable": entry.retryable, "cause": entry.cause,
+            "retryRule": entry.retry_rule, "source": entry.source}
 
 
 # --- the runbook's investigation steps -------------------------------------------------------
@@ -156,20 +159,39 @@ async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = No
 # --- facts and diagnosis ----------------------------------------------------------------------
 
 async def _failure_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Failure, ...]:
-    p = w.params()
+    p = {**w.params(), "recent_since": w.until - timedelta(seconds=timing.RECENT_SECONDS)}
     async with rt.pool.connection() as conn:
-        failed = [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"])
+        failed = [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"],
+                                    first_at=r["first_at"], last_at=r["last_at"], recent=r["recent"],
+                                    recovered=r["recovered"], template=r["template"], channel=r["channel"])
                   for r in await sql.all(conn, "diagnose_failures", **p)]
         failed += [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"], transient=True,
-                                     http_status=r["http_status"])
+                                     http_status=r["http_status"], first_at=r["first_at"], last_at=r["last_at"],
+                                     recent=r["recent"], template=r["template"], channel=r["channel"])
                    for r in await sql.all(conn, "diagnose_transient", **p)]
     return tuple(failed)
 
 
 async def _traffic_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Traffic, ...]:
     async with rt.pool.connection() as conn:
-        return tuple(diagnosis.Traffic(r["orgId"], r["from"], r["total"], r["failed"], r["delivered"])
+        return tuple(diagnosis.Traffic(r["orgId"], r["from"], r["total"], r["failed"], r["delivered"], r["last_ok_at"])
                      for r in await sql.all(conn, "diagnose_traffic", **w.params()))
+
+
+BASELINE_DAYS = 7
+
+
+def baseline_hours(w: Window, days: int = BASELINE_DAYS) -> list[datetime]:
+    """The rollup hours the window touches, on each of the `days` days before."""
+    first, last = rollup.floor(w.since), rollup.floor(w.until)
+    span = int((last - first) / rollup.HOUR)
+    return [first - timedelta(days=d) + rollup.HOUR * h for d in range(1, days + 1) for h in range(span + 1)]
+
+
+async def _baseline_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Baseline, ...]:
+    async with rt.pool.connection() as conn:
+        return tuple(diagnosis.Baseline(r["code"], r["orgId"], r["count"], BASELINE_DAYS)
+                     for r in await sql.all(conn, "diagnose_baseline", hours=baseline_hours(w)))
 
 
 async def _pipeline_facts(rt: Runtime) -> diagnosis.Pipeline:
@@ -246,6 +268,11 @@ def _decimal(value: Any) -> float | None:
         return None
 
 
+async def _traffic_and_baseline(rt: Runtime, w: Window) -> tuple[Any, Any]:
+    # One after the other: both are quick, and three connections at once is what the CLI's pool allows for.
+    return await _traffic_facts(rt, w), await _baseline_facts(rt, w)
+
+
 async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnosis.Facts:
     """Every fact at once: three groups of queries on their own connections, and Twilio's
     answers (its latency is the largest part) while they run."""
@@ -254,13 +281,14 @@ async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnos
     failures = asyncio.ensure_future(_failure_facts(rt, w))
     try:
         checks = twilio_checks(rt, failures) if live else asyncio.sleep(0, None)  # None: not asked
-        traffic, pipeline, tw = await asyncio.gather(_traffic_facts(rt, w), _pipeline_facts(rt), checks)
+        (traffic, baseline), pipeline, tw = await asyncio.gather(_traffic_and_baseline(rt, w), _pipeline_facts(rt),
+                                                                 checks)
         failed = await failures
     finally:
         if not failures.done():
             failures.cancel()
     return diagnosis.Facts(since=w.since, until=w.until, since_label=w.label, twilio=tw,
-                           traffic=traffic, failures=failed, pipeline=pipeline)
+                           traffic=traffic, failures=failed, pipeline=pipeline, baseline=baseline)
 
 
 async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True) -> dict[str, Any]:

@@ -28,6 +28,10 @@ def _t(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
 
 
+def _t_iso(value: str | None) -> str:
+    return value.replace("T", " ").replace("Z", " UTC") if value else "-"
+
+
 def _cell(value: Any) -> str:
     return str(value if value is not None else "-").replace("|", "\\|").replace("\n", " ")
 
@@ -90,7 +94,8 @@ async def build(rt: Runtime, since: str = "2h") -> str:
     # The diagnosis (its own queries and Twilio's answers) runs while the timeline is read.
     (w, events, buckets, codes, per_org), diagnosis = await asyncio.gather(local(), incident.diagnose(rt, since))
     top = diagnosis["causes"][0]
-    top_codes = [str(c.code) for c in catalogue.CATALOGUE.values() if c.cause == top["cause"]]
+    top_codes = ([str(c.code) for c in catalogue.CATALOGUE.values() if c.cause == top["cause"]]
+                 or [c for c in top.get("codes", ()) if c.isdigit()])
     similar = await _similar(rt, w, top_codes, list(top["orgs"]))
 
     out = [f"# SMS incident report: {top['cause']}", "",
@@ -106,10 +111,13 @@ async def build(rt: Runtime, since: str = "2h") -> str:
     for c in diagnosis["causes"]:
         if c["confidence"] < 0.2 and c is not top:
             continue
-        out.append(f"### {c['cause']} — confidence {c['confidence']:.2f}")
+        state = f", resolved at {_t_iso(c['resolvedAt'])}" if c.get("state") == "resolved" else ""
+        out.append(f"### {c['cause']} — confidence {c['confidence']:.2f}{state}")
         out += ["", c["summary"], ""] + [f"- {e}" for e in c["evidence"]]
         if c["actions"]:
             out += ["", "Actions:", ""] + [f"- `{a}`" for a in c["actions"]]
+        if c.get("afterFix"):
+            out += ["", f"Once fixed ({c.get('fix') or 'the cause above'}):", ""] + [f"- `{a}`" for a in c["afterFix"]]
         out.append("")
     out += ["## Affected orgs and numbers", "", "| org | name | outbound | delivered | failed | undelivered | rate |",
             "|---|---|---:|---:|---:|---:|---:|"]

@@ -141,7 +141,7 @@ GROUP BY 1 ORDER BY 1;
 
 -- retry_candidates --
 SELECT "id", "orgId", "from", "to", "status", "createdAt",
-       "metadata"->>'twilioErrorCode' AS code,
+       "metadata"->>'twilioErrorCode' AS code, "metadata"->>'country' AS country,
        coalesce(("metadata"->>'retryGeneration')::int, 0) AS generation
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
@@ -221,3 +221,28 @@ WHERE "orgId" = %(org_id)s AND "to" = %(to)s AND "content" = %(content)s AND "id
   AND ("metadata" ? 'inFlight' AND jsonb_typeof("metadata"->'inFlight') = 'object'
        OR "metadata"->>'outcome' = 'unknown')
 LIMIT 1;
+
+-- retry_still_failing --
+-- The scopes (org, sender, destination country, code) where a code to retry failed in the last
+-- %(within)s seconds and nothing of that scope created after the failure got through
+-- (delivered, or sent on): re-sending there now would fail again. Range scans of recent minutes.
+WITH failing AS (
+    SELECT "orgId", coalesce("from", '') AS sender, coalesce("metadata"->>'country', '') AS country,
+           "metadata"->>'twilioErrorCode' AS code, max("createdAt") AS last_at
+    FROM "MessageLog"
+    WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+      AND "createdAt" > now() - make_interval(secs => %(within)s)
+      AND "metadata"->>'twilioErrorCode' = ANY(%(codes)s)
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+    GROUP BY 1, 2, 3, 4
+)
+SELECT f."orgId", f.sender, f.country, f.code, f.last_at,
+       extract(epoch FROM now() - f.last_at)::float AS age_s
+FROM failing f
+WHERE NOT EXISTS (
+    SELECT 1 FROM "MessageLog" m
+    WHERE m."direction" = 'outbound' AND m."createdAt" > f.last_at
+      AND m."orgId" = f."orgId" AND coalesce(m."from", '') = f.sender
+      AND m."status" IN ('delivered', 'sent')
+      AND coalesce(m."metadata"->>'country', '') = f.country
+);

@@ -46,29 +46,62 @@ ORDER BY count DESC;
 -- ==== diagnosis ====
 
 -- diagnose_traffic --
+-- last_ok_at: the newest message that got through (delivered, or handed on: sent); after a
+-- cause's last failure it shows the cause cleared (domain/diagnosis_time.py). Still index-only.
 SELECT "orgId", "from", count(*)::int AS total,
        (count(*) FILTER (WHERE "status" IN ('failed', 'undelivered')))::int AS failed,
-       (count(*) FILTER (WHERE "status" = 'delivered'))::int AS delivered
+       (count(*) FILTER (WHERE "status" = 'delivered'))::int AS delivered,
+       max("createdAt") FILTER (WHERE "status" IN ('delivered', 'sent')) AS last_ok_at
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
 GROUP BY 1, 2;
 
 -- diagnose_failures --
-SELECT "metadata"->>'twilioErrorCode' AS code, "orgId", "from", "metadata"->>'country' AS country,
-       count(*)::int AS count
-FROM "MessageLog"
-WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
-  AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
-GROUP BY 1, 2, 3, 4;
+-- With when (first, last, how many recently) and whether a retry of it was delivered since
+-- (one primary-key probe per failure, and failures are few).
+SELECT m."metadata"->>'twilioErrorCode' AS code, m."orgId", m."from", m."metadata"->>'country' AS country,
+       m."metadata"->>'templateId' AS template, m."channel",
+       count(*)::int AS count, min(m."createdAt") AS first_at, max(m."createdAt") AS last_at,
+       (count(*) FILTER (WHERE m."createdAt" > %(recent_since)s))::int AS recent,
+       (count(*) FILTER (WHERE r."status" = 'delivered'))::int AS recovered
+FROM "MessageLog" m
+LEFT JOIN "MessageLog" r ON r."id" = m."metadata"->>'retriedBy'
+WHERE m."direction" = 'outbound' AND m."status" IN ('failed', 'undelivered')
+  AND m."createdAt" > %(since)s AND m."createdAt" <= %(until)s
+GROUP BY 1, 2, 3, 4, 5, 6;
 
 -- diagnose_transient --
 SELECT "metadata"->'lastError'->>'code' AS code, ("metadata"->'lastError'->>'httpStatus')::int AS http_status,
-       "orgId", "from", "metadata"->>'country' AS country, count(*)::int AS count
+       "orgId", "from", "metadata"->>'country' AS country, "metadata"->>'templateId' AS template, "channel",
+       count(*)::int AS count, min("createdAt") AS first_at, max("createdAt") AS last_at,
+       (count(*) FILTER (WHERE "createdAt" > %(recent_since)s))::int AS recent
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
   AND jsonb_typeof("metadata"->'lastError') = 'object'
-GROUP BY 1, 2, 3, 4, 5;
+GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+-- diagnose_baseline --
+-- The same hours on earlier days (the caller lists them), from the rollup and its unfolded
+-- deltas alone: per org, all outbound traffic (code '') and failures by code. Primary-key
+-- lookups on "hour"; a week of one or two hours is a few hundred rows.
+SELECT code, "orgId", sum(n)::int AS count FROM (
+    SELECT '' AS code, "orgId", sum("count") AS n FROM "MessageRollup"
+    WHERE "hour" = ANY(%(hours)s) AND "direction" = 'outbound' GROUP BY 1, 2
+    UNION ALL
+    SELECT "errorCode", "orgId", sum("count") FROM "MessageRollup"
+    WHERE "hour" = ANY(%(hours)s) AND "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+      AND "errorCode" <> '' GROUP BY 1, 2
+    UNION ALL
+    SELECT '', "orgId", sum("count") FROM "MessageRollupDelta"
+    WHERE "hour" = ANY(%(hours)s) AND "direction" = 'outbound' GROUP BY 1, 2
+    UNION ALL
+    SELECT "errorCode", "orgId", sum("count") FROM "MessageRollupDelta"
+    WHERE "hour" = ANY(%(hours)s) AND "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+      AND "errorCode" <> '' GROUP BY 1, 2
+) t
+GROUP BY 1, 2
+HAVING sum(n) > 0;
 
 -- diagnose_queue --
 -- Bounded to 3 days: older open messages are the reconciler's business, not a live queue.
