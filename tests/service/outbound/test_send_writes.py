@@ -179,3 +179,19 @@ def test_a_lone_item__goes_at_once(database_url):
         assert writes.markers.statements == 1
 
     _run(database_url, body)
+
+
+def test_results_arriving_a_little_apart__share_a_statement(database_url):
+    """Twilio's answers come back spread over its latency: a result waits a few milliseconds
+    for the others instead of taking a statement (and a commit) of its own."""
+    async def body(pool, writes, conn):
+        ids = [await _message(conn) for _ in range(3)]
+
+        async def later(i: int, message_id: str) -> bool:
+            await asyncio.sleep(i * 0.004)
+            return await writes.results.submit(Result(message_id, "sent", _sid(), SETTLED))
+
+        assert await asyncio.gather(*(later(i, m) for i, m in enumerate(ids))) == [True, True, True]
+        assert (writes.results.statements, writes.results.items) == (1, 3)
+
+    _run(database_url, body)

@@ -2,9 +2,9 @@
 read their facts, mark themselves in flight or record Twilio's answer at the same moment share
 one statement (and one commit) instead of one each.
 
-It is group commit, not waiting: a statement goes as soon as the previous one of its kind is
-back, with whatever arrived meanwhile (a claim starts its rows together, so their reads and
-markers meet). Each send still waits for its own row's outcome before it goes on, so a marker is
+It is group commit: a statement goes as soon as the previous one of its kind is back, with
+whatever arrived meanwhile (a claim starts its rows together, so their reads and markers meet);
+only results, which come back spread over Twilio's latency, wait a few milliseconds for others. Each send still waits for its own row's outcome before it goes on, so a marker is
 committed before its request to Twilio exactly as when it was alone. Two items naming one
 message never share a statement, and a statement that fails (a lock it would wait for a
 deadlock on, a sid already another row's) is undone whole and its items are run one by one, so
@@ -38,6 +38,9 @@ from smsrelay.store import sql
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
+# Twilio's answers arrive spread over its latency, so without waiting they would go one by one.
+# A result waits this long for others: the send is over, only its slot is held a little longer.
+RESULT_LINGER_SECONDS = 0.015
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,8 +51,10 @@ class Batcher(Generic[T, R]):
 
     def __init__(self, pool: AsyncConnectionPool, key: Callable[[T], Hashable],
                  many: Callable[[AsyncConnection, Sequence[T]], Awaitable[list[R]]],
-                 one: Callable[[AsyncConnection, T], Awaitable[R]], *, max_batch: int = MAX_BATCH) -> None:
+                 one: Callable[[AsyncConnection, T], Awaitable[R]], *, max_batch: int = MAX_BATCH,
+                 linger: float = 0.0) -> None:
         self._pool, self._key, self._many, self._one, self._max = pool, key, many, one, max_batch
+        self._linger = linger
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._batch: list[tuple[T, asyncio.Future[R]]] = []
@@ -78,6 +83,8 @@ class Batcher(Generic[T, R]):
 
     async def _flush(self) -> None:
         try:
+            if self._linger:
+                await asyncio.sleep(self._linger)
             while self._pending:
                 self._batch = batch = self._next_batch()
                 if not batch:
@@ -187,7 +194,8 @@ class SendWrites:
         self.facts: Batcher[tuple[str, str], dict[str, Any] | None] = Batcher(
             pool, lambda item: item[0], _facts_many, _facts_one)
         self.markers: Batcher[Marker, bool] = Batcher(pool, lambda m: m.message_id, _mark_many, _mark_one)
-        self.results: Batcher[Result, bool] = Batcher(pool, lambda r: r.message_id, _record_many, _record_one)
+        self.results: Batcher[Result, bool] = Batcher(pool, lambda r: r.message_id, _record_many, _record_one,
+                                                      linger=RESULT_LINGER_SECONDS)
 
 
 _BY_POOL: weakref.WeakKeyDictionary[AsyncConnectionPool, SendWrites] = weakref.WeakKeyDictionary()
