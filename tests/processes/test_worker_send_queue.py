@@ -37,8 +37,11 @@ def test_sigkilled_worker__its_leased_sends_go_exactly_once_through_another_work
         orphaned = leased_in_flight(stack, owner, ids)
         assert orphaned, "the kill left half-sent messages under its lease"
         workers.spawn()
-        wait_until(lambda: all(stack.message(i)["twilioSid"] for i in ids), timeout=120, interval=0.5,
-                   what="every message settled by the second worker")
+        # A sid can arrive by status callback (it names our id) before the second worker has re-run
+        # the orphaned send; the run, once its lease is over, finds it recorded and finishes the row.
+        wait_until(lambda: all(stack.message(i)["twilioSid"] for i in ids)
+                   and stack.sql('SELECT count(*) AS n FROM "SendQueue"')[0]["n"] == 0, timeout=120, interval=0.5,
+                   what="every message settled and its queue row finished by the second worker")
     finally:
         workers.stop()
     with SimulatorClient(stack.sim.url) as sim:

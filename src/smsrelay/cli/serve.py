@@ -121,7 +121,7 @@ def worker(concurrency: Annotated[int, typer.Option(help="Sends in flight at onc
            forward_concurrency: Annotated[Optional[int], typer.Option(
                min=1, help="Forwards to orgs' webhooks in flight at once (default WEBHOOK_CONCURRENCY)")] = None) -> None:
     """Run a worker alone: sends messages and forwards inbound ones, each with its own slots."""
-    from smsrelay.processes.worker import run_worker
+    from smsrelay.processes.worker import run_worker, worker_pool_size
     from smsrelay.service.runtime import Runtime
     from smsrelay.settings import get_settings
 
@@ -130,9 +130,7 @@ def worker(concurrency: Annotated[int, typer.Option(help="Sends in flight at onc
     if settings.worker_nice:
         os.nice(settings.worker_nice)
     forwards = forward_concurrency or settings.webhook_concurrency
-    # A forward holds a connection only to read the message and to record the outcome, never
-    # during the HTTP call: a few more connections serve all its slots.
-    rt = Runtime.create(settings, database_url(settings), pool_size=concurrency + min(forwards, 4) + 2,
+    rt = Runtime.create(settings, database_url(settings), pool_size=worker_pool_size(concurrency, forwards),
                         name="smsrelay-worker")
     asyncio.run(run_worker(rt, concurrency=concurrency, heartbeat=heartbeat, forward_concurrency=forwards))
 

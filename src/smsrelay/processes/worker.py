@@ -29,6 +29,16 @@ RESTART_MAX_SECONDS = 30.0
 SCHEDULED_POLL_SECONDS = 0.5
 
 
+def worker_pool_size(concurrency: int, forwards: int) -> int:
+    """Connections a worker process's pool may open. A send holds one only for a statement, never
+    during its Twilio call, and the sends running at once share their reads, markers and results
+    (send_writes.py: one statement of each kind at a time), so the pool does not grow with the
+    send slots: the three batched kinds, the loop's claim and finish, its heartbeat, the
+    maintenance loop, and a few for the rare guarded, failed or adopting send. A forward holds
+    one only to read the message and to record the outcome, never during the HTTP call."""
+    return min(concurrency, 6) + 4 + min(forwards, 4)
+
+
 def build_app(rt: Runtime) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
         conninfo=psycopg_url(rt.database_url), reconnect_timeout=RECONNECT_SECONDS))

@@ -24,14 +24,14 @@ from psycopg import AsyncConnection
 from smsrelay import failpoints
 from smsrelay.domain import catalogue
 from smsrelay.domain import ids, phone
-from smsrelay.service.outbound import guards, throttle
+from smsrelay.service.outbound import guards, send_writes, throttle
 # settle_unknown_outcomes is imported for its callers (the scheduler's duty) by its old address.
 from smsrelay.service.outbound.unknown_outcomes import (
     SETTLED, TRANSIENT_RETRIES, UNKNOWN_OUTCOME, adopt_earlier_send, backoff, check_failed, hold_unknown,
     settle_unknown_outcomes, unsettled_seconds)
 from smsrelay.service import jobs
 from smsrelay.service.runtime import Runtime
-from smsrelay.service.delivery.status_updates import advance, advance_by_id, error_metadata
+from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.store import sql
 from smsrelay.twilio.errors import TwilioError
 from smsrelay.twilio.gateway import Sent
@@ -52,25 +52,27 @@ def _now() -> datetime:
 
 async def send_message(rt: Runtime, message_id: str) -> str:
     """Run one send job. Returns what happened, for logs and tests."""
-    async with rt.pool.connection() as conn:
-        row = await sql.one(conn, "send_facts", id=message_id, pause_key=guards.KILL_SWITCH_KEY)
-        if row is None or row["direction"] != "outbound":
-            return "missing"
-        if row["status"] != "queued" or row["twilioSid"]:
-            return "already-done"  # no status goes back to queued: no lock needed to know
-        org = {"id": row["orgId"], **{k: row[k] for k in ORG_FACTS}}
-        if guards.plain(rt.settings, row, _now()):
-            slot = throttle.Claim(log_send=True)
-        else:
-            async with conn.transaction():
-                row = {**row, **await sql.one(conn, "lock_message", id=message_id)}
-                slot = await _guard(conn, rt, row, org)
-            if isinstance(slot, str):
-                return slot
-        meta = row["metadata"] or {}
-        in_flight = meta.get("inFlight")
-        if in_flight and (meta.get("hold") or meta.get("throttled")):
-            # Past the guards: what held or deferred it no longer does, whatever Twilio answers.
+    # The sends a worker runs at once share their reads, markers and results (send_writes.py).
+    writes = send_writes.for_pool(rt.pool)
+    row = await writes.facts.submit((message_id, guards.KILL_SWITCH_KEY))
+    if row is None or row["direction"] != "outbound":
+        return "missing"
+    if row["status"] != "queued" or row["twilioSid"]:
+        return "already-done"  # no status goes back to queued: no lock needed to know
+    org = {"id": row["orgId"], **{k: row[k] for k in ORG_FACTS}}
+    if guards.plain(rt.settings, row, _now()):
+        slot = throttle.Claim(log_send=True)
+    else:
+        async with rt.pool.connection() as conn, conn.transaction():
+            row = {**row, **await sql.one(conn, "lock_message", id=message_id)}
+            slot = await _guard(conn, rt, row, org)
+        if isinstance(slot, str):
+            return slot
+    meta = row["metadata"] or {}
+    in_flight = meta.get("inFlight")
+    if in_flight and (meta.get("hold") or meta.get("throttled")):
+        # Past the guards: what held or deferred it no longer does, whatever Twilio answers.
+        async with rt.pool.connection() as conn:
             await sql.execute(conn, "merge_metadata", id=message_id, metadata={"hold": None, "throttled": None})
     # "attempts" counts requests to create the message; a re-run that only asks Twilio about
     # an earlier one spends nothing of the send budget.
@@ -101,13 +103,13 @@ async def send_message(rt: Runtime, message_id: str) -> str:
     # The token fences this run: a run that takes the send over writes its own, and the one it
     # replaced (presumed dead, perhaps merely frozen) finds its read out of date and cannot send.
     marker = {**(in_flight or {"since": now}), "last": now, "token": ids.new_id("run")}
-    async with rt.pool.connection() as conn:
-        marked = await sql.one(conn, "mark_in_flight", id=message_id, read_token=(in_flight or {}).get("token"),
-                               read_attempts=attempts - 1, log_send=slot.log_send, metadata={
-                                   # "firstAttemptAt" - "createdAt" is the time it waited for a worker.
-                                   "attempts": attempts, "hold": None, "throttled": None, "failedChecks": None,
-                                   "firstAttemptAt": meta.get("firstAttemptAt") or now, "inFlight": marker})
-    if marked is None:
+    marked = await writes.markers.submit(send_writes.Marker(
+        message_id, read_token=(in_flight or {}).get("token"), read_attempts=attempts - 1, log_send=slot.log_send,
+        metadata={
+            # "firstAttemptAt" - "createdAt" is the time it waited for a worker.
+            "attempts": attempts, "hold": None, "throttled": None, "failedChecks": None,
+            "firstAttemptAt": meta.get("firstAttemptAt") or now, "inFlight": marker}))
+    if not marked:
         # Another run owns the send now (ours was presumed dead), or the message was settled.
         await throttle.close(rt, slot.slot_id)
         log.warning("send %s: another run took this send over; not sending", message_id)
@@ -123,8 +125,7 @@ async def send_message(rt: Runtime, message_id: str) -> str:
         return await _record_failure(rt, message_id, attempts, exc)
     failpoints.hit("after_send")
     try:
-        async with rt.pool.connection() as conn:
-            await advance_by_id(conn, message_id, sent.status, twilio_sid=sent.sid, metadata=SETTLED)
+        await writes.results.submit(send_writes.Result(message_id, sent.status, sent.sid, SETTLED))
     except Exception as exc:
         return await _accepted_unrecorded(rt, message_id, sent, exc)
     log.info("sent %s as %s to %s", message_id, sent.sid, phone.mask(row["to"]))

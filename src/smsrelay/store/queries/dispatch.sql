@@ -210,6 +210,65 @@ WITH marked AS (
 )
 SELECT "id" FROM marked;
 
+-- send_facts_many --
+-- send_facts for the sends of one worker that start together (service/outbound/send_writes.py).
+SELECT m.*, s."smsDisabled", s."maxMessagesPerMinute", s."validityPeriodSeconds",
+       (SELECT k."value" FROM "SystemSetting" k WHERE k."key" = %(pause_key)s) AS "pause",
+       EXISTS (SELECT 1 FROM "OptOut" o WHERE o."orgId" = m."orgId" AND o."phone" = m."to") AS "optedOut",
+       EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned") AS "planned"
+FROM "MessageLog" m JOIN "OrgSettings" s ON s."orgId" = m."orgId"
+WHERE m."id" = ANY(%(ids)s::text[]);
+
+-- mark_in_flight_many --
+-- mark_in_flight for several sends in one statement and one commit (send_writes.py; no two name
+-- one message): each row is marked only if what its own run read still holds. Returns the ids
+-- marked; a send whose id is missing was superseded or settled, exactly as alone.
+WITH items AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(read_tokens)s::text[], %(read_attempts)s::int[],
+                         %(log_sends)s::bool[], %(metadata)s::jsonb[])
+        AS i("id", "readToken", "readAttempts", "logSend", "metadata")
+), marked AS (
+    UPDATE "MessageLog" m SET "metadata" = m."metadata" || i."metadata", "updatedAt" = now()
+    FROM items i
+    WHERE m."id" = i."id" AND m."direction" = 'outbound' AND m."status" = 'queued' AND m."twilioSid" IS NULL
+      AND m."metadata"->'inFlight'->>'token' IS NOT DISTINCT FROM i."readToken"
+      AND coalesce((m."metadata"->>'attempts')::int, 0) = i."readAttempts"
+    RETURNING m."id", m."orgId", i."logSend"
+), logged AS (
+    INSERT INTO "SendSlot" ("orgId", "messageId", "at", "doneAt", "planned")
+    SELECT "orgId", "id", clock_timestamp(), clock_timestamp(), false FROM marked WHERE "logSend"
+)
+SELECT "id" FROM marked;
+
+-- record_results --
+-- Twilio's answers to one or more sends: update_message for each row (the lattice on its newest
+-- version; the sid and metadata kept), in one statement. It is committed without waiting for its
+-- WAL flush: losing it to a crash of the server only makes the send's re-run ask Twilio and
+-- adopt its copy (service/outbound/send_writes.py says why nothing else can be lost).
+WITH off AS MATERIALIZED (
+    SELECT set_config('synchronous_commit', 'off', true) AS "setting"
+), items AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(sids)s::text[], %(metadata)s::jsonb[])
+        AS i("id", "status", "sid", "metadata")
+)
+UPDATE "MessageLog" m
+SET "status" = CASE WHEN smsrelay_status_should_apply(m."status", i."status") THEN i."status" ELSE m."status" END,
+    "twilioSid" = coalesce(m."twilioSid", i."sid"),
+    "metadata" = m."metadata" || CASE
+        WHEN NOT smsrelay_status_should_apply(m."status", i."status")
+            THEN i."metadata" - 'twilioErrorCode' - 'twilioErrorMessage'
+        WHEN m."metadata"->>'outcome' = 'unknown' AND i."status" <> 'queued'
+            THEN '{"outcome": null, "hold": null, "inFlight": null, "failedChecks": null}'::jsonb || i."metadata"
+        ELSE i."metadata" END,
+    "sentAt" = CASE WHEN (CASE WHEN smsrelay_status_should_apply(m."status", i."status") THEN i."status" ELSE m."status" END)
+                         IN ('sent', 'delivered', 'undelivered', 'read') THEN coalesce(m."sentAt", now()) ELSE m."sentAt" END,
+    "finalAt" = CASE WHEN smsrelay_status_is_final(CASE WHEN smsrelay_status_should_apply(m."status", i."status") THEN i."status" ELSE m."status" END)
+                     THEN coalesce(m."finalAt", now()) ELSE m."finalAt" END,
+    "updatedAt" = now()
+FROM items i, off
+WHERE m."id" = i."id"
+RETURNING m."id";
+
 -- ==== adopting a crashed send ====
 
 -- rival_unsettled_sends --
