@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from smsrelay.domain import lint as content_lint
 from smsrelay.service.outbound import batch, messages
-from smsrelay.web import deps
+from smsrelay.web import channel_fields, deps
+from smsrelay.web.channel_fields import Channel, MediaUrl
 from smsrelay.web.deps import Conn, OrgId, SendOrg
 
 router = APIRouter(prefix="/v1", tags=["messages"])
@@ -19,8 +20,16 @@ router = APIRouter(prefix="/v1", tags=["messages"])
 
 class SendRequest(BaseModel):
     to: str = Field(description="Recipient, E.164 or national format in the org's default region")
-    body: str = Field(description="Message text, at most 1600 characters")
+    body: str = Field(default="", description="Message text, at most 1600 characters (may be empty with mediaUrls "
+                                               "or contentSid)")
     from_: str | None = Field(default=None, alias="from", description="One of the org's sender numbers")
+    # Channels and scheduled sends (issue 18; web/channel_fields.py).
+    channel: Channel | None = Field(default=None, description=channel_fields.CHANNEL)
+    mediaUrls: list[MediaUrl] | None = Field(default=None, max_length=10, description=channel_fields.MEDIA_URLS)
+    contentSid: str | None = Field(default=None, max_length=34, description=channel_fields.CONTENT_SID)
+    contentVariables: dict[str, Annotated[str, Field(max_length=1600)]] | None = Field(
+        default=None, description=channel_fields.CONTENT_VARIABLES)
+    sendAt: datetime | None = Field(default=None, description=channel_fields.SEND_AT)
 
 
 class FindingOut(BaseModel):
@@ -38,6 +47,9 @@ class Accepted(BaseModel):
     from_: str | None = Field(default=None, alias="from")
     findings: list[FindingOut] = Field(default_factory=list,
                                        description="Content and recipient warnings the org's policy let through")
+    channel: Channel = Field(default="sms", description="The channel it goes on (mms whenever it carries media)")
+    sendAt: datetime | None = Field(default=None, description="When a scheduled message goes (status scheduled)")
+    mediaUrls: list[str] = Field(default_factory=list, description="The media Twilio fetches and sends")
 
 
 class ErrorBody(BaseModel):
@@ -57,7 +69,8 @@ async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn
                        idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
     """Accept a message for sending. The row and its send job commit together; the reply is 202."""
     status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=req.body, from_=req.from_,
-                                             idempotency_key=idempotency_key)
+                                             idempotency_key=idempotency_key,
+                                             extras=channel_fields.extras(request, req))
     return JSONResponse(status_code=status, content=body)
 
 
@@ -103,8 +116,9 @@ async def get_message(message_id: str, org_id: OrgId, conn: Conn) -> dict:
 @router.get("/messages", responses=ERRORS)
 async def list_messages(org_id: OrgId, conn: Conn,
                         status: str | None = None, since: datetime | None = None, to: str | None = None,
-                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
-    return {"messages": await messages.search(conn, org_id, status=status, since=since, to=to, limit=limit)}
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100, channel: Channel | None = None) -> dict:
+    return {"messages": await messages.search(conn, org_id, status=status, since=since, to=to, limit=limit,
+                                              channel=channel)}
 
 
 class LintRequest(BaseModel):

@@ -16,6 +16,7 @@ from smsrelay.web import metrics
 from smsrelay.web import admin_incident
 from smsrelay.web import admin_guardrails
 from smsrelay.web import dashboard
+from smsrelay.web import scheduled
 
 
 COMMON_ERRORS = {
@@ -52,6 +53,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_middleware(UrlTextGuard)
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(scheduled.router)
     app.include_router(webhooks.router)
     app.include_router(admin_incident.router)
     app.include_router(admin_guardrails.router)

@@ -3,7 +3,7 @@ org id from the API key, never from the URL or the body."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
@@ -79,7 +79,7 @@ def tenancy_cache(rt: Runtime) -> TenancyCache:
 
 
 async def accept_message(request: Request, org_id: str, conn: AsyncConnection,
-                         **message: str | None) -> tuple[int, dict]:
+                         **message: Any) -> tuple[int, dict]:
     rt = request.app.state.runtime
     token = await api_key(request)
     answer = await api_limits.accept_with_key(conn, tenancy_cache(rt), token, org_id,

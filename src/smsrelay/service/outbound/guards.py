@@ -11,7 +11,8 @@ Holds, by reason (kept in "metadata"->'hold'->>'reason'):
   restart"); released by workers started with it true.
 - paused: the runtime kill switch (`smsrelay sms pause`, mitigations.pause), a "SystemSetting"
   row every process reads, so it needs no restart.
-- org_disabled: the runbook's `UPDATE "OrgSettings" SET "smsDisabled" = true`.
+- org_disabled: the runbook's `UPDATE "OrgSettings" SET "smsDisabled" = true` (SMS; an MMS is
+  held by "mmsDisabled", a WhatsApp message by "whatsappDisabled").
 - rate_zero: "maxMessagesPerMinute" set to 0 or less, which can only mean "send nothing".
 The rate limit itself (service/outbound/throttle.py) defers rather than holds. Dispatch holds
 a message as unknown_outcome when nobody can say whether Twilio has it; no guard lifting
@@ -25,6 +26,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from smsrelay.domain import channels
 from smsrelay.service.outbound import throttle
 from smsrelay.settings import Settings
 from smsrelay.store import sql
@@ -49,7 +51,7 @@ def hold_reason(settings: Settings, facts: dict[str, Any]) -> str | None:
         return "kill_switch"
     if pause_of(facts["pause"]):
         return "paused"
-    if facts["smsDisabled"]:
+    if facts[channels.DISABLED_COLUMN.get(facts.get("channel") or channels.SMS, "smsDisabled")]:
         return "org_disabled"
     if facts["maxMessagesPerMinute"] is not None and facts["maxMessagesPerMinute"] <= 0:
         return "rate_zero"
@@ -58,7 +60,8 @@ def hold_reason(settings: Settings, facts: dict[str, Any]) -> str | None:
 
 def expired(facts: dict[str, Any], now: datetime) -> bool:
     """Past its org's validity period (Twilio's own queue limit): the message is never sent."""
-    return (now - facts["createdAt"]).total_seconds() > facts["validityPeriodSeconds"]
+    # A scheduled message's validity starts at its sendAt: it was held by us, not queued, until then.
+    return (now - (facts.get("sendAt") or facts["createdAt"])).total_seconds() > facts["validityPeriodSeconds"]
 
 
 def plain(settings: Settings, facts: dict[str, Any], now: datetime) -> bool:

@@ -168,7 +168,7 @@ RETURNING "id";
 -- runtime kill switch, the recipient's opt-out and whether the message holds a reservation.
 -- No lock: a send that goes on proves what it read in mark_in_flight, and every other outcome
 -- re-reads the message under its lock before it writes.
-SELECT m.*, s."smsDisabled", s."maxMessagesPerMinute", s."validityPeriodSeconds",
+SELECT m.*, s."smsDisabled", s."mmsDisabled", s."whatsappDisabled", s."maxMessagesPerMinute", s."validityPeriodSeconds",
        (SELECT k."value" FROM "SystemSetting" k WHERE k."key" = %(pause_key)s) AS "pause",
        EXISTS (SELECT 1 FROM "OptOut" o WHERE o."orgId" = m."orgId" AND o."phone" = m."to") AS "optedOut",
        EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned") AS "planned"
