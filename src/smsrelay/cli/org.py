@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from smsrelay.cli.common import actor, console, fail, print_json, run_with_runtime, with_conn
+from smsrelay.cli.org_numbers import ChannelOpt, number_app, set_channel
 
 app = typer.Typer(help="Orgs and their numbers.", no_args_is_help=True)
 key_app = typer.Typer(help="An org's API keys: shown once, stored hashed, revocable.", no_args_is_help=True)
@@ -24,7 +25,8 @@ PolicyJson = Annotated[bool, typer.Option("--json", help="Print JSON")]
 
 @app.command("create")
 def org_create(name: str,
-               number: Annotated[Optional[list[str]], typer.Option("--number", help="Sender number, E.164")] = None,
+               number: Annotated[Optional[list[str]], typer.Option(
+                   "--number", help="Sender number, E.164, or whatsapp:+E164 for a WhatsApp sender")] = None,
                messaging_service: Annotated[Optional[str], typer.Option(help="Messaging Service SID (MG…)")] = None,
                webhook: Annotated[Optional[str], typer.Option(help="URL inbound SMS are forwarded to")] = None,
                region: Annotated[str, typer.Option(help="Default region for national numbers")] = "US",
@@ -56,18 +58,22 @@ def _show_org(data: dict[str, Any], as_json: bool) -> None:
 
 
 @app.command("disable")
-def org_disable(org: OrgArg, reason: Reason = None, as_json: Json = False) -> None:
-    """Hold every outbound SMS of one org (runbook: "Disable SMS for affected org")."""
+def org_disable(org: OrgArg, reason: Reason = None, as_json: Json = False, channel: ChannelOpt = None) -> None:
+    """Hold every outbound SMS of one org (runbook: "Disable SMS for affected org"); --channel holds MMS or WhatsApp."""
     from smsrelay.service.tenancy import mitigations
 
+    if channel and channel.lower() != "sms":
+        return set_channel(org, channel, True, reason, as_json)
     _show_org(with_conn(mitigations.disable_org, org, actor=actor(), reason=reason), as_json)
 
 
 @app.command("enable")
-def org_enable(org: OrgArg, reason: Reason = None, as_json: Json = False) -> None:
+def org_enable(org: OrgArg, reason: Reason = None, as_json: Json = False, channel: ChannelOpt = None) -> None:
     """Lift an org's disable; its held messages go out, oldest first."""
     from smsrelay.service.tenancy import mitigations
 
+    if channel and channel.lower() != "sms":
+        return set_channel(org, channel, False, reason, as_json)
     _show_org(with_conn(mitigations.enable_org, org, actor=actor(), reason=reason), as_json)
 
 
@@ -134,6 +140,7 @@ def org_policy_command(
 # --- API keys ---------------------------------------------------------------------------------------
 
 app.add_typer(key_app, name="key")
+app.add_typer(number_app, name="number")
 
 
 @key_app.command("create")

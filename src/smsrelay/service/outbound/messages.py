@@ -140,7 +140,8 @@ async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from
             raise opted_out(check.e164)
         if (closed := await outbound_channels.window(conn, org_id, prepared, address, sender["number"])) is not None:
             raise closed
-        findings = await admission.screen(conn, org, check, body)
+        findings = await admission.screen(conn, org, check, body,
+                                          body_optional=not outbound_channels.body_required(prepared))
         info = segments.analyse(body)
         billed = channels.billing(prepared.channel, info.segments).segments
         await spend_guard.check_daily_cap(conn, org, billed)
@@ -214,7 +215,7 @@ def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int
     params.update(proceed=True, sender=sender["number"], service=sender["messagingServiceSid"], to=address,
                   id=message_id, content=body, channel=prepared.channel, status=prepared.status,
                   send_at=prepared.send_at)
-    for first, content in zip((True, False), lint.lint_both(body)):
+    for first, content in zip((True, False), outbound_channels.lint_both(body, prepared)):
         verdict = admission_rules.screen(check, content, allowed_countries=org["allowedCountries"],
                                          landline_policy=org["landlinePolicy"], content_policy=org["contentPolicy"])
         findings = verdict.findings_dicts()

@@ -32,3 +32,17 @@ SELECT "channel", count(*)::int AS "count", min("sendAt") AS "nextAt", max("send
 FROM "MessageLog"
 WHERE "orgId" = %(org_id)s AND "direction" = 'outbound' AND "status" = 'scheduled'
 GROUP BY 1 ORDER BY 1;
+
+-- insert_sender --
+INSERT INTO "PhoneNumber" ("id", "orgId", "number", "messagingServiceSid", "kind", "isDefault")
+VALUES (%(id)s, %(org_id)s, %(number)s, NULL, %(kind)s, %(is_default)s)
+RETURNING *;
+
+-- set_channel_disabled --
+-- One channel's switch; the audit trigger on "OrgSettings" records it (the caller named the actor).
+UPDATE "OrgSettings" SET
+    "smsDisabled" = CASE WHEN %(channel)s = 'sms' THEN %(disabled)s ELSE "smsDisabled" END,
+    "mmsDisabled" = CASE WHEN %(channel)s = 'mms' THEN %(disabled)s ELSE "mmsDisabled" END,
+    "whatsappDisabled" = CASE WHEN %(channel)s = 'whatsapp' THEN %(disabled)s ELSE "whatsappDisabled" END
+WHERE "orgId" = %(org_id)s
+RETURNING "orgId", "smsDisabled", "mmsDisabled", "whatsappDisabled", "maxMessagesPerMinute";

@@ -44,9 +44,15 @@ CROSS JOIN LATERAL (
       AND jsonb_typeof(m."metadata"->'hold') = 'object' AND m."twilioSid" IS NULL
       -- An unknown outcome waits for Twilio's word, not for a guard to lift.
       AND m."metadata"->'hold'->>'reason' IS DISTINCT FROM 'unknown_outcome'
-      AND m."createdAt" < CASE WHEN NOT s."smsDisabled" AND coalesce(s."maxMessagesPerMinute", 1) > 0
-                               THEN 'infinity'::timestamptz
-                               ELSE now() - make_interval(secs => s."validityPeriodSeconds") END
+      AND (m."createdAt" < CASE WHEN NOT (s."smsDisabled" OR s."mmsDisabled" OR s."whatsappDisabled")
+                                     AND coalesce(s."maxMessagesPerMinute", 1) > 0
+                                THEN 'infinity'::timestamptz
+                                ELSE now() - make_interval(secs => s."validityPeriodSeconds") END
+           -- Only some of the org's channels switched off (migration 0023): the others' holds go.
+           OR ((s."mmsDisabled", s."whatsappDisabled") IS DISTINCT FROM (s."smsDisabled", s."smsDisabled")
+               AND coalesce(s."maxMessagesPerMinute", 1) > 0
+               AND NOT CASE m."channel" WHEN 'mms' THEN s."mmsDisabled" WHEN 'whatsapp' THEN s."whatsappDisabled"
+                                        ELSE s."smsDisabled" END))
     ORDER BY m."createdAt", m."id"
     LIMIT %(limit)s
     FOR UPDATE OF m SKIP LOCKED
