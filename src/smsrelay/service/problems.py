@@ -150,8 +150,8 @@ WHATSAPP_WINDOW_CLOSED = _declare(
     "{twilioEquivalent}.", details=("lastInboundAt", "twilioEquivalent"), fixed={"twilioEquivalent": 63016})
 INVALID_SEND_AT = _declare("invalid_send_at", 422, "{message}", details=("field", "earliest", "latest"))
 MESSAGE_NOT_CANCELABLE = _declare("message_not_cancelable", 409,
-                                  "Message {message_id} is {status}: only a message not yet handed to Twilio "
-                                  "(scheduled, or queued and not in flight) can be canceled.", details=("status",))
+                                  "Message {message_id} is {messageStatus}: only a message not yet handed to Twilio "
+                                  "(scheduled, or queued and not in flight) can be canceled.", details=("messageStatus",))
 
 # --- orgs, policies and mitigations -----------------------------------------------------------
 

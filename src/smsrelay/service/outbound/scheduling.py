@@ -61,7 +61,7 @@ async def cancel(conn: AsyncConnection, org_id: str, message_id: str) -> dict[st
         if row["status"] == "canceled":
             return row  # canceling twice answers the same
         if not cancelable(row):
-            raise problems.MESSAGE_NOT_CANCELABLE(message_id=message_id, status=row["status"])
+            raise problems.MESSAGE_NOT_CANCELABLE(message_id=message_id, messageStatus=row["status"])
         updated = await advance(conn, row, "canceled", metadata={
             "hold": None, "throttled": None, "canceledAt": datetime.now(timezone.utc).isoformat()})
         await sql.execute(conn, "unqueue_canceled", id=message_id)
