@@ -123,3 +123,61 @@ def test_channels__whatsapp_disabled_holds_whatsapp_while_sms_goes(stack):
     assert held["metadata"]["hold"]["reason"] == "org_disabled" and held["twilioSid"] is None
     stack.sql('UPDATE "OrgSettings" SET "whatsappDisabled" = false WHERE "orgId" = %s', (org["id"],))
     stack.wait_status(wa["id"], "read", timeout=30)
+
+
+def test_metrics__channel_label_while_twilio_sms_outbound_stays_sms_only(stack):
+    from tests.service.operations.test_metrics import scrape, value
+
+    org = stack.create_org(numbers=("+15017122661", WA_SENDER))
+    with SimulatorClient(stack.sim.url) as sim:
+        sim.send_inbound(WA_PERSON, WA_SENDER, "hi")
+    with stack.client(org["apiKey"]) as api:
+        ids = [api.post("/v1/messages", json=m).json()["id"] for m in (
+            {"to": "+14155552671", "body": "sms"}, {"to": "+14155552672", "mediaUrls": IMAGES},
+            {"to": WA_PERSON, "body": "wa"})]
+        scheduled = api.post("/v1/messages", json={"to": "+14155552673", "body": "later",
+                                                   "sendAt": "2099-01-01T00:00:00Z"})
+        assert scheduled.status_code == 422  # beyond 35 days
+    for message_id, final in zip(ids, ("delivered", "delivered", "read")):
+        stack.wait_status(message_id, final)
+    samples = scrape(stack.api_url)
+    assert value(samples, "twilio_sms_outbound_total", status="delivered") == 1
+    for channel in ("sms", "mms", "whatsapp"):
+        assert value(samples, "smsrelay_messages_total", direction="outbound", channel=channel, status="delivered") == 1
+    assert value(samples, "smsrelay_messages_total", direction="outbound", channel="whatsapp", status="read") == 1
+    assert value(samples, "smsrelay_messages_total", direction="inbound", channel="whatsapp", status="received") == 1
+    assert value(samples, "twilio_sms_inbound_total") == 0
+
+
+def test_incident__failures_errors_and_diagnosis_scope_to_a_channel(stack):
+    """A WhatsApp failure (63016 from Twilio) shows under --channel whatsapp and not under sms."""
+    import json
+    import subprocess
+    import sys
+
+    from smsrelay.service.operations import incident
+
+    org = stack.create_org(numbers=("+15017122661", WA_SENDER))
+    stack.stop_workers()
+    with SimulatorClient(stack.sim.url) as sim:
+        sim.send_inbound(WA_PERSON, WA_SENDER, "hi")
+    with stack.client(org["apiKey"]) as api:
+        wa = api.post("/v1/messages", json={"to": WA_PERSON, "body": "Hello"}).json()
+        sms = api.post("/v1/messages", json={"to": "+14155552671", "body": "fine"}).json()
+    httpx.post(f"{stack.sim.url}/_sim/reset").raise_for_status()
+    stack.start_worker()
+    stack.wait_status(wa["id"], "failed")
+    stack.wait_status(sms["id"], "delivered")
+    whatsapp = stack.run(lambda rt: incident.diagnose(rt, "1h", live=False, channel="whatsapp"))
+    only_sms = stack.run(lambda rt: incident.diagnose(rt, "1h", live=False, channel="sms"))
+    assert whatsapp["causes"][0]["cause"] == "channel_rules", whatsapp["causes"][0]
+    assert "channel_rules" not in {c["cause"] for c in only_sms["causes"]}
+    env = {"DATABASE_URL": stack.database_url, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "smsrelay", "incident", "failures", "--channel", "whatsapp", "--json"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    failures = json.loads(out.stdout)["failures"]
+    assert [(f["id"], f["channel"], f["errorCode"]) for f in failures] == [(wa["id"], "whatsapp", "63016")]
+    bad = subprocess.run([sys.executable, "-m", "smsrelay", "incident", "errors", "--channel", "fax"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "channel" in bad.stderr

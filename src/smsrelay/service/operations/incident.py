@@ -16,6 +16,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from smsrelay.domain import channels
 from smsrelay.domain import diagnosis
 from smsrelay.domain import catalogue
 from smsrelay.domain import phone
@@ -79,6 +80,15 @@ async def check_org(conn: AsyncConnection, org_id: str | None) -> str | None:
     return org_id
 
 
+def channel_filter(channel: str | None) -> str | None:
+    """--channel sms|mms|whatsapp (None: every channel), or 422 invalid_channel."""
+    if channel is None:
+        return None
+    if channel.lower() not in channels.CHANNELS:
+        raise problems.INVALID_CHANNEL(message=f"--channel is one of {', '.join(channels.CHANNELS)}.", field="channel")
+    return channel.lower()
+
+
 def describe_code(code: str | None) -> dict[str, Any]:
     entry = catalogue.lookup(code)
     if entry is None:
@@ -105,13 +115,14 @@ async def status(conn: AsyncConnection, since: str, org_id: str | None = None) -
 
 
 async def failures(conn: AsyncConnection, since: str, org_id: str | None = None, code: str | None = None,
-                   limit: int = 50) -> dict[str, Any]:
+                   limit: int = 50, channel: str | None = None) -> dict[str, Any]:
     """Runbook step 2: the latest failures with their Twilio error."""
     if not 1 <= limit <= 1000:
         raise problems.INVALID_LIMIT()
     w = await window(conn, since)
     await check_org(conn, org_id)
-    rows = await sql.all(conn, "incident_failures", org_id=org_id, code=code, limit=limit, **w.params())
+    rows = await sql.all(conn, "incident_failures", org_id=org_id, code=code, limit=limit,
+                         channel=channel_filter(channel), **w.params())
     return {"window": w.to_dict(), "org": org_id, "failures": [
         {"id": r["id"], "orgId": r["orgId"], "channel": r["channel"], "status": r["status"], "from": r["from"],
          "to": phone.mask(r["to"]), "errorCode": r["error_code"], "errorMessage": r["error_message"],
@@ -135,12 +146,14 @@ async def orgs(conn: AsyncConnection, since: str, org_id: str | None = None) -> 
     return {"window": w.to_dict(), "org": org_id, "orgs": out}
 
 
-async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = None) -> dict[str, Any]:
+async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = None,
+                      channel: str | None = None) -> dict[str, Any]:
     """Runbook step 5, from data: every code seen, with the catalogue's meaning and action."""
     w = await window(conn, since)
     await check_org(conn, org_id)
-    final = await sql.all(conn, "incident_error_codes", org_id=org_id, **w.params())
-    retrying = await sql.all(conn, "incident_retrying_codes", org_id=org_id, **w.params())
+    channel = channel_filter(channel)
+    final = await sql.all(conn, "incident_error_codes", org_id=org_id, channel=channel, **w.params())
+    retrying = await sql.all(conn, "incident_retrying_codes", org_id=org_id, channel=channel, **w.params())
     out = []
     for rows, still_retrying in ((final, False), (retrying, True)):
         for r in rows:
@@ -151,8 +164,8 @@ async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = No
 
 # --- facts and diagnosis ----------------------------------------------------------------------
 
-async def _failure_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Failure, ...]:
-    p = w.params()
+async def _failure_facts(rt: Runtime, w: Window, channel: str | None = None) -> tuple[diagnosis.Failure, ...]:
+    p = {**w.params(), "channel": channel}
     async with rt.pool.connection() as conn:
         failed = [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"])
                   for r in await sql.all(conn, "diagnose_failures", **p)]
@@ -162,10 +175,10 @@ async def _failure_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Failure, ...
     return tuple(failed)
 
 
-async def _traffic_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Traffic, ...]:
+async def _traffic_facts(rt: Runtime, w: Window, channel: str | None = None) -> tuple[diagnosis.Traffic, ...]:
     async with rt.pool.connection() as conn:
         return tuple(diagnosis.Traffic(r["orgId"], r["from"], r["total"], r["failed"], r["delivered"])
-                     for r in await sql.all(conn, "diagnose_traffic", **w.params()))
+                     for r in await sql.all(conn, "diagnose_traffic", channel=channel, **w.params()))
 
 
 async def _pipeline_facts(rt: Runtime) -> diagnosis.Pipeline:
@@ -242,15 +255,16 @@ def _decimal(value: Any) -> float | None:
         return None
 
 
-async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnosis.Facts:
+async def gather_facts(rt: Runtime, since: str, *, live: bool = True, channel: str | None = None) -> diagnosis.Facts:
     """Every fact at once: three groups of queries on their own connections, and Twilio's
     answers (its latency is the largest part) while they run."""
     async with rt.pool.connection() as conn:
         w = await window(conn, since)
-    failures = asyncio.ensure_future(_failure_facts(rt, w))
+    channel = channel_filter(channel)  # the window's traffic and failures of one channel
+    failures = asyncio.ensure_future(_failure_facts(rt, w, channel))
     try:
         checks = twilio_checks(rt, failures) if live else asyncio.sleep(0, None)  # None: not asked
-        traffic, pipeline, tw = await asyncio.gather(_traffic_facts(rt, w), _pipeline_facts(rt), checks)
+        traffic, pipeline, tw = await asyncio.gather(_traffic_facts(rt, w, channel), _pipeline_facts(rt), checks)
         failed = await failures
     finally:
         if not failures.done():
@@ -259,8 +273,8 @@ async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnos
                            traffic=traffic, failures=failed, pipeline=pipeline)
 
 
-async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True) -> dict[str, Any]:
-    facts = await gather_facts(rt, since, live=live)
+async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True, channel: str | None = None) -> dict[str, Any]:
+    facts = await gather_facts(rt, since, live=live, channel=channel)
     return {"window": {"since": iso(facts.since), "until": iso(facts.until)},
             "causes": [c.to_dict() for c in diagnosis.diagnose(facts)]}
 

@@ -16,6 +16,7 @@ FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
   AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
   AND (%(code)s::text IS NULL OR "metadata"->>'twilioErrorCode' = %(code)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
@@ -27,6 +28,7 @@ FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
   AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 GROUP BY 1
 ORDER BY count DESC;
 
@@ -40,6 +42,7 @@ WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted',
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
   AND jsonb_typeof("metadata"->'lastError') = 'object'
   AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 GROUP BY 1
 ORDER BY count DESC;
 
@@ -59,6 +62,8 @@ SELECT "metadata"->>'twilioErrorCode' AS code, "orgId", "from", "metadata"->>'co
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 GROUP BY 1, 2, 3, 4;
 
 -- diagnose_transient --
@@ -67,6 +72,7 @@ SELECT "metadata"->'lastError'->>'code' AS code, ("metadata"->'lastError'->>'htt
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
   AND jsonb_typeof("metadata"->'lastError') = 'object'
 GROUP BY 1, 2, 3, 4, 5;
 

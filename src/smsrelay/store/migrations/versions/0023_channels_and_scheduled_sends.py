@@ -4,6 +4,9 @@ the WhatsApp window's index, and our own `scheduled` ranked before `queued` in t
 Revision ID: 0023
 Revises: 0015
 """
+import importlib.util
+from pathlib import Path
+
 from alembic import op
 
 revision = "0023"
@@ -23,7 +26,15 @@ depends_on = None
 # The WhatsApp window asks "did this person write to this org's WhatsApp sender in the last 24
 # hours?" on every free-text send: a partial index of inbound WhatsApp rows answers it with one
 # probe and costs SMS traffic nothing.
+# Counters per channel: the delta trigger of 0015 names a counter by direction ('outbound',
+# 'inbound'); SMS keeps those names, so the runbook's twilio.sms.outbound (and every reading of
+# it) stays SMS-only, and MMS and WhatsApp count under 'outbound:mms', 'outbound:whatsapp', …
+# (smsrelay_counter_name). The function is 0015's, with the name computed from the channel.
 UP = """
+CREATE FUNCTION smsrelay_counter_name(direction text, channel text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN channel IS NULL OR channel = 'sms' THEN direction ELSE direction || ':' || channel END
+$$;
 ALTER TABLE "OrgSettings" ADD COLUMN "mmsDisabled" boolean NOT NULL DEFAULT false,
                           ADD COLUMN "whatsappDisabled" boolean NOT NULL DEFAULT false;
 ALTER TABLE "MessageLog" ADD COLUMN "sendAt" timestamptz;
@@ -42,6 +53,7 @@ $$;
 """
 
 DOWN = """
+DROP FUNCTION smsrelay_counter_name(text, text);
 CREATE OR REPLACE FUNCTION smsrelay_status_rank(status text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE status
@@ -57,9 +69,38 @@ ALTER TABLE "OrgSettings" DROP COLUMN "whatsappDisabled", DROP COLUMN "mmsDisabl
 """
 
 
+def _deltas_function(per_channel: bool) -> str:
+    """0015's smsrelay_message_deltas(), as 0015 wrote it or naming counters per channel."""
+    spec = importlib.util.spec_from_file_location("m0015", Path(__file__).with_name("0015_hot_message_log.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    start = module.UP.index("CREATE FUNCTION smsrelay_message_deltas()")
+    body = module.UP[start:module.UP.index("$$;", start) + 3].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+    if not per_channel:
+        return body
+    for old, new in (
+        ('SELECT m."orgId", m."direction",', 'SELECT m."orgId", m."direction", m."channel",'),
+        ('SELECT n."orgId", n."direction", n."status", n."createdAt"',
+         'SELECT n."orgId", n."direction", n."channel", n."status", n."createdAt"'),
+        ('SELECT n."direction" AS name,', 'SELECT smsrelay_counter_name(n."direction", n."channel") AS name,'),
+        ('SELECT c."direction" AS name,', 'SELECT smsrelay_counter_name(c."direction", c."channel") AS name,'),
+        ("SELECT 'outbound', n.\"orgId\", 'sent'", "SELECT smsrelay_counter_name('outbound', n.\"channel\"), n.\"orgId\", 'sent'"),
+        ("SELECT 'outbound', c.\"orgId\", 'sent'", "SELECT smsrelay_counter_name('outbound', c.\"channel\"), c.\"orgId\", 'sent'"),
+    ):
+        if body.count(old) != 1:
+            raise RuntimeError(f"0015's delta function changed: {old!r}")
+        body = body.replace(old, new)
+    return body
+
+
+def _run(statements: str) -> None:
+    # Straight to psycopg with no parameters, so '%' in the SQL is not read as a placeholder.
+    op.get_bind().connection.driver_connection.execute(statements)
+
+
 def upgrade() -> None:
-    op.execute(UP)
+    _run(UP + _deltas_function(per_channel=True))
 
 
 def downgrade() -> None:
-    op.execute(DOWN)
+    _run(_deltas_function(per_channel=False) + DOWN)
