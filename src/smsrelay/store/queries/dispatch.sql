@@ -162,7 +162,11 @@ INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from
                           "segments", "encoding", "metadata")
 SELECT %(new_id)s, "orgId", "channel", 'outbound', 'queued', "from", "to", "content", "segments", "encoding",
        jsonb_strip_nulls(jsonb_build_object('country', "metadata"->'country',
-                                            'messagingServiceSid', "metadata"->'messagingServiceSid'))
+                                            'messagingServiceSid', "metadata"->'messagingServiceSid',
+                                            -- an MMS keeps its media, a template its content (issue 18)
+                                            'mediaUrls', "metadata"->'mediaUrls',
+                                            'contentSid', "metadata"->'contentSid',
+                                            'contentVariables', "metadata"->'contentVariables'))
        || %(metadata)s
 FROM "MessageLog" WHERE "id" = %(id)s
 RETURNING "id";

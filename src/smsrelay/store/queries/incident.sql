@@ -202,32 +202,36 @@ LIMIT 20;
 SELECT * FROM "MessageLog" WHERE "twilioSid" = %(sid)s;
 
 -- dash_messages_by_to --
-SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+SELECT "id", "orgId", "direction", "channel", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
 FROM "MessageLog"
 WHERE "to" = %(to)s AND "createdAt" >= %(since)s
   AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
   AND (%(status)s::text IS NULL OR "status" = %(status)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
 
 -- dash_messages_by_org --
-SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+SELECT "id", "orgId", "direction", "channel", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
 FROM "MessageLog"
 WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s
   AND (%(status)s::text IS NULL OR "status" = %(status)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
 
 -- dash_messages_by_status --
-SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+SELECT "id", "orgId", "direction", "channel", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
 FROM "MessageLog"
 WHERE "direction" = %(direction)s AND "status" = %(status)s AND "createdAt" >= %(since)s
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
 
 -- dash_messages_recent --
-SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+SELECT "id", "orgId", "direction", "channel", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
 FROM "MessageLog"
 WHERE "direction" = %(direction)s AND "createdAt" >= %(since)s
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
