@@ -102,6 +102,7 @@ async def send_batch(req: BatchRequest, org_id: OrgId, conn: Conn,
     """Accept up to 1,000 messages in one request. Each is checked as a single send would be; the
     ones refused are reported by index and not stored; every accepted row and its send job commit
     together in one transaction. The per-key request limit counts the batch as one request."""
+    channel_fields.sms_only(req.messages)
     status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, m.body, m.from_) for m in req.messages],
                                                        idempotency_key=idempotency_key)
     return JSONResponse(status_code=status, content=body)
