@@ -133,7 +133,7 @@ SELECT CASE WHEN jsonb_typeof("metadata"->'hold') = 'object' THEN 'held'
             ELSE 'twilio' END AS "stage",
        coalesce("metadata"->'hold'->>'reason', '') AS "reason",
        count(*)::bigint AS "count",
-       extract(epoch FROM now() - min("createdAt"))::float8 AS "oldestAge"
+       greatest(0, extract(epoch FROM now() - min(coalesce("sendAt", "createdAt"))))::float8 AS "oldestAge"
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
 GROUP BY 1, 2;
