@@ -190,3 +190,22 @@ def test_batch__refuses_what_only_a_single_send_carries(stack):
             answer = api.post("/v1/messages:batch", json={"messages": [{"to": "+14155552671", "body": "x", **extra}]})
             assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_channel", answer.text
     assert stack.sql('SELECT count(*) AS n FROM "MessageLog"')[0]["n"] == 0
+
+
+def test_channels__enabling_one_channel_releases_only_its_holds(stack):
+    from tests.support.waiting import wait_until
+
+    org = stack.create_org(numbers=("+15017122661", WA_SENDER))
+    stack.sql('UPDATE "OrgSettings" SET "smsDisabled" = true, "whatsappDisabled" = true WHERE "orgId" = %s',
+              (org["id"],))
+    with SimulatorClient(stack.sim.url) as sim:
+        sim.send_inbound(WA_PERSON, WA_SENDER, "hi")
+    with stack.client(org["apiKey"]) as api:
+        wa = api.post("/v1/messages", json={"to": WA_PERSON, "body": "wa"}).json()
+        sms = api.post("/v1/messages", json={"to": "+14155552671", "body": "sms"}).json()
+    for m in (wa, sms):
+        wait_until(lambda: stack.message(m["id"])["metadata"].get("hold"), timeout=20, what="held")
+    stack.sql('UPDATE "OrgSettings" SET "whatsappDisabled" = false WHERE "orgId" = %s', (org["id"],))
+    stack.wait_status(wa["id"], "read", timeout=30)
+    row = stack.message(sms["id"])
+    assert row["status"] == "queued" and row["metadata"]["hold"]["reason"] == "org_disabled"
