@@ -30,6 +30,18 @@ def home(tmp_path):
     stop_postmaster(tmp_path / "home" / "pgdata")
 
 
+def _workers(pid: int) -> list[psutil.Process]:
+    """`up`'s live worker children (a killed one is a zombie until the supervisor reaps it)."""
+    found = []
+    for p in psutil.Process(pid).children():
+        try:
+            if "worker" in p.cmdline() and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
 def _message(base, headers, message_id):
     return httpx.get(f"{base}/v1/messages/{message_id}", headers=headers).json()
 
@@ -97,10 +109,10 @@ def test_up__mms_whatsapp_and_scheduled_sends(tmp_path, home):
         canceled = httpx.post(f"{base}/v1/messages/{doomed.json()['id']}/cancel", headers=headers)
         assert canceled.status_code == 200 and canceled.json()["status"] == "canceled", canceled.text
         children = psutil.Process(proc.pid).children(recursive=True)
-        [worker] = [p for p in psutil.Process(proc.pid).children() if "worker" in p.cmdline()]
+        [worker] = _workers(proc.pid)
         worker.kill()
-        wait_until(lambda: any("worker" in p.cmdline() and p.pid != worker.pid
-                               for p in psutil.Process(proc.pid).children()), timeout=30, what="the worker restarted")
+        wait_until(lambda: [p for p in _workers(proc.pid) if p.pid != worker.pid], timeout=30,
+                   what="the worker restarted")
 
         for sent, final in ((mms, "delivered"), (reply, "read"), (template, "read"), (scheduled, "delivered")):
             wait_until(lambda: _message(base, headers, sent.json()["id"])["status"] == final, timeout=90,
