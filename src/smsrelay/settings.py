@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # share cores, accepting keeps answering while sends queue in the database; alone on its
     # machine a worker loses nothing by it. 0 leaves the priority alone.
     worker_nice: int = Field(default=10, ge=0, le=19)
+    # Scheduled sends (sendAt): how far ahead a send may be scheduled, at least and at most. The
+    # minimum keeps "schedule" from meaning "now, but later"; rehearsals and tests shorten it.
+    schedule_min_seconds: float = Field(default=60.0, ge=0)
+    schedule_max_days: float = Field(default=35.0, gt=0)
 
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8010

@@ -25,7 +25,8 @@ def test_outbound_statuses__include_every_twilio_outbound_status():
 
 def test_rank__orders_the_happy_path():
     assert rank("queued") < rank("accepted") < rank("sending") < rank("sent") < rank("delivered") < rank("read")
-    assert rank("accepted") == rank("scheduled")
+    # Our own `scheduled` (held until sendAt) comes before the worker's queue.
+    assert rank("scheduled") < rank("queued")
 
 
 def test_rank__unknown_status_raises():
@@ -42,7 +43,7 @@ def test_is_final__yes_and_no():
     "current,incoming",
     [("queued", "accepted"), ("queued", "sending"), ("accepted", "sending"), ("sending", "sent"),
      ("sent", "delivered"), ("sent", "undelivered"), ("sending", "failed"), ("queued", "failed"),
-     ("scheduled", "canceled"), ("delivered", "read"), ("sent", "read"), ("receiving", "received")],
+     ("scheduled", "canceled"), ("scheduled", "queued"), ("queued", "canceled"), ("delivered", "read"), ("sent", "read"), ("receiving", "received")],
 )
 def test_should_apply__forward_moves_apply(current, incoming):
     assert should_apply(current, incoming)
@@ -52,7 +53,7 @@ def test_should_apply__forward_moves_apply(current, incoming):
     "current,incoming",
     [("delivered", "sent"), ("delivered", "undelivered"), ("failed", "delivered"), ("undelivered", "delivered"),
      ("failed", "read"), ("read", "delivered"), ("canceled", "sent"), ("sent", "sending"), ("sent", "queued"),
-     ("accepted", "scheduled"), ("sent", "sent"), ("delivered", "delivered"), ("received", "receiving")],
+     ("accepted", "scheduled"), ("queued", "scheduled"), ("canceled", "queued"), ("read", "delivered"), ("sent", "sent"), ("delivered", "delivered"), ("received", "receiving")],
 )
 def test_should_apply__backward_sideways_or_from_final_does_not_apply(current, incoming):
     assert not should_apply(current, incoming)
@@ -92,11 +93,10 @@ _ENDINGS = [["delivered"], ["undelivered"], ["failed"], ["canceled"], ["delivere
 def callback_sequences(draw):
     """One realistic outcome, some non-final callbacks, duplicates, in any order.
 
-    A message is either accepted (Messaging Service) or scheduled, never both,
-    so a sequence draws only one of the two equally ranked statuses.
+    A message may start scheduled (held by us until its sendAt), then goes the usual way.
     """
-    handed_over = draw(st.sampled_from(["accepted", "scheduled"]))
-    non_final = ["queued", handed_over, "sending", "sent"]
+    start = draw(st.sampled_from([[], ["scheduled"]]))
+    non_final = start + ["queued", "accepted", "sending", "sent"]
     ending = draw(st.sampled_from(_ENDINGS))
     events = draw(st.lists(st.sampled_from(non_final), min_size=1, max_size=8)) + ending
     dupes = draw(st.lists(st.sampled_from(events), max_size=6))

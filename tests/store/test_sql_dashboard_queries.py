@@ -14,7 +14,7 @@ from smsrelay.store.sql import QUERIES
 PARAMS = {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z", "bucket": timedelta(minutes=30),
           "lo": "2026-01-01T01:00:00Z", "hi": "2026-01-02T00:00:00Z",
           "seconds": 900, "org_id": "org_x", "limit": 50, "to": "+14155550100", "status": "failed",
-          "direction": "outbound", "sid": "SM0", "key": "k", "value": None}
+          "direction": "outbound", "sid": "SM0", "key": "k", "value": None, "channel": None}
 READS = sorted(n for n in QUERIES if n.startswith(("dash_", "window_")) and '"MessageLog"' in QUERIES[n])
 
 

@@ -15,6 +15,8 @@ def test_failed_then_retried__error_meaning_and_lineage_in_the_resource(stack, m
         failed = send(stack, org, recipient(1))
         settled(stack, [failed])
         s.clear_scenarios()
+    # Evidence the cause cleared (retry refuses to re-send into a cause still failing).
+    stack.wait_status(send(stack, org, recipient(2)), "delivered")
     with stack.client(org["apiKey"]) as api:
         before = api.get(f"/v1/messages/{failed}").json()
         assert before["status"] in ("failed", "undelivered") and before["waiting"] is None

@@ -14,6 +14,8 @@ from smsrelay.cli.common import OrgOpt, Since, console, fail, preload, print_jso
 app = typer.Typer(help="Investigate, diagnose and report an SMS incident.", no_args_is_help=True)
 
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+# Traffic and failures of one channel only (sms, mms, whatsapp); the queue and workers are shared.
+ChannelOpt = Annotated[Optional[str], typer.Option("--channel", help="Only this channel: sms, mms or whatsapp")]
 
 
 def _window(data: dict[str, Any]) -> str:
@@ -42,11 +44,12 @@ def incident_status(since: Since = "1h", org: OrgOpt = None, as_json: Json = Fal
 @app.command("failures")
 def incident_failures(since: Since = "1h", org: OrgOpt = None,
                       code: Annotated[Optional[str], typer.Option(help="Only this error code")] = None,
-                      limit: Annotated[int, typer.Option(help="At most this many")] = 50, as_json: Json = False) -> None:
+                      limit: Annotated[int, typer.Option(help="At most this many")] = 50, as_json: Json = False,
+                      channel: ChannelOpt = None) -> None:
     """Runbook step 2: the latest failed and undelivered messages."""
     from smsrelay.service.operations import incident
 
-    data = with_conn(incident.failures, since, org, code, limit)
+    data = with_conn(incident.failures, since, org, code, limit, channel=channel)
     if as_json:
         return print_json(data)
     table(f"Failures ({_window(data)})", ["id", "org", "status", "from", "to", "code", "meaning", "created"],
@@ -71,11 +74,11 @@ def incident_orgs(since: Since = "1h", org: OrgOpt = None, as_json: Json = False
 
 
 @app.command("errors")
-def incident_errors(since: Since = "1h", org: OrgOpt = None, as_json: Json = False) -> None:
+def incident_errors(since: Since = "1h", org: OrgOpt = None, as_json: Json = False, channel: ChannelOpt = None) -> None:
     """Runbook step 5: every error code seen, what it means, what to do, whether to retry."""
     from smsrelay.service.operations import incident
 
-    data = with_conn(incident.error_codes, since, org)
+    data = with_conn(incident.error_codes, since, org, channel=channel)
     if as_json:
         return print_json(data)
     table(f"Error codes ({_window(data)})", ["code", "count", "orgs", "cause", "meaning", "retryable", "action"],
@@ -84,12 +87,12 @@ def incident_errors(since: Since = "1h", org: OrgOpt = None, as_json: Json = Fal
 
 
 @app.command("diagnose")
-def incident_diagnose(since: Since = "1h", as_json: Json = False) -> None:
+def incident_diagnose(since: Since = "1h", as_json: Json = False, channel: ChannelOpt = None) -> None:
     """Rank the likely causes, with evidence, a confidence and the commands to run."""
     preload("smsrelay.twilio.gateway")  # asked while the queries run
     from smsrelay.service.operations import incident
 
-    data = run_with_runtime(lambda rt: incident.diagnose(rt, since))
+    data = run_with_runtime(lambda rt: incident.diagnose(rt, since, channel=channel))
     if as_json:
         return print_json(data)
     console.print(f"[bold]Diagnosis[/bold] {data['window']['since']} → {data['window']['until']}")

@@ -11,6 +11,7 @@ import typer
 from smsrelay.cli.common import actor, console, fail, org_ref, print_json, run_with_runtime, table, with_conn
 from smsrelay.cli.org_opt_outs import opt_out_app
 from smsrelay.cli.org_webhook import deliveries_app, webhook_app
+from smsrelay.cli.org_numbers import ChannelOpt, number_app, set_channel
 
 app = typer.Typer(help="Orgs and their numbers.", no_args_is_help=True)
 key_app = typer.Typer(help="An org's API keys: shown once, stored hashed, revocable.", no_args_is_help=True)
@@ -26,7 +27,8 @@ PolicyJson = Annotated[bool, typer.Option("--json", help="Print JSON")]
 
 @app.command("create")
 def org_create(name: str,
-               number: Annotated[Optional[list[str]], typer.Option("--number", help="Sender number, E.164")] = None,
+               number: Annotated[Optional[list[str]], typer.Option(
+                   "--number", help="Sender number, E.164, or whatsapp:+E164 for a WhatsApp sender")] = None,
                messaging_service: Annotated[Optional[str], typer.Option(help="Messaging Service SID (MG…)")] = None,
                webhook: Annotated[Optional[str], typer.Option(help="URL inbound SMS are forwarded to")] = None,
                region: Annotated[str, typer.Option(help="Default region for national numbers")] = "US",
@@ -73,18 +75,22 @@ def _show_org(data: dict[str, Any], as_json: bool) -> None:
 
 
 @app.command("disable")
-def org_disable(org: OrgArg, reason: Reason = None, as_json: Json = False) -> None:
-    """Hold every outbound SMS of one org (runbook: "Disable SMS for affected org")."""
+def org_disable(org: OrgArg, reason: Reason = None, as_json: Json = False, channel: ChannelOpt = None) -> None:
+    """Hold every outbound SMS of one org (runbook: "Disable SMS for affected org"); --channel holds MMS or WhatsApp."""
     from smsrelay.service.tenancy import mitigations
 
+    if channel and channel.lower() != "sms":
+        return set_channel(org, channel, True, reason, as_json)
     _show_org(with_conn(mitigations.disable_org, org, actor=actor(), reason=reason), as_json)
 
 
 @app.command("enable")
-def org_enable(org: OrgArg, reason: Reason = None, as_json: Json = False) -> None:
+def org_enable(org: OrgArg, reason: Reason = None, as_json: Json = False, channel: ChannelOpt = None) -> None:
     """Lift an org's disable; its held messages go out, oldest first."""
     from smsrelay.service.tenancy import mitigations
 
+    if channel and channel.lower() != "sms":
+        return set_channel(org, channel, False, reason, as_json)
     _show_org(with_conn(mitigations.enable_org, org, actor=actor(), reason=reason), as_json)
 
 
@@ -154,6 +160,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(opt_out_app, name="opt-out")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(number_app, name="number")
 
 
 @key_app.command("create")

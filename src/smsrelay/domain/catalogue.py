@@ -41,6 +41,7 @@ CAUSES = (
     "content_filtering",
     "rate_limiting",
     "geo_permissions",
+    "channel_rules",
     "destination",
     "provider_outage",
     "pipeline_stalled",

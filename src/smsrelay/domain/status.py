@@ -3,11 +3,12 @@
 Twilio's callbacks arrive out of order and more than once, so a status update
 is only applied when it moves a message strictly forward. Ranks:
 
-    queued (ours: accepted by us, waiting for a worker; also held messages)
-  < accepted, scheduled (Twilio has it; a Messaging Service is choosing a sender)
+    scheduled (ours: held until its sendAt; we never use Twilio's own scheduling)
+  < queued (ours: accepted by us, waiting for a worker; also held messages)
+  < accepted (Twilio has it; a Messaging Service is choosing a sender)
   < sending (ours: a worker is calling Twilio; also Twilio's own 'sending')
   < sent
-  < delivered, undelivered, failed, canceled          (final)
+  < delivered, undelivered, failed, canceled          (final; canceled: by the org, before sending)
   < read                                               (final, after delivered)
 
 Twilio also reports its own 'queued' after 'accepted'; both mean "not yet
@@ -28,9 +29,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 _RANKS: dict[str, int] = {
+    "scheduled": -1,
     "queued": 0,
     "accepted": 1,
-    "scheduled": 1,
     "sending": 2,
     "sent": 3,
     "delivered": 4,

@@ -138,6 +138,25 @@ COUNTRY_NOT_ALLOWED = _declare("country_not_allowed", 422, "{message}",
                                details=("country", "allowedCountries", "twilioEquivalent"))
 LANDLINE_DESTINATION = _declare("landline_destination", 422, "{message}", details=("twilioEquivalent",))
 CONTENT_BLOCKED = _declare("content_blocked", 422, "{message}", details=("findings", "policy"))
+# Channels and scheduled sends (domain/channels.py and service/outbound/channels.py word them).
+INVALID_CHANNEL = _declare("invalid_channel", 422, "{message}", details=("field",))
+INVALID_MEDIA = _declare("invalid_media", 422, "{message}", details=("field",))
+TOO_MANY_MEDIA = _declare("too_many_media", 422, "{message}", details=("field", "twilioEquivalent"),
+                          fixed={"twilioEquivalent": 21623})
+UNSUPPORTED_MEDIA_FILE = _declare("unsupported_media_file", 422, "{message}", details=("field",))
+INVALID_CONTENT = _declare("invalid_content", 422, "{message}", details=("field",))
+NO_CHANNEL_SENDER = _declare("no_channel_sender", 422,
+                             "This org has no {channel} sender; add one with: smsrelay org number add ORG {example}",
+                             details=("channel",))
+WHATSAPP_WINDOW_CLOSED = _declare(
+    "whatsapp_window_closed", 422,
+    "{masked} has not written to this WhatsApp sender in the last 24 hours: outside WhatsApp's customer-service "
+    "window only an approved template goes (send contentSid and contentVariables); Twilio would fail it with "
+    "{twilioEquivalent}.", details=("lastInboundAt", "twilioEquivalent"), fixed={"twilioEquivalent": 63016})
+INVALID_SEND_AT = _declare("invalid_send_at", 422, "{message}", details=("field", "earliest", "latest"))
+MESSAGE_NOT_CANCELABLE = _declare("message_not_cancelable", 409,
+                                  "Message {message_id} is {messageStatus}: only a message not yet handed to Twilio "
+                                  "(scheduled, or queued and not in flight) can be canceled.", details=("messageStatus",))
 
 # --- orgs, policies and mitigations -----------------------------------------------------------
 

@@ -63,6 +63,8 @@ def ledger_entry(m: Message) -> dict:
         "sent_ts": m.date_sent,
         "history": [{"status": s, "at": _iso(t)} for s, t in m.history],
         "callbacks": list(m.callbacks),
+        "channel": m.channel,
+        "num_media": m.num_media,
     }
 
 

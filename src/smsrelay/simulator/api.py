@@ -107,6 +107,7 @@ def outbound_request(get: Callable[[str], object], media_urls: list[str]) -> Out
         status_callback=get("StatusCallback"),
         validity_period=get("ValidityPeriod"),
         media_urls=tuple(media_urls),
+        content_sid=get("ContentSid"),
     )
 
 

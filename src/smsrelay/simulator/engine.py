@@ -12,13 +12,14 @@ import asyncio
 import base64
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
 
 from smsrelay.domain import catalogue, phone, segments, smart_encoding
 from smsrelay.settings import Settings
 
+from . import channels as sim_channels
 from .callbacks import WebhookSender, idempotency_token
 from .config import SimConfig
 from .resources import API_VERSION, error_message
@@ -84,6 +85,7 @@ class OutboundRequest:
     status_callback: str | None = None
     validity_period: str | None = None
     media_urls: tuple[str, ...] = ()
+    content_sid: str | None = None
 
 
 class Engine:
@@ -94,6 +96,7 @@ class Engine:
         self.expected_authorization = b"Basic " + base64.b64encode(credentials)
         self.state = SimState(settings.twilio_account_sid, cfg.seed, cfg.balance)
         self.scenarios = ScenarioBook()
+        self.windows = sim_channels.Windows()
         self.throughput = Throughput(cfg, self._release)
         self.webhooks = WebhookSender(
             settings.twilio_auth_token, timeout=cfg.callback_timeout_seconds,
@@ -136,20 +139,23 @@ class Engine:
             raise TwilioFault(21604, 400, "A 'To' phone number is required.")
         if not req.from_ and not req.messaging_service_sid:
             raise TwilioFault(21603, 400, "A 'From' phone number is required.")
-        if not req.body and not req.media_urls:
+        if not req.body and not req.media_urls and not req.content_sid:
             raise TwilioFault(21602, 400, "Message body is required.")
         body = req.body or ""
         if len(body) > MAX_BODY:
             raise TwilioFault(21617, 400, "The concatenated message body exceeds the 1600 character limit.")
-        to_check = checked_number(req.to)
+        if (refused := sim_channels.refusal(req.to, req.from_, req.media_urls, req.content_sid)) is not None:
+            raise TwilioFault(refused[0], 400, refused[1])
+        to_check = checked_number(sim_channels.bare(req.to))
         if not to_check.valid:
             raise TwilioFault(21211, 400, f"Invalid 'To' Phone Number: {req.to}")
-        to = to_check.e164 or req.to
+        to = sim_channels.keep_prefix(req.to, to_check.e164 or req.to)
 
         sender = req.from_ or self._service_sender()
         kind = sender_kind(sender)
         number = self.state.number(sender) or self.state.add_number(sender, kind)
-        t = Traffic(from_=sender, to=to, body=body, to_country=to_check.country, sender_kind=kind)
+        t = Traffic(from_=sender, to=to, body=body, to_country=to_check.country, sender_kind=kind,
+                    channel=sim_channels.channel(to, len(req.media_urls)))
         rng = self.state.rng
 
         # Unfiltered auth/api scenarios are applied to every REST request by the app middleware.
@@ -177,6 +183,8 @@ class Engine:
                 raise TwilioFault(s.error_code or 400, s.kind.http_status or 400)
 
         info = segments.analyse(body)
+        if t.channel != "sms":  # Twilio counts an MMS or a WhatsApp message as one
+            info = replace(info, segments=1)
         if self.throughput.would_overflow(sender, kind, info.segments):
             raise TwilioFault(21611, 400)
         try:
@@ -201,7 +209,8 @@ class Engine:
             date_created=now, date_updated=now, num_media=len(req.media_urls),
             status_callback=req.status_callback or None,
             messaging_service_sid=req.messaging_service_sid, validity_period=validity,
-            to_country=to_check.country, sender=sender,
+            to_country=to_check.country, sender=sender, channel=t.channel,
+            window_closed=self.windows.closed_for(to, sender, req.content_sid),
         )
         msg.history.append((msg.status, now))
         self.state.add_message(msg)
@@ -227,8 +236,11 @@ class Engine:
     async def _release(self, msg: Message, slot: float) -> None:
         """Called by the sender queue when the message's slot comes up."""
         t = Traffic(from_=msg.sender, to=msg.to, body=msg.body, to_country=msg.to_country,
-                    sender_kind=sender_kind(msg.sender))
+                    sender_kind=sender_kind(msg.sender), channel=msg.channel)
         msg.from_ = msg.sender
+        if msg.window_closed:
+            self._fail(msg, 63016, "failed", slot)
+            return
         if self._suspended_for(t):
             self._fail(msg, 30002, "failed", slot)
             return
@@ -274,6 +286,10 @@ class Engine:
         msg.set_status(final, now)
         done = self._callback_params(msg, final, code, now)
         await self._report(msg, [done, sent] if mode == "out_of_order" else [done])
+        if final == "delivered" and msg.channel == "whatsapp":  # the person opens it
+            await asyncio.sleep(self.cfg.callback_latency_ms / 1000)
+            msg.set_status("read")
+            await self._report(msg, [self._callback_params(msg, "read", None, time.time())])
 
     def _callback_params(self, msg: Message, status: str, code: int | None, at: float) -> dict[str, str]:
         p = {
@@ -344,6 +360,7 @@ class Engine:
         )
         msg.history.append(("received", now))
         self.state.add_message(msg)
+        self.windows.inbound(from_e164, to_e164, now)
         d = await self.webhooks.post(url, params, idempotency_token(sid, "inbound"), retry=False)
         msg.callbacks.append({"status": "inbound", "at": time.time(), **d.as_dict()})
         return {"message_sid": sid, "url": url, "status": d.status_code, "body": d.body,
@@ -361,6 +378,7 @@ class Engine:
             await asyncio.wait(tasks, timeout=2)
         self._tasks.clear()
         self.scenarios.clear()
+        self.windows.clear()
         self.state.reset()
 
     async def close(self) -> None:

@@ -46,6 +46,7 @@ class ScenarioKind:
     sender_kinds: tuple[str, ...] = ()  # empty: any sender
     default_match: str | None = None
     alt_codes: tuple[int, ...] = ()  # other codes the scenario may be asked to use
+    channels: tuple[str, ...] = ()  # empty: any channel
     summary: str = ""
 
 
@@ -85,6 +86,21 @@ CATALOGUE: dict[str, ScenarioKind] = {
                      summary="queue overflow: 30001"),
         ScenarioKind("opted_out", "create", 21610, 400,
                      summary="21610 to recipients who texted STOP to the sender"),
+        # MMS: what Twilio's fetch of the media finds; WhatsApp: what Meta and the channel answer.
+        ScenarioKind("media_content_type", "delivery", 12300, final_status="failed", channels=("mms", "whatsapp"),
+                     summary="media served with a Content-Type Twilio does not accept: 12300"),
+        ScenarioKind("media_unreachable", "delivery", 11200, final_status="failed", channels=("mms", "whatsapp"),
+                     summary="Twilio could not fetch the media (HTTP retrieval failure): 11200"),
+        ScenarioKind("media_too_large", "delivery", 30019, final_status="undelivered", channels=("mms",),
+                     alt_codes=(63034,), summary="media larger than the carrier (30019) or Twilio (63034) takes"),
+        ScenarioKind("whatsapp_unreachable", "delivery", 63003, final_status="failed", channels=("whatsapp",),
+                     summary="the To address is not on WhatsApp: 63003"),
+        ScenarioKind("whatsapp_rate_limited", "delivery", 63018, final_status="failed", channels=("whatsapp",),
+                     summary="rate limit exceeded for the WhatsApp sender: 63018"),
+        ScenarioKind("whatsapp_recipient_invalid", "delivery", 63024, final_status="failed", channels=("whatsapp",),
+                     summary="invalid message recipient (not eligible for this sender): 63024"),
+        ScenarioKind("whatsapp_marketing_declined", "delivery", 63049, final_status="undelivered",
+                     channels=("whatsapp",), summary="Meta chose not to deliver a marketing template: 63049"),
         ScenarioKind("created_then_5xx", "created", 20500, 502,
                      summary="creates the message, then answers 502: the caller cannot know"),
         ScenarioKind("created_then_timeout", "created", 20504, 504,
@@ -102,6 +118,7 @@ class Traffic:
     body: str
     to_country: str | None
     sender_kind: str
+    channel: str = "sms"
 
 
 @dataclass
@@ -141,6 +158,8 @@ class Scenario:
     def matches(self, t: Traffic, rng: random.Random) -> bool:
         kind = self.kind
         if kind.sender_kinds and t.sender_kind not in kind.sender_kinds:
+            return False
+        if kind.channels and t.channel not in kind.channels:
             return False
         if self.number and self.number not in (t.from_, t.to):
             return False

@@ -58,6 +58,8 @@ class Message:
     validity_period: int = 36000
     price: str | None = None
     to_country: str | None = None
+    channel: str = "sms"  # sms, mms (it carries media) or whatsapp
+    window_closed: bool = False  # WhatsApp free text outside the 24-hour window: fails with 63016
     # status callbacks as delivered: dicts with status, attempts, http_status, token
     callbacks: list[dict] = field(default_factory=list)
     # statuses the message went through, with times (for the ledger)

@@ -30,6 +30,7 @@ Message = TypedDict("Message", {
     "updatedAt": datetime,
     "sentAt": datetime | None,
     "finalAt": datetime | None,
+    "sendAt": datetime | None,
 })
 
 

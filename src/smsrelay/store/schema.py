@@ -59,6 +59,9 @@ OrgSettings = Table(
     Column("updatedAt", TS, nullable=False, server_default=now),
     # Where the org's message status events go, unless a message names its own (migration 0020).
     Column("statusWebhookUrl", Text, nullable=True),
+    # Per channel (migration 0023): "smsDisabled" keeps meaning SMS, as the runbook says.
+    Column("mmsDisabled", Boolean, nullable=False, server_default=text("false")),
+    Column("whatsappDisabled", Boolean, nullable=False, server_default=text("false")),
 )
 
 PhoneNumber = Table(
@@ -107,6 +110,8 @@ MessageLog = Table(
     Column("updatedAt", TS, nullable=False, server_default=now),
     Column("sentAt", TS, nullable=True),
     Column("finalAt", TS, nullable=True),
+    # A scheduled send's time (migration 0023): its "SendQueue" row is due then.
+    Column("sendAt", TS, nullable=True),
     # Runbook steps 1, 2 and 4 filter on direction + createdAt and group by status/orgId;
     # diagnose also groups by sender number.
     Index("MessageLog_direction_createdAt_idx", "direction", "createdAt",
@@ -122,6 +127,9 @@ MessageLog = Table(
             "\"direction\" = 'outbound' AND \"status\" IN ('queued','sending','accepted','scheduled','sent')"
         ),
     ),
+    # The WhatsApp 24-hour window: the person's last inbound message to the org (migration 0023).
+    Index("MessageLog_whatsapp_inbound_idx", "orgId", "from", "createdAt",
+          postgresql_where=text("\"direction\" = 'inbound' AND \"channel\" = 'whatsapp'")),
 )
 
 MessageEvent = Table(

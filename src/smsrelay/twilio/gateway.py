@@ -49,8 +49,18 @@ class TwilioGateway:
         self._client = None
 
     async def send(self, *, to: str, body: str, status_callback: str, from_: str | None = None,
-                   messaging_service_sid: str | None = None, validity_period: int | None = None) -> Sent:
-        params: dict[str, Any] = {"to": to, "body": body, "status_callback": status_callback}
+                   messaging_service_sid: str | None = None, validity_period: int | None = None,
+                   media_urls: list[str] | None = None, content_sid: str | None = None,
+                   content_variables: str | None = None) -> Sent:
+        params: dict[str, Any] = {"to": to, "status_callback": status_callback}
+        if body or not (media_urls or content_sid):
+            params["body"] = body
+        if media_urls:
+            params["media_url"] = list(media_urls)  # the SDK sends one MediaUrl per item
+        if content_sid:
+            params["content_sid"] = content_sid
+            if content_variables:
+                params["content_variables"] = content_variables
         if messaging_service_sid:
             params["messaging_service_sid"] = messaging_service_sid
         else:

@@ -3,7 +3,7 @@ Every route requires the admin token; the operator's name goes into "AuditLog"."
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -56,5 +56,7 @@ async def pause_status(conn: Conn) -> dict:
 
 @router.get("/incident/diagnose")
 async def diagnose(rt: Annotated[Runtime, Depends(runtime)],
-                   since: Annotated[str, Query(max_length=16)] = "1h") -> dict:
-    return await incident.diagnose(rt, since)
+                   since: Annotated[str, Query(max_length=16)] = "1h",
+                   channel: Literal["sms", "mms", "whatsapp"] | None = None) -> dict:
+    """The diagnosis; `channel` scopes the window's traffic and failures to one channel."""
+    return await incident.diagnose(rt, since, channel=channel)

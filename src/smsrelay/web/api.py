@@ -14,7 +14,8 @@ from smsrelay.domain import lint as content_lint
 from smsrelay.service.events import webhooks
 from smsrelay.service.outbound import batch, held_on_accept, message_pages, messages
 from smsrelay.service.templates import sending as template_sending
-from smsrelay.web import deps
+from smsrelay.web import channel_fields, deps
+from smsrelay.web.channel_fields import Channel, MediaUrl
 from smsrelay.web.deps import Conn, OrgId, SendOrg
 from smsrelay.web.message_schemas import Held, Message, MessagePage, Status
 from smsrelay.web.problem_docs import ErrorBody, ErrorResponse, errors_for
@@ -34,15 +35,22 @@ class SendRequest(BaseModel):
     statusCallback: str | None = Field(default=None, max_length=2000,
                                        description="Where this message's status events go, instead of the org's "
                                                    "status URL (signed like every event; see docs/api.md)")
+    # Channels and scheduled sends (issue 18; web/channel_fields.py).
+    channel: Channel | None = Field(default=None, description=channel_fields.CHANNEL)
+    mediaUrls: list[MediaUrl] | None = Field(default=None, max_length=10, description=channel_fields.MEDIA_URLS)
+    contentSid: str | None = Field(default=None, max_length=34, description=channel_fields.CONTENT_SID)
+    contentVariables: dict[str, Annotated[str, Field(max_length=1600)]] | None = Field(
+        default=None, description=channel_fields.CONTENT_VARIABLES)
+    sendAt: datetime | None = Field(default=None, description=channel_fields.SEND_AT)
 
     @model_validator(mode="after")
     def _body_or_template(self) -> SendRequest:
         # As when 'body' was required: a request with neither is malformed (422 invalid_request).
-        if self.body is None and self.template is None:
+        if self.body is None and self.template is None and not self.mediaUrls and self.contentSid is None:
             # Raised as a missing `body` (not at the model) so the 422 names the field, as it did
             # when `body` was required.
             raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
-                type=PydanticCustomError("missing", "Field required: send a 'body' or a 'template'"),
+                type=PydanticCustomError("missing", "Field required: send a 'body' (or a 'template', 'mediaUrls' or a 'contentSid')"),
                 loc=("body",), input=None)])
         return self
 
@@ -64,6 +72,9 @@ class Accepted(BaseModel):
                                        description="Content and recipient warnings the org's policy let through")
     held: Held | None = Field(default=None, description="Present when a guard holds the message: it is kept "
                                                         "(status queued) and sent once the guard lifts")
+    channel: Channel = Field(default="sms", description="The channel it goes on (mms whenever it carries media)")
+    sendAt: datetime | None = Field(default=None, description="When a scheduled message goes (status scheduled)")
+    mediaUrls: list[str] = Field(default_factory=list, description="The media Twilio fetches and sends")
 
 
 # The codes a send can answer (service/outbound/messages.py, domain/admission.py).
@@ -72,7 +83,9 @@ SEND_ERRORS = ("invalid_characters", "empty_body", "body_too_long", "invalid_to_
                "content_blocked", "idempotency_key_reused", "daily_cap_reached",
                "template_not_found", "template_archived", "template_variable_missing",
                "template_variable_unexpected", "template_variable_invalid", "template_with_body",
-               "variables_without_template")
+               "variables_without_template", "invalid_channel", "invalid_media", "too_many_media",
+               "unsupported_media_file", "invalid_content", "no_channel_sender", "invalid_send_at",
+               "whatsapp_window_closed")
 
 
 @router.post("/messages", status_code=202, response_model=Accepted, responses=errors_for(*SEND_ERRORS, body=True))
@@ -81,9 +94,10 @@ async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn
     """Accept a message for sending. The row and its send job commit together; the reply is 202."""
     text, template = await template_sending.resolve(conn, org_id, body=req.body, template=req.template,
                                                     variables=req.variables)
-    status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=text, from_=req.from_,
-                                             idempotency_key=idempotency_key, metadata=template,
-                                             status_callback=webhooks.check_url("statusCallback", req.statusCallback))
+    status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=text if text is not None else "",
+                                             from_=req.from_, idempotency_key=idempotency_key, metadata=template,
+                                             status_callback=webhooks.check_url("statusCallback", req.statusCallback),
+                                             extras=channel_fields.extras(request, req))
     rt = request.app.state.runtime
     body = held_on_accept.mark_held(body, await held_on_accept.hold_reason(
         rt, conn, await deps.tenancy_cache(rt).org(conn, org_id)))
@@ -119,6 +133,7 @@ async def send_batch(req: BatchRequest, request: Request, org_id: OrgId, conn: C
     """Accept up to 1,000 messages in one request. Each is checked as a single send would be; the
     ones refused are reported by index and not stored; every accepted row and its send job commit
     together in one transaction. The per-key request limit counts the batch as one request."""
+    channel_fields.sms_only(req.messages)
     rendered = await template_sending.resolve_batch(conn, org_id, [(m.body, m.template,
                                                                      m.variables) for m in req.messages])
     status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, text, m.from_) for m, (text, _) in
@@ -147,9 +162,10 @@ async def list_messages(org_id: OrgId, conn: Conn,
                         status: Status | None = None, since: datetime | None = None,  # type: ignore[valid-type]
                         to: Annotated[str | None, Query(description="Normalised as a send's `to` is")] = None,
                         after: Annotated[str | None, Query(description="A page's nextCursor", max_length=512)] = None,
-                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100, channel: Channel | None = None) -> dict:
     """The org's messages, newest first, `limit` a page; pass a page's `nextCursor` as `after`."""
-    return await message_pages.page(conn, org_id, status=status, since=since, to=to, after=after, limit=limit)
+    return await message_pages.page(conn, org_id, status=status, since=since, to=to, after=after, limit=limit,
+                                   channel=channel)
 
 
 class LintRequest(BaseModel):

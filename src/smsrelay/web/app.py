@@ -19,6 +19,7 @@ from smsrelay.web import admin_guardrails
 from smsrelay.web import admin_autopilot
 from smsrelay.web import dashboard
 from smsrelay.web import api_templates
+from smsrelay.web import scheduled
 
 
 COMMON_ERRORS = {
@@ -75,6 +76,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(api_keys.router)
     docs_ui.install(app)
     app.include_router(api_events.router)
+    app.include_router(scheduled.router)
     app.include_router(webhooks.router)
     app.include_router(admin_incident.router)
     app.include_router(admin_guardrails.router)

@@ -70,7 +70,7 @@ def test_cross_org_access__is_404_never_data(stack):
     ({"to": TO, "body": ""}, 422, "empty_body"),
     ({"to": TO, "body": "   "}, 422, "empty_body"),
     ({"to": TO, "body": "x" * 1601}, 422, "body_too_long"),
-    ({"to": TO}, 422, "invalid_request"),
+    ({"to": TO}, 422, "invalid_request"),  # no body, media, template or contentSid: a missing field (docs/api.md)
     ({"to": TO, "body": "hi", "from": "+15550000000"}, 422, "invalid_from_number"),
 ])
 def test_invalid_input__is_4xx_json_and_stores_nothing(stack, body, status, code):

@@ -41,6 +41,8 @@ ROWS = (
      "Do not send from a channel sender to itself."),
     (63032, "failed", "destination", 0, "We cannot send this message to this user because of a WhatsApp limitation",
      "WhatsApp limitation for this user", "WhatsApp will not deliver to this user now; use another channel."),
+    (63034, "failed", "media", 0, "Media exceeds size limit", "Media over the channel's size limit",
+     "Keep the message and its media under 5 MB (MMS) or 16 MB (WhatsApp), then send again."),
     (63038, "failed", "rate_limiting", 0, "Account exceeded the daily messages limit", "Channel daily limit reached",
      "Wait for the daily limit to reset, or raise the sender's messaging tier."),
     (63049, "failed", "content_filtering", 0, "Meta chose not to deliver this WhatsApp marketing message",

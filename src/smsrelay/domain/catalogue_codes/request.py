@@ -70,6 +70,8 @@ ROWS = (
      "Send at most 10 media files per message; check ValidityPeriod is between 1 and 36000 s."),
     (21624, 400, "request", 0, "Invalid validity period value", "ValidityPeriod out of range",
      "Send a ValidityPeriod between 1 and 36000 seconds."),
+    (21910, 400, "channel", 0, "Invalid From and To pair. From and To should be of the same channel", "Channels mixed",
+     "Send WhatsApp from a whatsapp: sender to a whatsapp: address, SMS and MMS between phone numbers."),
     (21654, 400, "channel", 0, "ContentSid Required", "A template send without ContentSid",
      "Send the ContentSid of an approved Content template."),
     (21655, 400, "channel", 0, "The ContentSid is Invalid", "Unknown or malformed ContentSid",

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from psycopg import AsyncConnection
 
 from smsrelay import org_webhook
-from smsrelay.domain import ids, keywords, phone, segments
+from smsrelay.domain import channels, ids, keywords, phone, segments
 from smsrelay.service import problems
 from smsrelay.service.outbound.messages import present
 from smsrelay.service.runtime import Runtime
@@ -68,7 +68,8 @@ async def receive(conn: AsyncConnection, params: Mapping[str, str], *, forward_s
         row = await sql.one(conn, "insert_inbound", id=ids.new_id("msg"), org_id=org["id"], from_=from_, to=to,
                             content=body, segments=int(params.get("NumSegments") or (info.segments if info else 1)),
                             encoding=info.encoding if info else "GSM-7", twilio_sid=sid,
-                            metadata={"keyword": keyword, "fromCountry": params.get("FromCountry")})
+                            metadata={"keyword": keyword, "fromCountry": params.get("FromCountry")},
+                            channel=channels.inbound_channel(from_, params.get("NumMedia")))
         if row is None:
             return InboundResult("duplicate", _reply_for(keyword, org))
         if keyword == "opt_out":

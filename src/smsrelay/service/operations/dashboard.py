@@ -270,6 +270,7 @@ class Search:
     status: str | None = None
     direction: str = "outbound"
     window: str = "24h"
+    channel: str | None = None  # sms, mms, whatsapp (issue 18)
 
     @property
     def empty(self) -> bool:
@@ -297,7 +298,7 @@ async def search(rt: Runtime, q: Search) -> dict[str, Any]:
         if q.id:
             row = await find_message(conn, q.id)
             return {"window": w, "exact": row, "rows": [masked(row)] if row else []}
-        common = {"since": w.since, "limit": SEARCH_LIMIT, "status": q.status or None}
+        common = {"since": w.since, "limit": SEARCH_LIMIT, "status": q.status or None, "channel": q.channel}
         if q.to:
             rows = await sql.all(conn, "dash_messages_by_to", to=_normalise_to(q.to), org_id=q.org or None, **common)
         elif q.org:
@@ -305,7 +306,8 @@ async def search(rt: Runtime, q: Search) -> dict[str, Any]:
         elif q.status:
             rows = await sql.all(conn, "dash_messages_by_status", direction=q.direction, **common)
         else:
-            rows = await sql.all(conn, "dash_messages_recent", direction=q.direction, since=w.since, limit=SEARCH_LIMIT)
+            rows = await sql.all(conn, "dash_messages_recent", direction=q.direction, since=w.since, limit=SEARCH_LIMIT,
+                                 channel=q.channel)
     return {"window": w, "exact": None, "rows": [masked(r) for r in rows]}
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from smsrelay.domain import channels
 from smsrelay.domain import diagnosis
 from smsrelay.domain import diagnosis_time as timing
 from smsrelay.domain import catalogue
@@ -81,6 +82,15 @@ async def check_org(conn: AsyncConnection, org_id: str | None) -> str | None:
     return org_id
 
 
+def channel_filter(channel: str | None) -> str | None:
+    """--channel sms|mms|whatsapp (None: every channel), or 422 invalid_channel."""
+    if channel is None:
+        return None
+    if channel.lower() not in channels.CHANNELS:
+        raise problems.INVALID_CHANNEL(message=f"--channel is one of {', '.join(channels.CHANNELS)}.", field="channel")
+    return channel.lower()
+
+
 def describe_code(code: str | None) -> dict[str, Any]:
     entry = catalogue.lookup(code)
     if entry is None:
@@ -111,13 +121,14 @@ async def status(conn: AsyncConnection, since: str, org_id: str | None = None) -
 
 
 async def failures(conn: AsyncConnection, since: str, org_id: str | None = None, code: str | None = None,
-                   limit: int = 50) -> dict[str, Any]:
+                   limit: int = 50, channel: str | None = None) -> dict[str, Any]:
     """Runbook step 2: the latest failures with their Twilio error."""
     if not 1 <= limit <= 1000:
         raise problems.INVALID_LIMIT()
     w = await window(conn, since)
     await check_org(conn, org_id)
-    rows = await sql.all(conn, "incident_failures", org_id=org_id, code=code, limit=limit, **w.params())
+    rows = await sql.all(conn, "incident_failures", org_id=org_id, code=code, limit=limit,
+                         channel=channel_filter(channel), **w.params())
     return {"window": w.to_dict(), "org": org_id, "failures": [
         {"id": r["id"], "orgId": r["orgId"], "channel": r["channel"], "status": r["status"], "from": r["from"],
          "to": phone.mask(r["to"]), "errorCode": r["error_code"], "errorMessage": r["error_message"],
@@ -142,12 +153,14 @@ async def orgs(conn: AsyncConnection, since: str, org_id: str | None = None) -> 
     return {"window": w.to_dict(), "org": org_id, "orgs": out}
 
 
-async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = None) -> dict[str, Any]:
+async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = None,
+                      channel: str | None = None) -> dict[str, Any]:
     """Runbook step 5, from data: every code seen, with the catalogue's meaning and action."""
     w = await window(conn, since)
     await check_org(conn, org_id)
-    final = await sql.all(conn, "incident_error_codes", org_id=org_id, **w.params())
-    retrying = await sql.all(conn, "incident_retrying_codes", org_id=org_id, **w.params())
+    channel = channel_filter(channel)
+    final = await sql.all(conn, "incident_error_codes", org_id=org_id, channel=channel, **w.params())
+    retrying = await sql.all(conn, "incident_retrying_codes", org_id=org_id, channel=channel, **w.params())
     out = []
     for rows, still_retrying in ((final, False), (retrying, True)):
         for r in rows:
@@ -158,8 +171,8 @@ async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = No
 
 # --- facts and diagnosis ----------------------------------------------------------------------
 
-async def _failure_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Failure, ...]:
-    p = {**w.params(), "recent_since": w.until - timedelta(seconds=timing.RECENT_SECONDS)}
+async def _failure_facts(rt: Runtime, w: Window, channel: str | None = None) -> tuple[diagnosis.Failure, ...]:
+    p = {**w.params(), "recent_since": w.until - timedelta(seconds=timing.RECENT_SECONDS), "channel": channel}
     async with rt.pool.connection() as conn:
         failed = [diagnosis.Failure(r["code"], r["orgId"], r["from"], r["count"], r["country"],
                                     first_at=r["first_at"], last_at=r["last_at"], recent=r["recent"],
@@ -172,10 +185,10 @@ async def _failure_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Failure, ...
     return tuple(failed)
 
 
-async def _traffic_facts(rt: Runtime, w: Window) -> tuple[diagnosis.Traffic, ...]:
+async def _traffic_facts(rt: Runtime, w: Window, channel: str | None = None) -> tuple[diagnosis.Traffic, ...]:
     async with rt.pool.connection() as conn:
         return tuple(diagnosis.Traffic(r["orgId"], r["from"], r["total"], r["failed"], r["delivered"], r["last_ok_at"])
-                     for r in await sql.all(conn, "diagnose_traffic", **w.params()))
+                     for r in await sql.all(conn, "diagnose_traffic", channel=channel, **w.params()))
 
 
 BASELINE_DAYS = 7
@@ -268,21 +281,22 @@ def _decimal(value: Any) -> float | None:
         return None
 
 
-async def _traffic_and_baseline(rt: Runtime, w: Window) -> tuple[Any, Any]:
+async def _traffic_and_baseline(rt: Runtime, w: Window, channel: str | None = None) -> tuple[Any, Any]:
     # One after the other: both are quick, and three connections at once is what the CLI's pool allows for.
-    return await _traffic_facts(rt, w), await _baseline_facts(rt, w)
+    return await _traffic_facts(rt, w, channel), await _baseline_facts(rt, w)
 
 
-async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnosis.Facts:
+async def gather_facts(rt: Runtime, since: str, *, live: bool = True, channel: str | None = None) -> diagnosis.Facts:
     """Every fact at once: three groups of queries on their own connections, and Twilio's
     answers (its latency is the largest part) while they run."""
     async with rt.pool.connection() as conn:
         w = await window(conn, since)
-    failures = asyncio.ensure_future(_failure_facts(rt, w))
+    channel = channel_filter(channel)  # the window's traffic and failures of one channel
+    failures = asyncio.ensure_future(_failure_facts(rt, w, channel))
     try:
         checks = twilio_checks(rt, failures) if live else asyncio.sleep(0, None)  # None: not asked
-        (traffic, baseline), pipeline, tw = await asyncio.gather(_traffic_and_baseline(rt, w), _pipeline_facts(rt),
-                                                                 checks)
+        (traffic, baseline), pipeline, tw = await asyncio.gather(_traffic_and_baseline(rt, w, channel),
+                                                                 _pipeline_facts(rt), checks)
         failed = await failures
     finally:
         if not failures.done():
@@ -291,8 +305,8 @@ async def gather_facts(rt: Runtime, since: str, *, live: bool = True) -> diagnos
                            traffic=traffic, failures=failed, pipeline=pipeline, baseline=baseline)
 
 
-async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True) -> dict[str, Any]:
-    facts = await gather_facts(rt, since, live=live)
+async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True, channel: str | None = None) -> dict[str, Any]:
+    facts = await gather_facts(rt, since, live=live, channel=channel)
     causes = [c.to_dict() for c in diagnosis.diagnose(facts)]
     templates = await template_incident.for_diagnosis(rt, facts.since, facts.until, causes)
     return {"window": {"since": iso(facts.since), "until": iso(facts.until)}, "causes": causes,

@@ -26,7 +26,7 @@ from psycopg import AsyncConnection
 from smsrelay.domain import alert_rules
 from smsrelay.service import jobs as job_names
 from smsrelay.service.events import metrics as webhook_metrics
-from smsrelay.service.operations import rollup
+from smsrelay.service.operations import channel_counters, rollup
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
@@ -124,6 +124,7 @@ class SnapshotCollector(Collector):
         for k, v in sorted(failed_n.items()):
             failed.add_metric(list(k), v)
         yield from (outbound, inbound, failed)
+        yield channel_counters.family(snap.counters, org, lambda r: tuple(_org(snap, r)))
 
         hist = HistogramMetricFamily("twilio_sms_delivery_latency_seconds",
                                      "Seconds from acceptance (createdAt) to delivered (finalAt)", labels=org)
@@ -152,7 +153,7 @@ class SnapshotCollector(Collector):
                                  labels=["reason"])
         held_age = GaugeMetricFamily("smsrelay_sms_held_oldest_age_seconds", "Age of the oldest held SMS",
                                      labels=["reason"])
-        by_stage = {s: [0, 0.0] for s in ("ours", "twilio", "sent")}
+        by_stage = {s: [0, 0.0] for s in ("ours", "twilio", "sent", "scheduled")}
         # The guards' reasons always have a series, so "held went to 0" is visible on a graph.
         by_reason = {reason: [0, 0.0] for reason in HOLD_REASONS}
         for r in snap.open_outbound:

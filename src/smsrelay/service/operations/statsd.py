@@ -39,7 +39,7 @@ def counter_totals(snap: metrics.Snapshot) -> dict[str, int]:
 
 
 def gauges(snap: metrics.Snapshot) -> dict[str, float]:
-    out: dict[str, float] = {f"smsrelay.sms.queued|stage:{s}": 0.0 for s in ("ours", "twilio", "sent")}
+    out: dict[str, float] = {f"smsrelay.sms.queued|stage:{s}": 0.0 for s in ("ours", "twilio", "sent", "scheduled")}
     for r in snap.open_outbound:
         if r["stage"] == "held":
             out[f"smsrelay.sms.held|reason:{r['reason'] or 'unknown'}"] = float(r["count"])

@@ -23,8 +23,9 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from smsrelay.domain import admission, ids, lint, phone
+from smsrelay.domain import admission, channels, ids, lint, phone
 from smsrelay.service.outbound import spend_guard
+from smsrelay.service.outbound.channels import senders_for
 from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
                                        check_characters, check_not_own_sender, outbound_row, pick_sender, recipient, replay_or_org,
                                        validate_body)
@@ -65,7 +66,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         if replay:
             return replay
         region = org["defaultRegion"]
-        senders = org["senders"]
+        senders = senders_for(channels.SMS, org["senders"])  # a batch is SMS: never from a WhatsApp sender
 
         # 1. What needs no database: body, recipient, sender.
         results: list[dict[str, Any] | None] = [None] * len(items)
@@ -136,7 +137,8 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
             accepted += 1
             used += content.segments
             results[i] = {"index": i, "id": message_id, "status": "queued", "segments": content.segments,
-                          "encoding": content.encoding, "to": e164, "from": sender["number"], "findings": findings}
+                          "encoding": content.encoding, "to": e164, "from": sender["number"], "findings": findings,
+                          "channel": channels.SMS}
 
         # 4. Every accepted row and its job, in one statement.
         if accepted:

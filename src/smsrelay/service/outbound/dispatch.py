@@ -24,7 +24,8 @@ from psycopg import AsyncConnection
 from smsrelay import failpoints
 from smsrelay.domain import catalogue
 from smsrelay.domain import ids, phone
-from smsrelay.service.outbound import guards, send_writes, throttle
+from smsrelay.service.outbound import guards, scheduling, send_writes, throttle
+from smsrelay.service.outbound import channels as outbound_channels
 # settle_unknown_outcomes is imported for its callers (the scheduler's duty) by its old address.
 from smsrelay.service.outbound.unknown_outcomes import (
     SETTLED, TRANSIENT_RETRIES, UNKNOWN_OUTCOME, adopt_earlier_send, backoff, check_failed, hold_unknown,
@@ -57,6 +58,13 @@ async def send_message(rt: Runtime, message_id: str) -> str:
     row = await writes.facts.submit((message_id, guards.KILL_SWITCH_KEY))
     if row is None or row["direction"] != "outbound":
         return "missing"
+    if row["status"] == "scheduled":
+        # Held by us until its sendAt (service/outbound/scheduling.py); from here an ordinary send.
+        async with rt.pool.connection() as conn:
+            released = await scheduling.release(conn, row)
+        if released != scheduling.RELEASED:
+            return "scheduled" if released == scheduling.NOT_YET else "already-done"
+        row = await writes.facts.submit((message_id, guards.KILL_SWITCH_KEY))
     if row["status"] != "queued" or row["twilioSid"]:
         return "already-done"  # no status goes back to queued: no lock needed to know
     org = {"id": row["orgId"], **{k: row[k] for k in ORG_FACTS}}
@@ -120,7 +128,7 @@ async def send_message(rt: Runtime, message_id: str) -> str:
                 to=row["to"], from_=row["from"], body=row["content"],
                 messaging_service_sid=meta.get("messagingServiceSid"),
                 status_callback=status_callback_url(rt, message_id),
-                validity_period=min(org["validityPeriodSeconds"], 36000))
+                validity_period=min(org["validityPeriodSeconds"], 36000), **outbound_channels.send_params(meta))
     except TwilioError as exc:
         return await _record_failure(rt, message_id, attempts, exc)
     failpoints.hit("after_send")

@@ -11,7 +11,8 @@ Holds, by reason (kept in "metadata"->'hold'->>'reason'):
   restart"); released by workers started with it true.
 - paused: the runtime kill switch (`smsrelay sms pause`, mitigations.pause), a "SystemSetting"
   row every process reads, so it needs no restart.
-- org_disabled: the runbook's `UPDATE "OrgSettings" SET "smsDisabled" = true`.
+- org_disabled: the runbook's `UPDATE "OrgSettings" SET "smsDisabled" = true` (SMS; an MMS is
+  held by "mmsDisabled", a WhatsApp message by "whatsappDisabled").
 - rate_zero: "maxMessagesPerMinute" set to 0 or less, which can only mean "send nothing".
 - template_disabled: the message's template is disabled (service/templates/hold.py).
 - autopilot: a live "AutopilotAction" hold of the message's sender, destination country or
@@ -28,6 +29,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from smsrelay.domain import channels
 from smsrelay.service.outbound import throttle
 from smsrelay.settings import Settings
 from smsrelay.store import sql
@@ -55,7 +57,7 @@ def hold_reason(settings: Settings, facts: dict[str, Any]) -> str | None:
     probe = bool((facts.get("metadata") or {}).get("autopilotProbe"))
     if pause_of(facts["pause"]) and not (probe and facts["pause"].get("by") == "autopilot"):
         return "paused"
-    if facts["smsDisabled"] and not probe:
+    if facts[channels.DISABLED_COLUMN.get(facts.get("channel") or channels.SMS, "smsDisabled")] and not probe:
         return "org_disabled"
     if facts.get("autopilotHold"):
         return "autopilot"
@@ -68,7 +70,8 @@ def hold_reason(settings: Settings, facts: dict[str, Any]) -> str | None:
 
 def expired(facts: dict[str, Any], now: datetime) -> bool:
     """Past its org's validity period (Twilio's own queue limit): the message is never sent."""
-    return (now - facts["createdAt"]).total_seconds() > facts["validityPeriodSeconds"]
+    # A scheduled message's validity starts at its sendAt: it was held by us, not queued, until then.
+    return (now - (facts.get("sendAt") or facts["createdAt"])).total_seconds() > facts["validityPeriodSeconds"]
 
 
 def plain(settings: Settings, facts: dict[str, Any], now: datetime) -> bool:

@@ -19,7 +19,7 @@ KIND = "messages"
 
 
 async def page(conn: AsyncConnection, org_id: str, *, status: str | None, since: datetime | None,
-               to: str | None, after: str | None, limit: int) -> dict[str, Any]:
+               to: str | None, after: str | None, limit: int, channel: str | None = None) -> dict[str, Any]:
     before = before_id = None
     if after is not None:
         try:
@@ -30,7 +30,7 @@ async def page(conn: AsyncConnection, org_id: str, *, status: str | None, since:
         messages.check_characters(to=to)
         to = messages.recipient(to, (await orgs.get_org(conn, org_id))["defaultRegion"]).e164
     rows = await sql.all(conn, "list_messages", org_id=org_id, status=status, to=to, since=since,
-                         before=before, before_id=before_id, limit=limit + 1)
+                         before=before, before_id=before_id, limit=limit + 1, channel=channel)
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None

@@ -13,8 +13,10 @@ from psycopg import AsyncConnection, errors
 from psycopg.types.json import Jsonb
 
 from smsrelay.domain import admission as admission_rules
-from smsrelay.domain import ids, lint, message_view, phone, segments, text
+from smsrelay.domain import channels, ids, lint, message_view, phone, segments, text
 from smsrelay.service.outbound import admission, spend_guard
+from smsrelay.service.outbound import channels as outbound_channels
+from smsrelay.service.outbound.channels import PLAIN, Extras
 from smsrelay.service import problems
 from smsrelay.service.problems import Problem
 from smsrelay.store import sql
@@ -48,6 +50,9 @@ def present(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> 
         "template": {"name": meta["template"], "version": meta.get("templateVersion")} if meta.get("template") else None,
         "createdAt": _iso(row["createdAt"]),
         "updatedAt": _iso(row["updatedAt"]),
+        "channel": row.get("channel", channels.SMS),
+        "sendAt": _iso(row.get("sendAt")),
+        "mediaUrls": meta.get("mediaUrls", []),
     }
     out.update(error=message_view.error(meta.get("twilioErrorCode"), meta.get("twilioErrorMessage")),
                waiting=message_view.waiting(row["status"], meta), **message_view.lineage(meta))
@@ -66,9 +71,10 @@ def check_characters(**fields: str | None) -> None:
             raise problems.INVALID_CHARACTERS(message=f"'{name}' contains {what}.", field=name)
 
 
-def validate_body(body: str | None) -> str:
-    if body is None or not body.strip():
+def validate_body(body: str | None, required: bool = True) -> str:
+    if (body is None or not body.strip()) and required:
         raise problems.EMPTY_BODY()
+    body = body or ""
     if segments.too_long(body):
         raise problems.BODY_TOO_LONG(length=len(body), max_length=segments.MAX_BODY_CHARACTERS)
     return body
@@ -127,29 +133,36 @@ def opted_out(e164: str) -> Problem:
 
 async def accept(conn: AsyncConnection, org_id: str, *, to: str, body: str, from_: str | None = None,
                  idempotency_key: str | None = None, metadata: dict[str, Any] | None = None,
-                 status_callback: str | None = None) -> tuple[int, dict[str, Any]]:
+                 status_callback: str | None = None, extras: Extras = PLAIN) -> tuple[int, dict[str, Any]]:
     """Validate, store the message and enqueue its send in one transaction. Returns (status, body)."""
     check_characters(to=to, body=body, **{"from": from_})
-    request = {"to": to, "body": body, "from": from_}
+    request = {"to": to, "body": body, "from": from_, **extras.hashed()}
     request_hash = _request_hash(request)
     async with conn.transaction():
         replay, org = await replay_or_org(conn, org_id, idempotency_key, request_hash)
         if replay:
             return replay
-        validate_body(body)
-        check = recipient(to, org["defaultRegion"])
-        sender = pick_sender(org["senders"], from_, org["defaultRegion"])
+        prepared = outbound_channels.prepare(org, extras, to=to, body=body)
+        validate_body(body, required=outbound_channels.body_required(prepared))
+        check = recipient(prepared.number, org["defaultRegion"])
+        sender = pick_sender(prepared.senders, from_, org["defaultRegion"])
         check_not_own_sender(check, org["senders"])
-        if await sql.one(conn, "is_opted_out", org_id=org_id, phone=check.e164):
+        address = prepared.address(check.e164)
+        if await sql.one(conn, "is_opted_out", org_id=org_id, phone=address):
             raise opted_out(check.e164)
-        findings = await admission.screen(conn, org, check, body)
+        if (closed := await outbound_channels.window(conn, org_id, prepared, address, sender["number"])) is not None:
+            raise closed
+        findings = await admission.screen(conn, org, check, body,
+                                          body_optional=not outbound_channels.body_required(prepared))
         info = segments.analyse(body)
-        await spend_guard.check_daily_cap(conn, org, info.segments)
+        billed = channels.billing(prepared.channel, info.segments).segments
+        await spend_guard.check_daily_cap(conn, org, billed)
         message_id = ids.new_id("msg")
-        await insert_with_jobs(conn, org_id, [outbound_row(message_id, sender, check, body, info.segments,
-                                                           info.encoding, findings, metadata, status_callback)])
-        response = {"id": message_id, "status": "queued", "segments": info.segments,
-                    "encoding": info.encoding, "to": check.e164, "from": sender["number"], "findings": findings}
+        await insert_with_jobs(conn, org_id, [outbound_row(message_id, sender, check, body, billed,
+                                                           info.encoding, findings, metadata, status_callback, prepared)])
+        response = {"id": message_id, "status": prepared.status, "segments": billed,
+                    "encoding": info.encoding, "to": address, "from": sender["number"], "findings": findings,
+                    **prepared.response()}
         if idempotency_key is not None:
             stored = await sql.one(conn, "insert_idempotency", org_id=org_id, key=idempotency_key,
                                    request_hash=request_hash, response_status=202, response_body=response)
@@ -175,11 +188,13 @@ class Plan:
     e164: str | None = None
     refusals: dict[bool, Problem | None] = field(default_factory=dict)  # by first contact
     responses: dict[bool, dict[str, Any]] = field(default_factory=dict)
+    prepared: outbound_channels.Prepared | None = None  # the channel's facts (channels.window reads them)
 
 
 def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int, per_minute: int,
          counter: dict[str, Any], to: str, body: str, from_: str | None, idempotency_key: str | None,
-         metadata: dict[str, Any] | None = None, status_callback: str | None = None) -> Plan:
+         metadata: dict[str, Any] | None = None, status_callback: str | None = None,
+         extras: Extras = PLAIN) -> Plan:
     """Every check accept() makes that needs no database, with the org as cached; the statement
     then reads the rest and re-checks the policies this plan assumed."""
     params: dict[str, Any] = dict(
@@ -188,9 +203,10 @@ def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int
         countries=org["allowedCountries"], proceed=False, sender=None, service=None, to=None,
         refuse_first=False, refuse_repeat=False, id=None, content=None, segments=None, encoding=None,
         metadata_first=None, metadata_repeat=None, response_first=None, response_repeat=None,
-        **counter)
+        channel=channels.SMS, status="queued", send_at=None, **counter)
     # The hash only ever meets a stored idempotency answer.
-    result = Plan(params, _request_hash({"to": to, "body": body, "from": from_}) if idempotency_key is not None else "")
+    result = Plan(params, _request_hash({"to": to, "body": body, "from": from_, **extras.hashed()})
+                  if idempotency_key is not None else "")
     params["request_hash"] = result.request_hash
     try:
         check_characters(to=to, body=body, **{"from": from_})
@@ -199,30 +215,34 @@ def plan(org: dict[str, Any], *, key_hash: str, window: datetime, increment: int
         result.first_problem = problem
         return result
     try:
-        validate_body(body)
-        check = recipient(to, org["defaultRegion"])
-        sender = pick_sender(org["senders"], from_, org["defaultRegion"])
+        prepared = result.prepared = outbound_channels.prepare(org, extras, to=to, body=body)
+        validate_body(body, required=outbound_channels.body_required(prepared))
+        check = recipient(prepared.number, org["defaultRegion"])
+        sender = pick_sender(prepared.senders, from_, org["defaultRegion"])
         check_not_own_sender(check, org["senders"])
     except Problem as problem:
         result.problem = problem
         return result
     message_id = ids.new_id("msg")
     result.e164 = check.e164
-    params.update(proceed=True, sender=sender["number"], service=sender["messagingServiceSid"], to=check.e164,
-                  id=message_id, content=body)
-    for first, content in zip((True, False), lint.lint_both(body)):
+    address = prepared.address(check.e164)
+    params.update(proceed=True, sender=sender["number"], service=sender["messagingServiceSid"], to=address,
+                  id=message_id, content=body, channel=prepared.channel, status=prepared.status,
+                  send_at=prepared.send_at)
+    for first, content in zip((True, False), outbound_channels.lint_both(body, prepared)):
         verdict = admission_rules.screen(check, content, allowed_countries=org["allowedCountries"],
                                          landline_policy=org["landlinePolicy"], content_policy=org["contentPolicy"])
         findings = verdict.findings_dicts()
         result.refusals[first] = problems.refused(verdict.refusal) if verdict.refusal is not None else None
-        row = outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings, metadata,
-                           status_callback)
-        result.responses[first] = {"id": message_id, "status": "queued", "segments": content.segments,
-                                   "encoding": content.encoding, "to": check.e164, "from": sender["number"],
-                                   "findings": findings}
+        billed = channels.billing(prepared.channel, content.segments).segments
+        row = outbound_row(message_id, sender, check, body, billed, content.encoding, findings, metadata,
+                           status_callback, prepared)
+        result.responses[first] = {"id": message_id, "status": prepared.status, "segments": billed,
+                                   "encoding": content.encoding, "to": address, "from": sender["number"],
+                                   "findings": findings, **prepared.response()}
         suffix = "first" if first else "repeat"
         params.update({f"refuse_{suffix}": verdict.refusal is not None, f"metadata_{suffix}": row["metadata"],
-                       f"response_{suffix}": result.responses[first], "segments": content.segments,
+                       f"response_{suffix}": result.responses[first], "segments": billed,
                        "encoding": content.encoding})
     return result
 
@@ -266,9 +286,11 @@ def settle(plan: Plan, row: dict[str, Any]) -> tuple[int, dict[str, Any]] | str:
 
 def outbound_row(message_id: str, sender: dict[str, Any], check: phone.PhoneCheck, body: str, segment_count: int,
                  encoding: str, findings: list[dict[str, Any]], extra: dict[str, Any] | None = None,
-                 status_callback: str | None = None) -> dict[str, Any]:
+                 status_callback: str | None = None,
+                 prepared: outbound_channels.Prepared | None = None) -> dict[str, Any]:
     """A queued outbound message as insert_with_jobs stores it; `extra` (the template it was
-    rendered from, service/templates/sending.py) goes into its metadata."""
+    rendered from, service/templates/sending.py) goes into its metadata, and `prepared` its
+    channel, media and send time (service/outbound/channels.py)."""
     metadata: dict[str, Any] = {"attempts": 0, "country": check.country, **(extra or {})}
     if status_callback:
         # Read by the "MessageLog" event triggers (migration 0020): where this message's events go.
@@ -277,8 +299,13 @@ def outbound_row(message_id: str, sender: dict[str, Any], check: phone.PhoneChec
         metadata["findings"] = findings
     if sender["messagingServiceSid"]:
         metadata["messagingServiceSid"] = sender["messagingServiceSid"]
-    return {"id": message_id, "from": sender["number"], "to": check.e164, "content": body,
-            "segments": segment_count, "encoding": encoding, "metadata": metadata}
+    row = {"id": message_id, "from": sender["number"], "to": check.e164, "content": body,
+           "segments": segment_count, "encoding": encoding, "metadata": metadata}
+    if prepared is not None:
+        metadata.update(prepared.metadata)
+        row.update(to=prepared.address(check.e164), channel=prepared.channel, status=prepared.status,
+                   sendAt=prepared.send_at)
+    return row
 
 
 async def insert_with_jobs(conn: AsyncConnection, org_id: str, messages: list[dict[str, Any]]) -> None:
@@ -287,6 +314,9 @@ async def insert_with_jobs(conn: AsyncConnection, org_id: str, messages: list[di
                "encodings": "encoding"}
     arrays: dict[str, list[Any]] = {param: [m[key] for m in messages] for param, key in columns.items()}
     arrays["metadata"] = [Jsonb(m["metadata"]) for m in messages]
+    arrays["channels"] = [m.get("channel", channels.SMS) for m in messages]
+    arrays["statuses"] = [m.get("status", "queued") for m in messages]
+    arrays["send_ats"] = [m.get("sendAt") for m in messages]
     done = await sql.one(conn, "insert_outbound_with_jobs", org_id=org_id, **arrays)
     if done is None or done["jobs"] != len(messages):
         raise RuntimeError(f"stored {done and done['jobs']} send jobs for {len(messages)} messages")
@@ -300,7 +330,8 @@ async def accept_idempotent(conn: AsyncConnection, org_id: str, **kwargs: Any) -
     try:
         return await accept(conn, org_id, **kwargs)
     except _LostRace:
-        request_hash = _request_hash({"to": kwargs["to"], "body": kwargs["body"], "from": kwargs.get("from_")})
+        request_hash = _request_hash({"to": kwargs["to"], "body": kwargs["body"], "from": kwargs.get("from_"),
+                                      **kwargs.get("extras", PLAIN).hashed()})
         replay = await _replay(conn, org_id, kwargs["idempotency_key"], request_hash)
         assert replay is not None
         return replay

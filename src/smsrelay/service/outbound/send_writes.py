@@ -136,11 +136,11 @@ class Batcher(Generic[T, R]):
 # ---- the three kinds ----
 
 async def _facts_one(conn: AsyncConnection, item: tuple[str, str]) -> dict[str, Any] | None:
-    return await sql.one(conn, "send_facts", id=item[0], pause_key=item[1])
+    return await sql.one(conn, "send_facts", ids=[item[0]], pause_key=item[1])
 
 
 async def _facts_many(conn: AsyncConnection, items: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
-    rows = await sql.all(conn, "send_facts_many", ids=[i for i, _ in items], pause_key=items[0][1])
+    rows = await sql.all(conn, "send_facts", ids=[i for i, _ in items], pause_key=items[0][1])
     by_id = {row["id"]: row for row in rows}
     return [by_id.get(i) for i, _ in items]
 

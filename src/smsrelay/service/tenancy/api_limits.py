@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 
 from psycopg import AsyncConnection
 
+from smsrelay.service.outbound import channels as outbound_channels
 from smsrelay.service.outbound import messages
+from smsrelay.service.outbound.channels import PLAIN, Extras
 from smsrelay.service.tenancy import orgs
 from smsrelay.service.tenancy.cache import TenancyCache
 from smsrelay.service import problems
@@ -91,7 +93,7 @@ _STALE_ROUNDS = 2
 async def accept_with_key(conn: AsyncConnection, cache: TenancyCache, api_key: str, org_id: str, per_minute: int, *,
                           to: str, body: str, from_: str | None, idempotency_key: str | None,
                           now: datetime | None = None, metadata: dict | None = None,
-                          status_callback: str | None = None) -> tuple[int, dict] | None:
+                          status_callback: str | None = None, extras: Extras = PLAIN) -> tuple[int, dict] | None:
     """POST /v1/messages for a bearer key, counted against its minute as authenticate() counts,
     in one round trip when the key and its org are cached (messages.plan / accept_message /
     settle); `org_id` is the key's, as the cache had it. None: unknown or revoked key (the
@@ -103,11 +105,12 @@ async def accept_with_key(conn: AsyncConnection, cache: TenancyCache, api_key: s
     if not org:
         return None
     kwargs = dict(to=to, body=body, from_=from_, idempotency_key=idempotency_key, metadata=metadata,
-                  status_callback=status_callback)
+                  status_callback=status_callback, extras=extras)
     counter = _counter()
     for round_ in range(_STALE_ROUNDS):
         plan = messages.plan(org, key_hash=key_hash, window=window, increment=0 if round_ else 1,
                              per_minute=per_minute, counter=counter, **kwargs)
+        await outbound_channels.window_in_plan(conn, plan, org["id"], now)
         row = await messages.run(conn, plan, org["id"])
         if row is None or isinstance(row, tuple):
             return row

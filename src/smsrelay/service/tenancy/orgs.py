@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from psycopg import AsyncConnection
 
-from smsrelay.domain import ids, phone
+from smsrelay.domain import ids
 from smsrelay.service import audit, problems
 from smsrelay.service.events import webhooks as webhook_secrets
+from smsrelay.service.tenancy.senders import normalise
 from smsrelay.store import sql
 
 KEY_PREFIX = "sk_"
@@ -45,12 +46,9 @@ async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (
                      actor: str = "cli") -> CreatedOrg:
     if not name.strip():
         raise problems.INVALID_NAME()
-    normalised = []
-    for raw in numbers:
-        check = phone.check(raw, default_region)
-        if not check.valid or not check.e164:
-            raise problems.INVALID_NUMBER(raw=raw, reason=check.reason)
-        normalised.append(check.e164)
+    # A whatsapp:+E164 sender is added like a number (service/tenancy/senders.py).
+    kinds = dict(normalise(raw, default_region) for raw in numbers)
+    normalised = list(kinds)
     org_id = ids.new_id("org")
     async with audit.change(conn, actor=actor, reason=None, default_reason="org created"):
         await sql.one(conn, "insert_org", id=org_id, name=name.strip())
@@ -66,7 +64,7 @@ async def create_org(conn: AsyncConnection, name: str, *, numbers: list[str] = (
             if await sql.one(conn, "org_by_number", number=number):
                 raise problems.NUMBER_TAKEN(number=number)
             await sql.one(conn, "insert_phone_number", id=ids.new_id("num"), org_id=org_id, number=number,
-                          messaging_service_sid=None, kind=phone.sender_kind(number))
+                          messaging_service_sid=None, kind=kinds[number])
         if messaging_service_sid:
             await sql.one(conn, "insert_phone_number", id=ids.new_id("num"), org_id=org_id, number=None,
                           messaging_service_sid=messaging_service_sid, kind="messaging_service")

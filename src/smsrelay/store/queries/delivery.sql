@@ -139,7 +139,7 @@ RETURNING *;
 -- insert_inbound --
 INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
                           "segments", "encoding", "twilioSid", "metadata")
-VALUES (%(id)s, %(org_id)s, 'sms', 'inbound', 'received', %(from_)s, %(to)s, %(content)s,
+VALUES (%(id)s, %(org_id)s, %(channel)s, 'inbound', 'received', %(from_)s, %(to)s, %(content)s,
         %(segments)s, %(encoding)s, %(twilio_sid)s, %(metadata)s)
 ON CONFLICT ("twilioSid") DO NOTHING
 RETURNING *;

@@ -51,9 +51,15 @@ CROSS JOIN LATERAL (
                           AND t."disabled" IS NOT NULL))
       -- The autopilot releases its own holds, once it has seen their cause clear.
       AND m."metadata"->'hold'->>'reason' IS DISTINCT FROM 'autopilot'
-      AND m."createdAt" < CASE WHEN NOT s."smsDisabled" AND coalesce(s."maxMessagesPerMinute", 1) > 0
-                               THEN 'infinity'::timestamptz
-                               ELSE now() - make_interval(secs => s."validityPeriodSeconds") END
+      AND (m."createdAt" < CASE WHEN NOT (s."smsDisabled" OR s."mmsDisabled" OR s."whatsappDisabled")
+                                     AND coalesce(s."maxMessagesPerMinute", 1) > 0
+                                THEN 'infinity'::timestamptz
+                                ELSE now() - make_interval(secs => s."validityPeriodSeconds") END
+           -- Only some of the org's channels switched off (migration 0023): the others' holds go.
+           OR ((s."mmsDisabled", s."whatsappDisabled") IS DISTINCT FROM (s."smsDisabled", s."smsDisabled")
+               AND coalesce(s."maxMessagesPerMinute", 1) > 0
+               AND NOT CASE m."channel" WHEN 'mms' THEN s."mmsDisabled" WHEN 'whatsapp' THEN s."whatsappDisabled"
+                                        ELSE s."smsDisabled" END))
     ORDER BY m."createdAt", m."id"
     LIMIT %(limit)s
     FOR UPDATE OF m SKIP LOCKED
@@ -163,33 +169,16 @@ INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from
                           "segments", "encoding", "metadata")
 SELECT %(new_id)s, "orgId", "channel", 'outbound', 'queued', "from", "to", "content", "segments", "encoding",
        jsonb_strip_nulls(jsonb_build_object('country', "metadata"->'country',
-                                            'messagingServiceSid', "metadata"->'messagingServiceSid'))
+                                            'messagingServiceSid', "metadata"->'messagingServiceSid',
+                                            -- an MMS keeps its media, a template its content (issue 18)
+                                            'mediaUrls', "metadata"->'mediaUrls',
+                                            'contentSid', "metadata"->'contentSid',
+                                            'contentVariables', "metadata"->'contentVariables'))
        || %(metadata)s
 FROM "MessageLog" WHERE "id" = %(id)s
 RETURNING "id";
 
 -- ==== the send ====
-
--- send_facts --
--- Everything a send is decided on, in one round trip: the message, its org's settings, the
--- runtime kill switch, the recipient's opt-out and whether the message holds a reservation.
--- No lock: a send that goes on proves what it read in mark_in_flight, and every other outcome
--- re-reads the message under its lock before it writes.
-SELECT m.*, s."smsDisabled", s."maxMessagesPerMinute", s."validityPeriodSeconds",
-       (SELECT k."value" FROM "SystemSetting" k WHERE k."key" = %(pause_key)s) AS "pause",
-       EXISTS (SELECT 1 FROM "OptOut" o WHERE o."orgId" = m."orgId" AND o."phone" = m."to") AS "optedOut",
-       EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned") AS "planned",
-       EXISTS (SELECT 1 FROM "MessageTemplate" t WHERE t."id" = m."metadata"->>'templateId'
-               AND t."disabled" IS NOT NULL) AS "templateDisabled",
-       -- The autopilot's holds of one sender, country or template (service/operations/autopilot*.py);
-       -- its probe is the one message a hold lets through. Templates: h17's "metadata"->>'templateId'.
-       EXISTS (SELECT 1 FROM "AutopilotAction" a
-               WHERE a."kind" = 'hold' AND NOT a."dryRun" AND a."endedAt" IS NULL
-                 AND (a."scopeKind", a."scopeValue") IN (('sender', m."from"), ('country', m."metadata"->>'country'),
-                                                         ('template', m."metadata"->>'templateId'))
-                 AND m."metadata"->>'autopilotProbe' IS DISTINCT FROM a."id") AS "autopilotHold"
-FROM "MessageLog" m JOIN "OrgSettings" s ON s."orgId" = m."orgId"
-WHERE m."id" = %(id)s;
 
 -- mark_in_flight --
 -- The last word before the request to Twilio, in one statement: it commits the in-flight marker
@@ -210,12 +199,26 @@ WITH marked AS (
 )
 SELECT "id" FROM marked;
 
--- send_facts_many --
--- send_facts for the sends of one worker that start together (service/outbound/send_writes.py).
-SELECT m.*, s."smsDisabled", s."maxMessagesPerMinute", s."validityPeriodSeconds",
+-- send_facts --
+-- Everything a send is decided on, in one round trip: the message, its org's settings, the
+-- runtime kill switch, the recipient's opt-out and whether the message holds a reservation.
+-- No lock: a send that goes on proves what it read in mark_in_flight, and every other outcome
+-- re-reads the message under its lock before it writes.
+-- One statement for the sends of one worker that start together, or for one alone
+-- (service/outbound/send_writes.py).
+SELECT m.*, s."smsDisabled", s."mmsDisabled", s."whatsappDisabled", s."maxMessagesPerMinute", s."validityPeriodSeconds",
        (SELECT k."value" FROM "SystemSetting" k WHERE k."key" = %(pause_key)s) AS "pause",
        EXISTS (SELECT 1 FROM "OptOut" o WHERE o."orgId" = m."orgId" AND o."phone" = m."to") AS "optedOut",
-       EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned") AS "planned"
+       EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned") AS "planned",
+       EXISTS (SELECT 1 FROM "MessageTemplate" t WHERE t."id" = m."metadata"->>'templateId'
+               AND t."disabled" IS NOT NULL) AS "templateDisabled",
+       -- The autopilot's holds of one sender, country or template (service/operations/autopilot*.py);
+       -- its probe is the one message a hold lets through. Templates: h17's "metadata"->>'templateId'.
+       EXISTS (SELECT 1 FROM "AutopilotAction" a
+               WHERE a."kind" = 'hold' AND NOT a."dryRun" AND a."endedAt" IS NULL
+                 AND (a."scopeKind", a."scopeValue") IN (('sender', m."from"), ('country', m."metadata"->>'country'),
+                                                         ('template', m."metadata"->>'templateId'))
+                 AND m."metadata"->>'autopilotProbe' IS DISTINCT FROM a."id") AS "autopilotHold"
 FROM "MessageLog" m JOIN "OrgSettings" s ON s."orgId" = m."orgId"
 WHERE m."id" = ANY(%(ids)s::text[]);
 

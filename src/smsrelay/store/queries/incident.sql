@@ -16,6 +16,7 @@ FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
   AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
   AND (%(code)s::text IS NULL OR "metadata"->>'twilioErrorCode' = %(code)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
@@ -27,6 +28,7 @@ FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
   AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 GROUP BY 1
 ORDER BY count DESC;
 
@@ -40,6 +42,7 @@ WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted',
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
   AND jsonb_typeof("metadata"->'lastError') = 'object'
   AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 GROUP BY 1
 ORDER BY count DESC;
 
@@ -63,11 +66,12 @@ SELECT m."metadata"->>'twilioErrorCode' AS code, m."orgId", m."from", m."metadat
        m."metadata"->>'templateId' AS template, m."channel",
        count(*)::int AS count, min(m."createdAt") AS first_at, max(m."createdAt") AS last_at,
        (count(*) FILTER (WHERE m."createdAt" > %(recent_since)s))::int AS recent,
-       (count(*) FILTER (WHERE r."status" = 'delivered'))::int AS recovered
+       (count(*) FILTER (WHERE r."status" IN ('delivered', 'read')))::int AS recovered
 FROM "MessageLog" m
 LEFT JOIN "MessageLog" r ON r."id" = m."metadata"->>'retriedBy'
 WHERE m."direction" = 'outbound' AND m."status" IN ('failed', 'undelivered')
   AND m."createdAt" > %(since)s AND m."createdAt" <= %(until)s
+  AND (%(channel)s::text IS NULL OR m."channel" = %(channel)s)
 GROUP BY 1, 2, 3, 4, 5, 6;
 
 -- diagnose_transient --
@@ -78,6 +82,7 @@ SELECT "metadata"->'lastError'->>'code' AS code, ("metadata"->'lastError'->>'htt
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
   AND "createdAt" > %(since)s AND "createdAt" <= %(until)s
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
   AND jsonb_typeof("metadata"->'lastError') = 'object'
 GROUP BY 1, 2, 3, 4, 5, 6, 7;
 
@@ -106,12 +111,13 @@ HAVING sum(n) > 0;
 -- diagnose_queue --
 -- Bounded to 3 days: older open messages are the reconciler's business, not a live queue.
 SELECT (count(*) FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL))::int AS queued_unsent,
-       extract(epoch FROM now() - min("createdAt") FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL))::float AS oldest_queued_age_s,
+       -- A scheduled message waits from its sendAt, not from when it was accepted (migration 0023).
+       extract(epoch FROM now() - min(coalesce("sendAt", "createdAt")) FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL))::float AS oldest_queued_age_s,
        (count(*) FILTER (WHERE "status" = 'queued' AND "twilioSid" IS NULL
                            AND jsonb_typeof("metadata"->'lastError') IS DISTINCT FROM 'object'
                            AND jsonb_typeof("metadata"->'hold') IS DISTINCT FROM 'object'
                            AND coalesce(("metadata"->>'attempts')::int, 0) = 0
-                           AND "createdAt" < now() - make_interval(secs => %(stuck_after)s)))::int AS stuck_unsent
+                           AND coalesce("sendAt", "createdAt") < now() - make_interval(secs => %(stuck_after)s)))::int AS stuck_unsent
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
   AND "createdAt" > now() - interval '3 days';
@@ -229,32 +235,36 @@ LIMIT 20;
 SELECT * FROM "MessageLog" WHERE "twilioSid" = %(sid)s;
 
 -- dash_messages_by_to --
-SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+SELECT "id", "orgId", "direction", "channel", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
 FROM "MessageLog"
 WHERE "to" = %(to)s AND "createdAt" >= %(since)s
   AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
   AND (%(status)s::text IS NULL OR "status" = %(status)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
 
 -- dash_messages_by_org --
-SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+SELECT "id", "orgId", "direction", "channel", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
 FROM "MessageLog"
 WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s
   AND (%(status)s::text IS NULL OR "status" = %(status)s)
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
 
 -- dash_messages_by_status --
-SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+SELECT "id", "orgId", "direction", "channel", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
 FROM "MessageLog"
 WHERE "direction" = %(direction)s AND "status" = %(status)s AND "createdAt" >= %(since)s
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
 
 -- dash_messages_recent --
-SELECT "id", "orgId", "direction", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
+SELECT "id", "orgId", "direction", "channel", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code, "createdAt"
 FROM "MessageLog"
 WHERE "direction" = %(direction)s AND "createdAt" >= %(since)s
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;

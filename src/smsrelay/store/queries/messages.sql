@@ -62,14 +62,16 @@ WITH k AS (
       AND NOT CASE WHEN f."first" THEN %(refuse_first)s ELSE %(refuse_repeat)s END
 ), inserted AS (
     INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
-                              "segments", "encoding", "metadata")
-    SELECT %(id)s::text, go."orgId", 'sms', 'outbound', 'queued', %(sender)s::text, %(to)s::text, %(content)s::text,
-           %(segments)s::int, %(encoding)s::text,
-           CASE WHEN go."first" THEN %(metadata_first)s::jsonb ELSE %(metadata_repeat)s::jsonb END
+                              "segments", "encoding", "metadata", "sendAt")
+    SELECT %(id)s::text, go."orgId", %(channel)s::text, 'outbound', %(status)s::text, %(sender)s::text, %(to)s::text,
+           %(content)s::text, %(segments)s::int, %(encoding)s::text,
+           CASE WHEN go."first" THEN %(metadata_first)s::jsonb ELSE %(metadata_repeat)s::jsonb END,
+           %(send_at)s::timestamptz
     FROM go
-    RETURNING "id", "orgId"
+    RETURNING "id", "orgId", "sendAt"
 ), queued AS (
-    INSERT INTO "SendQueue" ("messageId", "orgId") SELECT "id", "orgId" FROM inserted
+    -- A scheduled send is due at its "sendAt" (service/outbound/scheduling.py).
+    INSERT INTO "SendQueue" ("messageId", "orgId", "dueAt") SELECT "id", "orgId", coalesce("sendAt", now()) FROM inserted
     RETURNING "messageId"
 ), remembered AS (
     INSERT INTO "IdempotencyKey" ("orgId", "key", "requestHash", "responseStatus", "responseBody")
@@ -89,16 +91,17 @@ FROM facts f;
 -- literal costs the API process more than the INSERT costs PostgreSQL.
 WITH inserted AS (
     INSERT INTO "MessageLog" ("id", "orgId", "channel", "direction", "status", "from", "to", "content",
-                              "segments", "encoding", "metadata")
-    SELECT m.id, %(org_id)s, 'sms', 'outbound', 'queued', m.sender, m.recipient, m.content,
-           m.segments, m.encoding, m.metadata
+                              "segments", "encoding", "metadata", "sendAt")
+    SELECT m.id, %(org_id)s, m.channel, 'outbound', m.status, m.sender, m.recipient, m.content,
+           m.segments, m.encoding, m.metadata, m.send_at
     FROM unnest(%(ids)b::text[], %(froms)b::text[], %(tos)b::text[], %(contents)b::text[],
-                %(segments)b::int[], %(encodings)b::text[], %(metadata)b::jsonb[])
-         AS m(id, sender, recipient, content, segments, encoding, metadata)
-    RETURNING "id"
+                %(segments)b::int[], %(encodings)b::text[], %(metadata)b::jsonb[],
+                %(channels)b::text[], %(statuses)b::text[], %(send_ats)b::timestamptz[])
+         AS m(id, sender, recipient, content, segments, encoding, metadata, channel, status, send_at)
+    RETURNING "id", "sendAt"
 ), queued AS (
-    INSERT INTO "SendQueue" ("messageId", "orgId")
-    SELECT "id", %(org_id)s FROM inserted
+    INSERT INTO "SendQueue" ("messageId", "orgId", "dueAt")
+    SELECT "id", %(org_id)s, coalesce("sendAt", now()) FROM inserted
     RETURNING 1
 )
 SELECT count(*)::int AS jobs FROM queued;
@@ -142,6 +145,7 @@ WHERE "orgId" = %(org_id)s
   AND (%(to)s::text IS NULL OR "to" = %(to)s)
   AND (%(since)s::timestamptz IS NULL OR "createdAt" >= %(since)s)
   AND (%(before)s::timestamptz IS NULL OR ("createdAt", "id") < (%(before)s, %(before_id)s::text))
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC, "id" DESC
 LIMIT %(limit)s;
 

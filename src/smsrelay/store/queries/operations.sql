@@ -126,12 +126,14 @@ HAVING sum(n) <> 0;
 -- Messages not yet final, through the partial open-status index. stage: held (a guard holds
 -- it), ours (waiting for a worker), twilio (in Twilio's queue), sent (awaiting the carrier).
 SELECT CASE WHEN jsonb_typeof("metadata"->'hold') = 'object' THEN 'held'
+            -- Held by us until its sendAt: not waiting, so no queue age (service/outbound/scheduling.py).
+            WHEN "status" = 'scheduled' THEN 'scheduled'
             WHEN "status" = 'sent' THEN 'sent'
             WHEN "twilioSid" IS NULL THEN 'ours'
             ELSE 'twilio' END AS "stage",
        coalesce("metadata"->'hold'->>'reason', '') AS "reason",
        count(*)::bigint AS "count",
-       extract(epoch FROM now() - min("createdAt"))::float8 AS "oldestAge"
+       greatest(0, extract(epoch FROM now() - min(coalesce("sendAt", "createdAt"))))::float8 AS "oldestAge"
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled', 'sent')
 GROUP BY 1, 2;

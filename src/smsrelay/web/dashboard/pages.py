@@ -148,9 +148,10 @@ async def errors_fragment(request: Request, rt: Rt, session: Operator, window: s
 
 @router.get("/messages", response_class=HTMLResponse)
 async def messages(request: Request, rt: Rt, session: Operator, id: str = "", to: str = "", org: str = "",
-                   status: str = "", direction: str = "outbound", window: str = "24h") -> Response:
+                   status: str = "", direction: str = "outbound", window: str = "24h", channel: str = "") -> Response:
     q = board.Search(id=id.strip() or None, to=to.strip() or None, org=org.strip() or None,
-                     status=status.strip() or None, direction=direction, window=window)
+                     status=status.strip() or None, direction=direction, window=window,
+                     channel=channel.strip().lower() or None)
     data = await board.search(rt, q)
     if data["exact"] is not None:
         return RedirectResponse(f"/dashboard/messages/{data['exact']['id']}", status_code=303)

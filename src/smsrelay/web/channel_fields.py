@@ -1,0 +1,47 @@
+"""The public API's channel and scheduling fields of POST /v1/messages (issue 18): their types,
+their documentation, and the Extras the use case receives (rules: service/outbound/channels.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from fastapi import Request
+from pydantic import Field
+
+from smsrelay.domain import channels
+from smsrelay.service import problems
+from smsrelay.service.outbound.channels import Extras
+
+Channel = Literal["sms", "mms", "whatsapp"]
+MediaUrl = Annotated[str, Field(min_length=9, max_length=channels.MAX_MEDIA_URL_LENGTH)]
+
+CHANNEL = ("sms (default), mms or whatsapp. A message with mediaUrls goes as mms; a 'to' spelled "
+           "whatsapp:+E164 goes on WhatsApp from the org's whatsapp: sender")
+MEDIA_URLS = ("Up to 10 public https URLs Twilio fetches (1 on WhatsApp); 5 MB in all on MMS, 16 MB on WhatsApp; "
+              "JPEG, PNG and GIF are formatted for the handset. Checked in form only: we never fetch them")
+CONTENT_SID = ("An approved Twilio Content template (HX + 32 hex digits). Outside WhatsApp's 24-hour customer-service "
+               "window only a template goes; the body may then be empty")
+CONTENT_VARIABLES = "The template's variables, e.g. {\"1\": \"Ada\"} (Twilio's ContentVariables)"
+SEND_AT = ("ISO 8601 with a time zone, 1 minute to 35 days ahead: the message is held by us in status scheduled "
+           "until then (guards and throttles apply at send time) and can be canceled until it goes")
+
+
+def extras(request: Request, req: Any) -> Extras:
+    settings = request.app.state.runtime.settings
+    return Extras(channel=req.channel, media_urls=tuple(req.mediaUrls or ()), content_sid=req.contentSid,
+                  content_variables=req.contentVariables, send_at=req.sendAt,
+                  schedule_min_seconds=settings.schedule_min_seconds, schedule_max_days=settings.schedule_max_days,
+                  now=datetime.now(timezone.utc))
+
+
+def sms_only(requests: list[Any]) -> None:
+    """A batch carries SMS only (for now): a message asking for another channel, media, a template
+    or a send time is refused rather than sent as a plain SMS."""
+    for index, req in enumerate(requests):
+        extra = Extras(channel=req.channel, media_urls=tuple(req.mediaUrls or ()), content_sid=req.contentSid,
+                       content_variables=req.contentVariables, send_at=req.sendAt)
+        if not extra.plain or channels.is_whatsapp(req.to):
+            raise problems.INVALID_CHANNEL(
+                message=f"messages[{index}]: a batch carries SMS only; send MMS, WhatsApp, templates and "
+                        "scheduled messages with POST /v1/messages.", field=f"messages[{index}]")
