@@ -180,25 +180,6 @@ RETURNING "id";
 
 -- ==== the send ====
 
--- mark_in_flight --
--- The last word before the request to Twilio, in one statement: it commits the in-flight marker
--- with this run's fencing token, and only if this run still owns the send: the message is still
--- unsent, its marker still carries the token this run read (none on a first attempt) and no
--- request was counted since. A run presumed dead that wakes after another took over finds what
--- it read out of date and does not send.
--- An unthrottled org's send is logged here as an instant: a limit set later must see it.
-WITH marked AS (
-    UPDATE "MessageLog" SET "metadata" = "metadata" || %(metadata)s, "updatedAt" = now()
-    WHERE "id" = %(id)s AND "direction" = 'outbound' AND "status" = 'queued' AND "twilioSid" IS NULL
-      AND "metadata"->'inFlight'->>'token' IS NOT DISTINCT FROM %(read_token)s::text
-      AND coalesce(("metadata"->>'attempts')::int, 0) = %(read_attempts)s
-    RETURNING "id", "orgId"
-), logged AS (
-    INSERT INTO "SendSlot" ("orgId", "messageId", "at", "doneAt", "planned")
-    SELECT "orgId", "id", clock_timestamp(), clock_timestamp(), false FROM marked WHERE %(log_send)s
-)
-SELECT "id" FROM marked;
-
 -- send_facts --
 -- Everything a send is decided on, in one round trip: the message, its org's settings, the
 -- runtime kill switch, the recipient's opt-out and whether the message holds a reservation.
@@ -222,10 +203,16 @@ SELECT m.*, s."smsDisabled", s."mmsDisabled", s."whatsappDisabled", s."maxMessag
 FROM "MessageLog" m JOIN "OrgSettings" s ON s."orgId" = m."orgId"
 WHERE m."id" = ANY(%(ids)s::text[]);
 
--- mark_in_flight_many --
--- mark_in_flight for several sends in one statement and one commit (send_writes.py; no two name
--- one message): each row is marked only if what its own run read still holds. Returns the ids
--- marked; a send whose id is missing was superseded or settled, exactly as alone.
+-- mark_in_flight --
+-- The last word before the request to Twilio, in one statement: it commits the in-flight marker
+-- with this run's fencing token, and only if this run still owns the send: the message is still
+-- unsent, its marker still carries the token this run read (none on a first attempt) and no
+-- request was counted since. A run presumed dead that wakes after another took over finds what
+-- it read out of date and does not send.
+-- An unthrottled org's send is logged here as an instant: a limit set later must see it.
+-- One send or several in one statement and one commit (send_writes.py; no two name one
+-- message): each row is marked only if what its own run read still holds. Returns the ids
+-- marked; a send whose id is missing was superseded or settled.
 WITH items AS (
     SELECT * FROM unnest(%(ids)s::text[], %(read_tokens)s::text[], %(read_attempts)s::int[],
                          %(log_sends)s::bool[], %(metadata)s::jsonb[])
