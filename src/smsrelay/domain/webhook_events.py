@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from smsrelay.domain import catalogue
+from smsrelay.domain.timestamps import iso as _iso
 
 STATUS = "message.status"
 RECEIVED = "message.received"
@@ -27,14 +27,6 @@ def event_id(row_id: int) -> str:
 def row_id(event_id_: str) -> int | None:
     prefix, _, digits = event_id_.partition("_")
     return int(digits) if prefix == "evt" and digits.isdigit() and len(digits) < 19 else None
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def error_of(code: str | None) -> dict[str, Any] | None:

@@ -6,7 +6,6 @@ event answers as a missing one."""
 from __future__ import annotations
 
 import secrets as random_secrets
-from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ from psycopg import AsyncConnection
 from smsrelay.domain import webhook_events
 from smsrelay.service import audit, problems
 from smsrelay.store import sql
+from smsrelay.domain.timestamps import iso as _iso
 
 MAX_URL = 2000
 SECRET_PREFIX = "whsec_"
@@ -36,14 +36,6 @@ def check_url(field: str, url: str | None) -> str | None:
     if len(url) > MAX_URL or parsed.scheme not in ("http", "https") or not parsed.host:
         raise problems.INVALID_WEBHOOK_URL(field=field)
     return url
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 async def settings(conn: AsyncConnection, org_id: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from smsrelay.domain import channels, lint, phone
 from smsrelay.service import problems
 from smsrelay.service.problems import Problem
 from smsrelay.store import sql
+from smsrelay.domain.timestamps import iso as _iso
 
 # Twilio's Content API sids: HX and 32 hex digits.
 _CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
@@ -79,10 +80,6 @@ class Prepared:
         if self.metadata.get("mediaUrls"):
             out["mediaUrls"] = self.metadata["mediaUrls"]
         return out
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _problem(exc: channels.ChannelError) -> Problem:

@@ -8,7 +8,6 @@ answered with the saved template under "warn". Every write is recorded in "Audit
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -17,12 +16,9 @@ from smsrelay.domain import ids, lint, text
 from smsrelay.domain import templates as rules
 from smsrelay.service import audit, problems
 from smsrelay.store import sql
+from smsrelay.domain.timestamps import iso as _iso
 
 MAX_LIST = 500
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
 def present(row: dict[str, Any]) -> dict[str, Any]:
