@@ -76,8 +76,11 @@ class Sender(TypedDict):
 
 
 class OrgForSend(Org):
-    """org_for_send: get_org plus its senders, default first."""
+    """org_for_send: get_org plus its senders, default first, and the other channels' switches
+    (what a send's accepting answer says holds it: service/outbound/held_on_accept.py)."""
 
+    mmsDisabled: bool
+    whatsappDisabled: bool
     senders: list[Sender]
 
 

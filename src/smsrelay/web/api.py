@@ -100,7 +100,7 @@ async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn
                                              extras=channel_fields.extras(request, req))
     rt = request.app.state.runtime
     body = held_on_accept.mark_held(body, await held_on_accept.hold_reason(
-        rt, conn, await deps.tenancy_cache(rt).org(conn, org_id)))
+        rt, conn, await deps.tenancy_cache(rt).org(conn, org_id), channel=body.get("channel")))
     return JSONResponse(status_code=status, content=body)
 
 

@@ -116,6 +116,8 @@ def test_channels__whatsapp_disabled_holds_whatsapp_while_sms_goes(stack):
     with stack.client(org["apiKey"]) as api:
         wa = api.post("/v1/messages", json={"to": WA_PERSON, "body": "held"}).json()
         sms = api.post("/v1/messages", json={"to": "+14155552671", "body": "goes"}).json()
+    # The 202 says so per channel: the WhatsApp switch holds the WhatsApp message only.
+    assert wa["held"]["reason"] == "org_disabled" and "held" not in sms, (wa, sms)
     stack.wait_status(sms["id"], "delivered")
     from tests.support.waiting import wait_until
     held = wait_until(lambda: (m := stack.message(wa["id"]))["metadata"].get("hold") and m, timeout=20,

@@ -15,6 +15,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from smsrelay.domain import channels
 from smsrelay.service.outbound import guards
 from smsrelay.service.runtime import Runtime
 
@@ -40,12 +41,15 @@ class _Pause:
         return self.value
 
 
-async def hold_reason(rt: Runtime, conn: AsyncConnection, org: dict[str, Any] | None) -> str | None:
+async def hold_reason(rt: Runtime, conn: AsyncConnection, org: dict[str, Any] | None,
+                      channel: str | None = None) -> str | None:
+    """What would hold a message of this channel (SMS when None): each channel has its own switch."""
     if not org:
         return None
     pause = await rt.extras.setdefault("accept_pause", _Pause()).get(conn)
-    return guards.hold_reason(rt.settings, {"pause": pause, "smsDisabled": org.get("smsDisabled"),
-                                            "maxMessagesPerMinute": org.get("maxMessagesPerMinute")})
+    return guards.hold_reason(rt.settings, {
+        "pause": pause, "channel": channel, "maxMessagesPerMinute": org.get("maxMessagesPerMinute"),
+        **{column: org.get(column) for column in channels.DISABLED_COLUMN.values()}})
 
 
 def mark_held(body: dict[str, Any], reason: str | None) -> dict[str, Any]:

@@ -36,7 +36,8 @@ WHERE o."id" = %(org_id)s;
 
 -- org_for_send --
 -- get_org plus its senders (as org_senders orders them), in one round trip for the send path.
-SELECT o.*, s."smsDisabled", s."maxMessagesPerMinute", s."defaultRegion", s."inboundWebhookUrl",
+SELECT o.*, s."smsDisabled", s."mmsDisabled", s."whatsappDisabled", s."maxMessagesPerMinute",
+       s."defaultRegion", s."inboundWebhookUrl",
        s."inboundWebhookSecret", s."helpText", s."contentPolicy", s."landlinePolicy",
        s."allowedCountries", s."validityPeriodSeconds", s."dailySendCap",
        (SELECT coalesce(jsonb_agg(jsonb_build_object('number', p."number", 'messagingServiceSid',
