@@ -1,12 +1,13 @@
 """Twilio error codes as data: what each means, who fixes it, whether to retry.
 
 Every code of Twilio's Programmable Messaging error dictionary that a message or a Messages
-API call can carry (SMS, MMS, WhatsApp), by family in ``catalogue_codes/``; ``source`` says
-where each entry's texts come from. ``retry_rule`` says what our system does with it, and is
+API call can carry (SMS, MMS, WhatsApp), by family in ``catalogue_codes/``; ``source`` is the
+Twilio page each entry's texts were read from, or says that no page was found and what the texts
+rest on instead. ``retry_rule`` says what our system does with it, and is
 kept true by tests/domain/test_catalogue_complete.py against service/outbound/dispatch.py.
 
 Messages are Twilio's own titles from https://www.twilio.com/docs/api/errors;
-meanings follow the runbook table (../shared/runbook/messaging-failures-twilio.md)
+meanings follow Twilio's page for the code, and the runbook table (../shared/runbook/messaging-failures-twilio.md)
 where it has the code. Two codes deliberately depart from the runbook, because
 we follow Twilio's current behaviour where the runbook is out of date:
 
@@ -65,7 +66,12 @@ class TwilioError:
     cause: str
     http_status: int | None
     final_status: str | None
-    source: str = ""  # the Twilio page the texts come from, or why there is none
+    source: str = ""  # the Twilio page the texts were read from, or why there is none
+
+    @property
+    def source_read(self) -> bool:
+        """True when the texts were checked against Twilio's own page for the code."""
+        return self.source.startswith("https://")
 
     @property
     def retry_rule(self) -> str:
@@ -94,17 +100,16 @@ def _entry(code, where, cause, retries, message, meaning, action, source) -> Twi
                        where if api else None, None if api else where, source)
 
 
-def _source(code: int, read: tuple[int, ...], undocumented: tuple[int, ...]) -> str:
-    url = f"https://www.twilio.com/docs/api/errors/{code}"
-    if code in undocumented:
-        return f"no Twilio docs page found for {code}; as Twilio's edges (and our simulator) send it"
-    if code in read:
-        return url
-    return f"{url} (title from Twilio's error dictionary; page not re-read for this catalogue)"
+def _rows():
+    for family in (account_api, request, delivery, channel, media):
+        for row in family.ROWS:
+            source = family.SOURCES.get(row[0])
+            if not source:  # pragma: no cover - guards against an unsourced entry
+                raise RuntimeError(f"no source for Twilio error {row[0]} in {family.__name__}")
+            yield _entry(*row, source)
 
 
-_ENTRIES = tuple(_entry(*row, _source(row[0], family.READ, family.UNDOCUMENTED))
-                 for family in (account_api, request, delivery, channel, media) for row in family.ROWS)
+_ENTRIES = tuple(_rows())
 
 CATALOGUE: Mapping[int, TwilioError] = MappingProxyType({e.code: e for e in _ENTRIES})
 
