@@ -16,7 +16,7 @@ ROWS = (
      "Check the Account SID / Auth Token or API key (deleted, wrong region, test credentials, stray spaces) "
      "and that the account is not suspended or closed."),
     (20004, 405, "request", 0, "Method not allowed", "HTTP method not allowed on this resource",
-     "A bug in the caller: the resource does not accept this HTTP method."),
+     "A bug in the caller: the resource exists but does not take this HTTP method."),
     (20005, 403, "account", 0, "Account not active", "Account not active (out of funds or trial not activated)",
      "Add funds or activate the account in the Twilio Console; contact Twilio Support if it stays inactive."),
     (20008, 403, "account", 0, "Cannot access this resource with Test Credentials",
@@ -48,7 +48,7 @@ SOURCES = {
     10001: page(10001),
     20001: not_found(20001, TITLE_ONLY),
     20003: page(20003),
-    20004: not_found(20004, TITLE_ONLY),
+    20004: page(20004, "https://twilio.com/fr/docs/api/errors/20004"),
     20005: page(20005),
     20008: page(20008),
     20010: page(20010, "https://twilio.com/fr/docs/api/errors/20010"),
