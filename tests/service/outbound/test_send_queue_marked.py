@@ -144,3 +144,21 @@ def test_a_result_finishes_only_its_own_lease(make_stack):
     assert stack.run(go) == [True, True]
     left = {r["messageId"]: r["leaseOwner"] for r in stack.sql('SELECT * FROM "SendQueue"')}
     assert left == {stolen: "other"}, "mine finished with its result; the other owner's row is its own"
+
+
+def test_a_bloated_queue__is_vacuumed_by_the_maintenance_duty(make_stack):
+    """Every send leaves dead "SendQueue" rows; on a server without autovacuum they would pile up."""
+    from smsrelay.service.outbound.send_queue import VACUUM_DEAD_ROWS, vacuum_if_bloated
+
+    stack = make_stack(start_worker=False)
+    org = stack.create_org()
+    message_id = _send(stack, org, "+14155550151")
+    assert stack.run(vacuum_if_bloated) is False, "nothing dead yet"
+    stack.sql(f"""DO $$ BEGIN FOR i IN 1..{VACUUM_DEAD_ROWS + 500} LOOP
+                    UPDATE "SendQueue" SET "claims" = "claims" + 1 WHERE "messageId" = '{message_id}';
+                  END LOOP; END $$""")
+    # The server's counters reach pg_stat_user_tables about once a second.
+    wait_until(lambda: stack.run(vacuum_if_bloated), timeout=20, what="the duty to see the bloat and vacuum")
+    dead = stack.sql("""SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'SendQueue'""")[0]["n_dead_tup"]
+    assert dead < VACUUM_DEAD_ROWS
+    assert _claim(stack)[message_id], "the row itself is untouched"
