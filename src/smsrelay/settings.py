@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # share cores, accepting keeps answering while sends queue in the database; alone on its
     # machine a worker loses nothing by it. 0 leaves the priority alone.
     worker_nice: int = Field(default=10, ge=0, le=19)
+    # The send loop's pace (service/outbound/send_queue.py): claims at most this often while
+    # slots are free, so one claim takes a batch instead of each freed slot one row; and at most
+    # this many sends per second per worker process (unset: no cap), so that on a database that
+    # is also accepting, sending never takes the share accept needs: the backlog waits in
+    # "SendQueue" instead of in front of the accept statements.
+    send_claim_interval_seconds: float = Field(default=0.05, ge=0)
+    send_max_per_second: float | None = Field(default=None, gt=0)
     # Scheduled sends (sendAt): how far ahead a send may be scheduled, at least and at most. The
     # minimum keeps "schedule" from meaning "now, but later"; rehearsals and tests shorten it.
     schedule_min_seconds: float = Field(default=60.0, ge=0)

@@ -12,7 +12,7 @@ import signal
 import procrastinate
 from procrastinate import RetryStrategy
 
-from smsrelay.service.outbound import dispatch, release, throttle
+from smsrelay.service.outbound import dispatch, release, send_queue, throttle
 from smsrelay.service.outbound.send_queue import SendLoop
 from smsrelay.service.delivery import inbound
 from smsrelay.service.events import delivery as event_delivery
@@ -68,6 +68,7 @@ async def _maintenance_loop(rt: Runtime, app: procrastinate.App, stalled_after: 
             if count:
                 log.info("released %d held messages", count)
             await throttle.maintain(rt)
+            await send_queue.vacuum_if_bloated(rt)
             recovered = await _recover_stalled_forwards(app, stalled_after)
             if recovered:
                 log.warning("re-queued %d forwards of dead workers", recovered)
@@ -93,8 +94,10 @@ async def run_worker(rt: Runtime, *, concurrency: int = 20, heartbeat: float = 1
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    sends = asyncio.create_task(SendLoop(rt, dispatch.send_message, concurrency=concurrency,
-                                         heartbeat=heartbeat).run(stop))
+    sends = asyncio.create_task(SendLoop(
+        rt, dispatch.send_message, concurrency=concurrency, heartbeat=heartbeat, send_claimed=dispatch.send_claimed,
+        claim_interval=rt.settings.send_claim_interval_seconds,
+        max_per_second=rt.settings.send_max_per_second).run(stop))
     forwards = asyncio.create_task(_run_forwards(rt, stop, forward_concurrency=forward_concurrency,
                                                  heartbeat=heartbeat))
     # Events to orgs' endpoints (status webhooks, inbound forwards): slots and a pool of their own.

@@ -122,22 +122,38 @@ async def send_message(rt: Runtime, message_id: str) -> str:
         await throttle.close(rt, slot.slot_id)
         log.warning("send %s: another run took this send over; not sending", message_id)
         return "superseded"
+    outcome, _ = await _request(rt, row, meta, attempts, slot.slot_id)
+    return outcome
+
+
+async def send_claimed(rt: Runtime, row: dict[str, Any], owner: str) -> tuple[str, bool]:
+    """Run a send the loop's claim already marked in flight (send_queue_claim_marked: its
+    guards passed and its fence committed in that statement). Returns the outcome and whether
+    the result also finished the "SendQueue" row of `owner`'s lease."""
+    return await _request(rt, row, row["metadata"], int(row["metadata"]["attempts"]), None, owner=owner)
+
+
+async def _request(rt: Runtime, row: dict[str, Any], meta: dict[str, Any], attempts: int, slot_id: int | None,
+                   owner: str | None = None) -> tuple[str, bool]:
+    """The request to Twilio of a send marked in flight, and its answer written down."""
+    message_id = row["id"]
     try:
-        async with throttle.sending(rt, slot.slot_id):
+        async with throttle.sending(rt, slot_id):
             sent = await rt.gateway.send(
                 to=row["to"], from_=row["from"], body=row["content"],
                 messaging_service_sid=meta.get("messagingServiceSid"),
                 status_callback=status_callback_url(rt, message_id),
-                validity_period=min(org["validityPeriodSeconds"], 36000), **outbound_channels.send_params(meta))
+                validity_period=min(row["validityPeriodSeconds"], 36000), **outbound_channels.send_params(meta))
     except TwilioError as exc:
-        return await _record_failure(rt, message_id, attempts, exc)
+        return await _record_failure(rt, message_id, attempts, exc), False
     failpoints.hit("after_send")
     try:
-        await writes.results.submit(send_writes.Result(message_id, sent.status, sent.sid, SETTLED))
+        await send_writes.for_pool(rt.pool).results.submit(
+            send_writes.Result(message_id, sent.status, sent.sid, SETTLED, owner=owner))
     except Exception as exc:
-        return await _accepted_unrecorded(rt, message_id, sent, exc)
-    log.info("sent %s as %s to %s", message_id, sent.sid, phone.mask(row["to"]))
-    return "sent"
+        return await _accepted_unrecorded(rt, message_id, sent, exc), False
+    log.debug("sent %s as %s to %s", message_id, sent.sid, phone.mask(row["to"]))
+    return "sent", owner is not None
 
 
 async def _guard(conn: AsyncConnection, rt: Runtime, row: dict[str, Any], org: dict[str, Any]) -> str | throttle.Claim:

@@ -10,6 +10,16 @@ Statements per send are amortised: one claim takes as many rows as there are fre
 finish ends every run that completed since the last one, one renewal covers every lease.
 Every statement is a lone autocommit statement: the claim has committed before dispatch
 starts, and no connection is held while a send waits for Twilio.
+
+With `send_claimed` (the worker's dispatch.send_claimed) the claim also marks in flight every
+claimed message nothing but the send is left to decide for (send_queue_claim_marked), and that
+send's result finishes its row: two statements and two commits per batch of such sends, one of
+them synchronous. The rest go through `send` one by one, as before.
+
+The loop paces its claims (admission control): at most one claim per `claim_interval` while
+rows keep coming, so a claim takes a batch rather than the one slot just freed, and, with
+`max_per_second`, a token bucket caps the sends this process starts. What is not claimed waits
+in "SendQueue", costing nothing, instead of competing with accept for the database.
 """
 
 from __future__ import annotations
@@ -19,10 +29,14 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
 
+from smsrelay import failpoints
+from smsrelay.service.outbound import guards
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 from smsrelay.store.db import psycopg_url
@@ -38,8 +52,15 @@ FAIL_CAP_SECONDS = 300.0
 # Past this many claims without a run that ended, every failure is logged as an ERROR.
 FAIL_LOUD_AFTER = 10
 BACKOFF_MAX_SECONDS = 15.0
+# The queue is vacuumed once its dead rows pass this many and outnumber its live rows: on a
+# server without autovacuum (or one whose thresholds suit big tables) it would otherwise grow
+# and every claim would walk the dead index entries.
+VACUUM_DEAD_ROWS = 5000
 
 Send = Callable[[Runtime, str], Awaitable[str]]
+# A send the claim marked: its claimed row and the lease owner; returns the outcome and whether
+# its result finished the row.
+SendClaimed = Callable[[Runtime, dict[str, Any], str], Awaitable[tuple[str, bool]]]
 
 
 def worker_id() -> str:
@@ -48,14 +69,24 @@ def worker_id() -> str:
 
 
 class SendLoop:
-    def __init__(self, rt: Runtime, send: Send, *, concurrency: int = 20, heartbeat: float = 10.0):
+    def __init__(self, rt: Runtime, send: Send, *, concurrency: int = 20, heartbeat: float = 10.0,
+                 send_claimed: SendClaimed | None = None, claim_interval: float = 0.0,
+                 max_per_second: float | None = None):
         self.rt = rt
         self.send = send
+        self.send_claimed = send_claimed
+        self.claim_interval = claim_interval
+        self.max_per_second = max_per_second
+        # The token bucket: a second's worth at most, at least one send.
+        self.burst = max(1.0, max_per_second or 0.0)
+        self.tokens = self.burst
+        self.refilled = time.monotonic()
+        self.next_claim = 0.0
         self.concurrency = concurrency
         self.heartbeat = heartbeat
         self.lease = 3 * heartbeat
         self.owner = worker_id()
-        self.running: dict[str, asyncio.Task[str]] = {}
+        self.running: dict[str, asyncio.Task[str | tuple[str, bool]]] = {}
         self.started: set[str] = set()
         self.ended: list[str] = []
         self.failed: list[tuple[str, BaseException]] = []
@@ -97,30 +128,58 @@ class SendLoop:
         free = self.concurrency - len(self.running)
         if free <= 0:
             return False
-        async with self.rt.pool.connection() as conn:
-            claimed = await sql.all(conn, "send_queue_claim", owner=self.owner, lease=self.lease, limit=free)
+        await asyncio.sleep(max(0.0, self.next_claim - time.monotonic()))
+        limit = min(free, self._allowance())
+        if limit <= 0:
+            self.next_claim = time.monotonic() + (1.0 - self.tokens) / (self.max_per_second or 1.0)
+            return True
+        claimed = await self._claim(limit)
+        if claimed:
+            self.next_claim = time.monotonic() + self.claim_interval
+            if self.max_per_second:
+                self.tokens -= len(claimed)
         for row in claimed:
-            self.start(row["id"])
-        return len(claimed) == free or rearmed > 0
+            self.start(row["id"], row if row.get("marked") else None)
+        return len(claimed) == limit or rearmed > 0
 
-    def start(self, message_id: str) -> None:
-        task = asyncio.create_task(self._run(message_id))
+    def _allowance(self) -> int:
+        if not self.max_per_second:
+            return self.concurrency
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.max_per_second)
+        self.refilled = now
+        return int(self.tokens)
+
+    async def _claim(self, limit: int) -> list[dict[str, Any]]:
+        if self.send_claimed is None:
+            async with self.rt.pool.connection() as conn:
+                return await sql.all(conn, "send_queue_claim", owner=self.owner, lease=self.lease, limit=limit)
+        # The claim is the fence of the sends it marks: the last point before it is theirs.
+        failpoints.hit("before_send")
+        async with self.rt.pool.connection() as conn:
+            return await sql.all(conn, "send_queue_claim_marked", owner=self.owner, lease=self.lease, limit=limit,
+                                 enabled=self.rt.settings.feature_sms_enabled, pause_key=guards.KILL_SWITCH_KEY)
+
+    def start(self, message_id: str, marked: dict[str, Any] | None = None) -> None:
+        task = asyncio.create_task(self._run(message_id, marked))
         self.running[message_id] = task
         task.add_done_callback(lambda t, m=message_id: self._ended(m, t))
 
-    async def _run(self, message_id: str) -> str:
+    async def _run(self, message_id: str, marked: dict[str, Any] | None) -> str | tuple[str, bool]:
         self.started.add(message_id)
+        if marked is not None and self.send_claimed is not None:
+            return await self.send_claimed(self.rt, marked, self.owner)
         return await self.send(self.rt, message_id)
 
-    def _ended(self, message_id: str, task: asyncio.Task[str]) -> None:
+    def _ended(self, message_id: str, task: asyncio.Task[str | tuple[str, bool]]) -> None:
         self.running.pop(message_id, None)
         self.started.discard(message_id)
         if task.cancelled():
             pass  # stopped before it began (put back) or a hard stop (its lease runs out)
         elif task.exception() is not None:
             self.failed.append((message_id, task.exception()))
-        else:
-            self.ended.append(message_id)
+        elif not (isinstance(task.result(), tuple) and task.result()[1]):
+            self.ended.append(message_id)  # (a claimed send's result finished its row already)
         self.wake.set()
 
     async def flush(self) -> int:
@@ -205,3 +264,14 @@ class SendLoop:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+
+
+async def vacuum_if_bloated(rt: Runtime) -> bool:
+    """VACUUM "SendQueue" when its dead rows outnumber its live ones (the maintenance loop's
+    duty, any worker may do it); True when it ran."""
+    async with rt.pool.connection() as conn:
+        row = await sql.one(conn, "send_queue_bloat")
+        if row is None or row["dead"] < max(VACUUM_DEAD_ROWS, row["live"]):
+            return False
+        await sql.execute(conn, "send_queue_vacuum")
+    return True

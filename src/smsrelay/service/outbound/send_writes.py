@@ -13,8 +13,9 @@ each send sees the error its own statement gives.
 Twilio's answer is committed without waiting for its WAL flush (`synchronous_commit = off` for
 that statement alone, `record_results` in dispatch.sql). Losing it to a crash of PostgreSQL is
 harmless: the in-flight marker committed before the request (synchronously) stays, the
-"SendQueue" row stays too (its finish commits later in the WAL, so it cannot survive a result
-that was lost), and the lease runs out into a re-run that asks Twilio and adopts the copy — or a
+"SendQueue" row stays too (its finish is either the same commit, for a send the loop claimed
+and marked, or a later one in the WAL, so it cannot survive a result that was lost), and the
+lease runs out into a re-run that asks Twilio and adopts the copy — or a
 status callback, which carries our id, records the sid first. The marker and the status
 callbacks keep waiting for their flush: losing a marker would let a re-run send again, and a
 callback Twilio was answered for is never sent again.
@@ -83,12 +84,14 @@ class Result:
     status: str
     sid: str
     metadata: dict[str, Any]
+    # The send loop's lease owner, when the result should also finish the "SendQueue" row.
+    owner: str | None = None
 
 
 async def _record_many(conn: AsyncConnection, items: Sequence[Result]) -> list[bool]:
     found = {row["id"] for row in await sql.all(
         conn, "record_results", ids=[r.message_id for r in items], statuses=[r.status for r in items],
-        sids=[r.sid for r in items], metadata=[Jsonb(r.metadata) for r in items])}
+        sids=[r.sid for r in items], metadata=[Jsonb(r.metadata) for r in items], owners=[r.owner for r in items])}
     return [r.message_id in found for r in items]
 
 

@@ -235,11 +235,24 @@ SELECT "id" FROM marked;
 -- version; the sid and metadata kept), in one statement. It is committed without waiting for its
 -- WAL flush: losing it to a crash of the server only makes the send's re-run ask Twilio and
 -- adopt its copy (service/outbound/send_writes.py says why nothing else can be lost).
+-- A result that names its lease's owner also finishes its "SendQueue" row (send_queue_finish's
+-- work, in the same commit): a crash loses both or neither, so a lost result always leaves the
+-- row to come due again. An owner that no longer holds the lease finishes nothing.
 WITH off AS MATERIALIZED (
     SELECT set_config('synchronous_commit', 'off', true) AS "setting"
 ), items AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(sids)s::text[], %(metadata)s::jsonb[])
-        AS i("id", "status", "sid", "metadata")
+    SELECT * FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(sids)s::text[], %(metadata)s::jsonb[],
+                         %(owners)s::text[])
+        AS i("id", "status", "sid", "metadata", "owner")
+), mine AS (
+    SELECT q."messageId", q."rerunAt" FROM "SendQueue" q JOIN items i ON i."id" = q."messageId"
+    WHERE q."leaseOwner" = i."owner"
+    FOR UPDATE OF q
+), rearmed AS (
+    UPDATE "SendQueue" q SET "leaseOwner" = NULL, "dueAt" = mine."rerunAt", "rerunAt" = NULL, "claims" = 0
+    FROM mine WHERE q."messageId" = mine."messageId" AND mine."rerunAt" IS NOT NULL
+), finished AS (
+    DELETE FROM "SendQueue" q USING mine WHERE q."messageId" = mine."messageId" AND mine."rerunAt" IS NULL
 )
 UPDATE "MessageLog" m
 SET "status" = CASE WHEN smsrelay_status_should_apply(m."status", i."status") THEN i."status" ELSE m."status" END,

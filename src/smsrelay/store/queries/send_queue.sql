@@ -31,6 +31,68 @@ SET "leaseOwner" = %(owner)s, "dueAt" = now() + make_interval(secs => %(lease)s)
 FROM due WHERE q."messageId" = due."messageId"
 RETURNING q."messageId" AS "id", q."claims";
 
+-- send_queue_claim_marked --
+-- The claim and, for every claimed message nothing but the send is left to decide for, its
+-- in-flight marker, in one statement and one (synchronous) commit: the fence that
+-- mark_in_flight (dispatch.sql) is for a send decided one by one. "Nothing left to decide" is
+-- guards.plain's test, kept narrower where it is cheaper to be sure: a first request (no
+-- marker of an earlier one, no autopilot probe), an org without a rate limit or a switched-off
+-- channel, the kill switch off, no opt-out, reservation, disabled template or autopilot hold,
+-- within the validity period. Every other claimed row comes back unmarked (its columns null)
+-- and goes through dispatch's guards one by one. A message row someone else holds locked is
+-- skipped here too, not waited for: its send goes the guarded way, which waits.
+-- The marker's fields and the SendSlot instant are mark_in_flight's, so a re-run reads a
+-- marker made here as one made there.
+WITH due AS (
+    SELECT "messageId" FROM "SendQueue" WHERE "dueAt" <= now()
+    ORDER BY "dueAt" LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE "SendQueue" q
+    SET "leaseOwner" = %(owner)s, "dueAt" = now() + make_interval(secs => %(lease)s),
+        "claims" = q."claims" + 1, "rerunAt" = NULL
+    FROM due WHERE q."messageId" = due."messageId"
+    RETURNING q."messageId", q."claims"
+), free AS (
+    SELECT m."id" FROM "MessageLog" m JOIN claimed c ON c."messageId" = m."id"
+    WHERE %(enabled)s
+    FOR UPDATE OF m SKIP LOCKED
+), marked AS (
+    UPDATE "MessageLog" m
+    SET "metadata" = m."metadata" || jsonb_build_object(
+            'attempts', coalesce((m."metadata"->>'attempts')::int, 0) + 1,
+            'hold', NULL, 'throttled', NULL, 'failedChecks', NULL,
+            'firstAttemptAt', coalesce(m."metadata"->'firstAttemptAt', to_jsonb(clock_timestamp())),
+            'inFlight', jsonb_build_object('since', clock_timestamp(), 'last', clock_timestamp(),
+                                           'token', 'run_' || replace(gen_random_uuid()::text, '-', ''))),
+        "updatedAt" = now()
+    FROM free f, "OrgSettings" s
+    WHERE m."id" = f."id" AND s."orgId" = m."orgId"
+      AND m."direction" = 'outbound' AND m."status" = 'queued' AND m."twilioSid" IS NULL
+      AND jsonb_typeof(m."metadata"->'inFlight') IS DISTINCT FROM 'object'
+      AND NOT (m."metadata" ? 'autopilotProbe')
+      AND s."maxMessagesPerMinute" IS NULL
+      AND NOT (s."smsDisabled" OR s."mmsDisabled" OR s."whatsappDisabled")
+      AND clock_timestamp() - coalesce(m."sendAt", m."createdAt") <= make_interval(secs => s."validityPeriodSeconds")
+      AND NOT EXISTS (SELECT 1 FROM "SystemSetting" k WHERE k."key" = %(pause_key)s
+                      AND coalesce(k."value"->'paused', 'null'::jsonb) NOT IN ('null'::jsonb, 'false'::jsonb))
+      AND NOT EXISTS (SELECT 1 FROM "OptOut" o WHERE o."orgId" = m."orgId" AND o."phone" = m."to")
+      AND NOT EXISTS (SELECT 1 FROM "SendSlot" p WHERE p."messageId" = m."id" AND p."planned")
+      AND NOT EXISTS (SELECT 1 FROM "MessageTemplate" t WHERE t."id" = m."metadata"->>'templateId'
+                      AND t."disabled" IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM "AutopilotAction" a
+                      WHERE a."kind" = 'hold' AND NOT a."dryRun" AND a."endedAt" IS NULL
+                        AND (a."scopeKind", a."scopeValue") IN (('sender', m."from"), ('country', m."metadata"->>'country'),
+                                                                ('template', m."metadata"->>'templateId')))
+    RETURNING m."id", m."orgId", m."to", m."from", m."content", m."metadata", s."validityPeriodSeconds"
+), logged AS (
+    INSERT INTO "SendSlot" ("orgId", "messageId", "at", "doneAt", "planned")
+    SELECT "orgId", "id", clock_timestamp(), clock_timestamp(), false FROM marked
+)
+SELECT c."messageId" AS "id", c."claims", mk."id" IS NOT NULL AS "marked", mk."to", mk."from", mk."content",
+       mk."metadata", mk."validityPeriodSeconds"
+FROM claimed c LEFT JOIN marked mk ON mk."id" = c."messageId";
+
 -- send_queue_renew --
 -- One heartbeat: the worker's liveness row and the leases of every send it still runs.
 WITH beat AS (
@@ -82,3 +144,14 @@ DELETE FROM "SendWorker" WHERE "id" = %(owner)s;
 
 -- send_queue_listen --
 LISTEN smsrelay_send_queue;
+
+-- send_queue_bloat --
+-- Every send inserts, updates and deletes its "SendQueue" row: a table of a few hundred live rows
+-- leaves thousands of dead ones a second, which each claim's index walk steps over until a
+-- vacuum. The server's counters, flushed by backends about once a second.
+SELECT coalesce(n_dead_tup, 0)::bigint AS "dead", coalesce(n_live_tup, 0)::bigint AS "live"
+FROM pg_stat_user_tables WHERE relid = '"SendQueue"'::regclass;
+
+-- send_queue_vacuum --
+-- SKIP_LOCKED: another worker vacuuming it already is as good.
+VACUUM (SKIP_LOCKED, ANALYZE) "SendQueue";
