@@ -51,6 +51,6 @@ def retention_run(dry_run: Annotated[bool, typer.Option("--dry-run", help="Count
             console.print(f"  {day}  {rows:,}", markup=False)
         return
     console.print(f"deleted {run.deleted:,} messages created before {cutoff}, with {run.callbacks:,} callbacks "
-                  f"and {run.events:,} events"
+                  f"and {run.events:,} events" + (f" ({run.orphans:,} more of no message)" if run.orphans else "")
                   + (f"; exported to {len(run.files)} files in {settings.message_export_dir}"
                      if settings.message_export_dir else ""), markup=False)

@@ -43,6 +43,7 @@ class RetentionRun:
     deleted: int = 0
     callbacks: int = 0
     events: int = 0
+    orphans: int = 0  # callbacks and events of no message (an unknown sid, a test event)
     files: list[str] = field(default_factory=list)
     by_day: list[tuple[date, int]] = field(default_factory=list)
 
@@ -103,7 +104,25 @@ async def run_retention(rt: Runtime, *, dry_run: bool = False, max_batches: int 
                 horizon = result["reached"]
             # A row kept for now or locked is looked at again by the next run, from where it lies.
             horizons[direction] = skipped if skipped is not None else horizon
+        left = None if max_batches is None else max(0, max_batches - batches)
+        left = await _orphans(conn, "retention_orphan_callbacks", run, horizons, left)
+        await _orphans(conn, "retention_orphan_events", run, horizons, left)
     return run
+
+
+async def _orphans(conn: Any, query: str, run: RetentionRun, horizons: dict, batches: int | None) -> int | None:
+    """Walk one table's rows of no message by id from this process's horizon; returns the batches left."""
+    at = horizons.get(query, 0)
+    while batches is None or batches > 0:
+        batches = None if batches is None else batches - 1
+        async with conn.transaction():
+            result = await sql.one(conn, query, horizon=at, cutoff=run.cutoff, limit=BATCH)
+        run.orphans += result["deleted"]
+        at = result["reached"] if result["reached"] is not None else at
+        if result["done"] or result["scanned"] < BATCH:
+            break
+    horizons[query] = at
+    return batches
 
 
 async def _export(root: Path, direction: str, rows: list[dict]) -> list[str]:

@@ -80,3 +80,34 @@ SELECT count(*)::int AS kept FROM (
     WHERE "direction" = 'outbound' AND "status" IN ('queued', 'sending', 'accepted', 'scheduled')
       AND "createdAt" < %(cutoff)s
 ) k;
+
+-- retention_orphan_callbacks --
+-- Callbacks that never matched a message (a sid we did not send) and test events have no row to
+-- leave with. Walked in "id" order (ids grow with time) from the caller's horizon, a batch at a
+-- time; once the walk meets a row newer than the cutoff the rest is for a later run.
+WITH walked AS (
+    SELECT "id", "messageId", "receivedAt" AS at FROM "MessageEvent"
+    WHERE "id" > %(horizon)s ORDER BY "id" LIMIT %(limit)s
+), gone AS (
+    DELETE FROM "MessageEvent" e USING walked w
+    WHERE e."id" = w."id" AND w."messageId" IS NULL AND w.at < %(cutoff)s
+    RETURNING e."id"
+)
+SELECT (SELECT count(*) FROM gone)::int AS deleted, (SELECT count(*) FROM walked)::int AS scanned,
+       coalesce((SELECT min("id") - 1 FROM walked WHERE at >= %(cutoff)s), (SELECT max("id") FROM walked)) AS reached,
+       coalesce((SELECT bool_or(at >= %(cutoff)s) FROM walked), false) AS done;
+
+-- retention_orphan_events --
+-- As retention_orphan_callbacks; a test event still being delivered stops the walk there.
+WITH walked AS (
+    SELECT "id", "messageId", "createdAt" AS at, "state" FROM "WebhookEvent"
+    WHERE "id" > %(horizon)s ORDER BY "id" LIMIT %(limit)s
+), gone AS (
+    DELETE FROM "WebhookEvent" e USING walked w
+    WHERE e."id" = w."id" AND w."messageId" IS NULL AND w.at < %(cutoff)s AND w."state" <> 'pending'
+    RETURNING e."id"
+)
+SELECT (SELECT count(*) FROM gone)::int AS deleted, (SELECT count(*) FROM walked)::int AS scanned,
+       coalesce((SELECT min("id") - 1 FROM walked WHERE at >= %(cutoff)s OR ("messageId" IS NULL AND "state" = 'pending')),
+                (SELECT max("id") FROM walked)) AS reached,
+       coalesce((SELECT bool_or(at >= %(cutoff)s OR ("messageId" IS NULL AND "state" = 'pending')) FROM walked), false) AS done;
