@@ -289,7 +289,8 @@ def run_all(sizes: Sizes, quick: bool, profile: str | None, report: Report, stag
             for rows in sizes.row_counts:
                 lab = label(rows)
                 log(f"  generating {lab} (load {_load()})")
-                generate.generate(qurl, rows, log=log)
+                made = generate.generate(qurl, rows, log=log)
+                report.meta[f"sizes MB @ {lab}"] = ", ".join(f"{k} {v / 2**20:,.0f}" for k, v in made["relations"].items())
                 report.meta[f"load before queries @ {lab}"] = _load()
                 plans = queries.measure_runbook(qurl, lab, sizes.query_runs, report)
                 queries.measure_diagnose(qurl, sim_url, lab, sizes.diagnose_runs, report)

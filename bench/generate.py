@@ -101,6 +101,20 @@ WHERE i.tablename = 'MessageLog' AND i.schemaname = current_schema()
 """
 
 
+SIZES_SQL = """
+SELECT 'heap' AS name, pg_relation_size('"MessageLog"') AS bytes
+UNION ALL SELECT 'toast', coalesce(pg_total_relation_size(reltoastrelid), 0) FROM pg_class WHERE oid = '"MessageLog"'::regclass
+UNION ALL (SELECT c.relname, pg_relation_size(c.oid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+           WHERE i.indrelid = '"MessageLog"'::regclass ORDER BY c.relname)
+UNION ALL SELECT 'total', pg_total_relation_size('"MessageLog"')
+"""
+
+
+def relation_sizes(conn: psycopg.Connection) -> dict[str, int]:
+    """Bytes of "MessageLog"'s heap, TOAST and each index: what the memory needed is sized from."""
+    return {name: int(size) for name, size in conn.execute(SIZES_SQL).fetchall()}
+
+
 def generate(url: str, total: int, *, log=print) -> dict[str, float]:
     """Replace "MessageLog" with `total` generated rows, in creation order."""
     timings: dict[str, float] = {}
@@ -142,8 +156,11 @@ def generate(url: str, total: int, *, log=print) -> dict[str, float]:
         rows = conn.execute('SELECT count(*) FROM "MessageLog"').fetchone()[0]
         size = conn.execute("""SELECT pg_size_pretty(pg_total_relation_size('"MessageLog"'))""").fetchone()[0]
         busy = conn.execute("""SELECT count(*) FROM "MessageLog" WHERE "createdAt" > now() - interval '1 hour'""").fetchone()[0]
+        sizes = relation_sizes(conn)
     log(f"    {rows:,} rows ({size}), {busy:,} in the last hour; load {timings['load_s']:.0f} s, "
         f"indexes {timings['index_s']:.0f} s, vacuum+analyze {timings['vacuum_s']:.0f} s")
+    log("    sizes (MB): " + ", ".join(f"{k} {v / 2**20:,.0f}" for k, v in sizes.items()))
+    timings["relations"] = sizes  # type: ignore[assignment]
     timings["rows"] = rows
     timings["busy_rows"] = busy
     timings["size"] = size  # type: ignore[assignment]

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
 
     # Message bodies are purged after this many days; rows and metadata stay for the runbook.
     content_retention_days: int = Field(default=30, ge=1)
+    # Message rows (with their callbacks and events) are deleted after this many days; unset keeps
+    # them forever. At least 8: the dashboard's and the incident commands' 7-day views read rows.
+    message_retention_days: int | None = Field(default=None, ge=8)
+    # Where rows are written (gzip NDJSON, a folder per UTC day) before they are deleted; unset: not kept.
+    message_export_dir: Path | None = None
     # Per API key, shared by every API process (counted in PostgreSQL).
     api_rate_limit_per_minute: int = Field(default=6000, ge=1)
     # Largest request body the API reads; a 1,600-character SMS is far below it.

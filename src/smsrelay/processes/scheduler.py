@@ -42,7 +42,7 @@ def default_duties() -> list[tuple[str, Duty]]:
     from smsrelay.service.operations.autopilot import autopilot_duty
 
     return [("reconcile", reconcile.reconcile_open_messages), ("observability", observability_duty),
-            ("retention", retention.purge_content), ("unknown_outcomes", dispatch.settle_unknown_outcomes),
+            ("retention", retention.retention_duty), ("unknown_outcomes", dispatch.settle_unknown_outcomes),
             ("autopilot", autopilot_duty)]
 
 

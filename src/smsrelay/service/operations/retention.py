@@ -1,15 +1,26 @@
 """Retention: message bodies, callback payloads and idempotency keys are purged after
-CONTENT_RETENTION_DAYS; message rows, their metadata and event rows stay."""
+CONTENT_RETENTION_DAYS; message rows, their metadata and event rows stay until
+MESSAGE_RETENTION_DAYS, if it is set (row_retention.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from smsrelay.service.operations import row_retention
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
 BATCH = 5000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Row batches per scheduler round: a few seconds of deletes; the next round (30 s on) carries on.
+ROW_BATCHES_PER_ROUND = 200
+
+
+async def retention_duty(rt: Runtime) -> dict[str, int]:
+    """The scheduler's round: content first (it may have a shorter horizon), then rows."""
+    purged = await purge_content(rt)
+    run = await row_retention.run_retention(rt, max_batches=ROW_BATCHES_PER_ROUND, count_first=False)
+    return {"purged": purged, "deleted": run.deleted if run else 0}
 
 
 async def purge_content(rt: Runtime, *, now: datetime | None = None, max_batches: int = 20) -> int:
@@ -20,7 +31,9 @@ async def purge_content(rt: Runtime, *, now: datetime | None = None, max_batches
     A row locked by a writer is skipped, and the kept horizon never passes it: the next run
     starts again there."""
     now = now or datetime.now(timezone.utc)
-    cutoff = now - timedelta(days=rt.settings.content_retention_days)
+    # Nothing outlives its row: idempotency keys naming a deleted message go with it.
+    days = min(rt.settings.content_retention_days, rt.settings.message_retention_days or rt.settings.content_retention_days)
+    cutoff = now - timedelta(days=days)
     horizons: dict[str, datetime] = rt.extras.setdefault("purge_horizons", {})
     purged = 0
     async with rt.pool.connection() as conn:
