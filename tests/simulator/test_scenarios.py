@@ -49,6 +49,7 @@ CASES = [
     Case("geo_blocked", {"country": "FR"}, traffic(to=TO_FR), traffic(), http=(400, 21408)),
     Case("unknown_error", {"match": "retry-me"}, traffic(body="retry-me"), traffic(),
          callback=("undelivered", 30008)),
+    Case("uncatalogued", {"number": LONG}, traffic(), traffic(from_=LONG2), callback=("undelivered", 39999)),
     Case("outage", {"number": LONG}, traffic(), traffic(from_=LONG2), http=(503, 20503)),
     Case("rate_limited", {"number": LONG}, traffic(), traffic(from_=LONG2), http=(429, 20429)),
     Case("queue_overflow", {"number": LONG}, traffic(), traffic(from_=LONG2), callback=("failed", 30001)),
@@ -233,3 +234,10 @@ def test_one_scenario_can_be_removed_and_the_others_stay(twilio, sim):
     assert twilio.messages.create(to=TO_FR, from_=LONG2, body="hi").status == "queued"
     with pytest.raises(RuntimeError, match="404"):
         sim.remove_scenario(geo["id"])
+
+
+def test_uncatalogued_uses_a_code_the_catalogue_does_not_know():
+    from smsrelay.domain import catalogue
+    from smsrelay.simulator.scenarios import CATALOGUE
+
+    assert catalogue.lookup(CATALOGUE["uncatalogued"].code) is None

@@ -84,6 +84,10 @@ CATALOGUE: dict[str, ScenarioKind] = {
                      summary="region permission not enabled: 21408"),
         ScenarioKind("unknown_error", "delivery", 30008, final_status="undelivered",
                      summary="unknown error: 30008"),
+        # A failure mode Twilio documents after our catalogue was written (39999 is no code of
+        # its dictionary): what "nothing unknown goes unnoticed" is tested with.
+        ScenarioKind("uncatalogued", "delivery", 39999, final_status="undelivered",
+                     summary="a delivery failure with a code our error catalogue does not know: 39999"),
         ScenarioKind("outage", "api", 20503, 503, summary="REST API 5xx and hanging requests"),
         ScenarioKind("rate_limited", "api", 20429, 429, summary="429 / 20429 on create"),
         ScenarioKind("rate_exceeded", "rate", 20429, 429, alt_codes=(14107,),
