@@ -8,6 +8,7 @@ import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
+from smsrelay.simulator.scenarios import ScenarioBook
 from tests.support.sim_numbers import LONG, LONG2, TOLL, TO_FR, TO_US, TO_US2
 from tests.support.waiting import wait_until
 
@@ -48,6 +49,7 @@ CASES = [
     Case("geo_blocked", {"country": "FR"}, traffic(to=TO_FR), traffic(), http=(400, 21408)),
     Case("unknown_error", {"match": "retry-me"}, traffic(body="retry-me"), traffic(),
          callback=("undelivered", 30008)),
+    Case("uncatalogued", {"number": LONG}, traffic(), traffic(from_=LONG2), callback=("undelivered", 39999)),
     Case("outage", {"number": LONG}, traffic(), traffic(from_=LONG2), http=(503, 20503)),
     Case("rate_limited", {"number": LONG}, traffic(), traffic(from_=LONG2), http=(429, 20429)),
     Case("queue_overflow", {"number": LONG}, traffic(), traffic(from_=LONG2), callback=("failed", 30001)),
@@ -178,3 +180,64 @@ def test_sender_number_issue_shows_on_the_number(twilio, sim):
     assert number.status != "in-use" and number.capabilities["sms"] is False
     sim.clear_scenarios()
     assert twilio.incoming_phone_numbers.list(phone_number=LONG)[0].status == "in-use"
+
+
+def _created(twilio, from_: str, n: int, start: int = 0) -> list[bool | int]:
+    out: list[bool | int] = []
+    for i in range(start, start + n):
+        try:
+            twilio.messages.create(to=TO_US, from_=from_, body=f"burst {i}")
+            out.append(True)
+        except TwilioRestException as exc:
+            assert exc.status == 429
+            out.append(exc.code)
+    return out
+
+
+def test_rate_exceeded_refuses_only_while_the_sender_is_over_its_rate(twilio, sim):
+    scenario = sim.set_scenario("rate_exceeded", number=LONG, limit=3)
+    assert (scenario["limit"], scenario["per_seconds"], scenario["refused"]) == (3, 60.0, 0)
+    # A burst: the first `limit` go through, the rest are refused; another sender is untouched.
+    assert _created(twilio, LONG, 5) == [True, True, True, 20429, 20429]
+    assert _created(twilio, LONG2, 5) == [True] * 5
+    [active] = sim.scenarios()
+    assert active["refused"] == 2 and active["last_refused_at"] is not None
+
+
+def test_rate_exceeded_counts_what_was_accepted_within_its_window():
+    book = ScenarioBook()
+    s = book.add("rate_exceeded", number=LONG, limit=2, per_seconds=10)
+    s.accepted(LONG, 100.0)
+    s.accepted(LONG, 101.0)
+    assert s.over_rate(LONG, 105.0) and not s.over_rate(LONG2, 105.0)
+    # Slowed down: once the first has left the window the sender gets through again, with the
+    # scenario still active (what throttling must achieve).
+    assert not s.over_rate(LONG, 110.0)
+    s.accepted(LONG, 110.0)
+    assert s.over_rate(LONG, 110.5) and not s.over_rate(LONG, 121.0)
+
+
+def test_rate_exceeded_needs_a_limit_and_takes_14107(twilio, sim):
+    with pytest.raises(RuntimeError, match="needs a limit"):
+        sim.set_scenario("rate_exceeded", number=LONG)
+    with pytest.raises(RuntimeError, match="rate scenarios only"):
+        sim.set_scenario("rate_limited", number=LONG, limit=3)
+    sim.set_scenario("rate_exceeded", number=LONG, limit=1, code=14107)
+    assert _created(twilio, LONG, 2) == [True, 14107]
+
+
+def test_one_scenario_can_be_removed_and_the_others_stay(twilio, sim):
+    geo = sim.set_scenario("geo_blocked", country="FR")
+    sim.set_scenario("rate_exceeded", number=LONG, limit=1)
+    sim.remove_scenario(geo["id"])
+    assert [s["name"] for s in sim.scenarios()] == ["rate_exceeded"]
+    assert twilio.messages.create(to=TO_FR, from_=LONG2, body="hi").status == "queued"
+    with pytest.raises(RuntimeError, match="404"):
+        sim.remove_scenario(geo["id"])
+
+
+def test_uncatalogued_uses_a_code_the_catalogue_does_not_know():
+    from smsrelay.domain import catalogue
+    from smsrelay.simulator.scenarios import CATALOGUE
+
+    assert catalogue.lookup(CATALOGUE["uncatalogued"].code) is None

@@ -30,6 +30,8 @@ class ScenarioIn(BaseModel):
     rate: float | None = Field(default=None, ge=0, le=1)
     for_seconds: float | None = Field(default=None, gt=0)
     code: int | None = None
+    limit: int | None = Field(default=None, ge=1)
+    per_seconds: float | None = Field(default=None, gt=0)
 
 
 class InboundIn(BaseModel):
@@ -86,7 +88,8 @@ def add_scenario(body: ScenarioIn, request: Request):
     try:
         s = _engine(request).scenarios.add(
             body.name, number=body.number, match=body.match, country=body.country,
-            rate=body.rate, for_seconds=body.for_seconds, code=body.code,
+            rate=body.rate, for_seconds=body.for_seconds, code=body.code, limit=body.limit,
+            per_seconds=body.per_seconds,
         )
     except ScenarioError as exc:
         raise HTTPException(400, str(exc)) from exc
@@ -98,6 +101,14 @@ def add_scenario(body: ScenarioIn, request: Request):
 def clear_scenarios(request: Request):
     _engine(request).scenarios.clear()
     return {"active": []}
+
+
+@router.delete("/scenarios/{scenario_id}")
+def remove_scenario(scenario_id: int, request: Request):
+    scenarios = _engine(request).scenarios
+    if not scenarios.remove(scenario_id):
+        raise HTTPException(404, f"no active scenario {scenario_id}")
+    return {"active": [x.as_dict() for x in scenarios.active()]}
 
 
 @router.get("/ledger")

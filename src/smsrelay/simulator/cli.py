@@ -80,6 +80,9 @@ def scenario(
     rate: Optional[float] = typer.Option(None, "--rate", min=0, max=1, help="fraction affected"),
     for_: Optional[str] = typer.Option(None, "--for", help="duration, e.g. 10m or 30s"),
     code: Optional[int] = typer.Option(None, "--code", help="alternative error code"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                        help="rate_exceeded: messages per sender per --per-seconds"),
+    per_seconds: Optional[float] = typer.Option(None, "--per-seconds", help="rate_exceeded's window (60)"),
     clear: bool = typer.Option(False, "--clear", help="clear every active scenario"),
     list_: bool = typer.Option(False, "--list", help="list active and available scenarios"),
     url: Optional[str] = UrlOpt,
@@ -95,7 +98,8 @@ def scenario(
             return
         try:
             s = sim.set_scenario(name, number=number, match=match, country=country, rate=rate,
-                                 for_seconds=parse_duration(for_) if for_ else None, code=code)
+                                 for_seconds=parse_duration(for_) if for_ else None, code=code,
+                                 limit=limit, per_seconds=per_seconds)
         except RuntimeError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc

@@ -167,6 +167,11 @@ class Engine:
                 if s.name == "rate_limited":
                     raise TwilioFault(20429, 429, "Too Many Requests")
                 raise TwilioFault(20503, 503, "Service Unavailable")
+        counting = [s for s in self.scenarios.by_stage("rate") if s.matches(t, rng)]
+        for s in counting:
+            if s.over_rate(sender, time.time()):
+                s.refuse(time.time())
+                raise TwilioFault(s.error_code or 20429, 429, "Too Many Requests")
         if self._suspended_for(t):
             raise TwilioFault(20403, 403, "Account is not active (10001): Permission Denied")
 
@@ -214,6 +219,8 @@ class Engine:
         )
         msg.history.append((msg.status, now))
         self.state.add_message(msg)
+        for s in counting:  # what the rate counts is what Twilio accepted
+            s.accepted(sender, now)
         self.throughput.enqueue(sender, kind, msg)
         lost = self.scenarios.first_match("created", t, rng)
         if lost is not None:

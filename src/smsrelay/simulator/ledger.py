@@ -64,10 +64,17 @@ class SimulatorClient:
     # --- scenarios -------------------------------------------------------------------------
     def set_scenario(self, name: str, *, number: str | None = None, match: str | None = None,
                      country: str | None = None, rate: float | None = None,
-                     for_seconds: float | None = None, code: int | None = None) -> dict | None:
+                     for_seconds: float | None = None, code: int | None = None, limit: int | None = None,
+                     per_seconds: float | None = None) -> dict | None:
         body = {"name": name, "number": number, "match": match, "country": country,
                 "rate": rate, "for_seconds": for_seconds, "code": code}
+        if limit is not None or per_seconds is not None:  # rate scenarios (rate_exceeded)
+            body |= {"limit": limit, "per_seconds": per_seconds}
         return self._ok(self._http.post("/_sim/scenarios", json=body))["scenario"]
+
+    def remove_scenario(self, scenario_id: int) -> None:
+        """Clear one scenario; the others stay active."""
+        self._ok(self._http.delete(f"/_sim/scenarios/{scenario_id}"))
 
     def scenarios(self) -> list[dict]:
         return self._ok(self._http.get("/_sim/scenarios"))["active"]

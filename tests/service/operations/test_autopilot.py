@@ -5,6 +5,8 @@ counted against the simulator's ledger. A dry run changes nothing and says what 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from smsrelay.service.operations import autopilot, autopilot_actions, autopilot_config
@@ -96,11 +98,15 @@ def test_autopilot__mitigates_at_the_right_scope_then_releases_every_message_onc
         assert stack.sql('SELECT "state" FROM "AutopilotAction"')[0]["state"] == "holding"
 
         s.clear_scenarios()
-        for _ in range(40):
+        # By time, not by rounds: a throttle is lifted only once its org's 429 backlog went out,
+        # which waits for the retries' backoff (up to half a minute on a loaded machine).
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
             states = {a["state"] for a in _actions(stack)}
             if states == {"closed"}:
                 break
             _duty(stack)
+            time.sleep(0.2)  # a round per fifth of a second at most: the scheduler's own tick is slower
             wait_until(lambda: not stack.sql("""SELECT 1 FROM "MessageLog" WHERE "status" IN ('queued', 'sent')
                                                 AND "metadata"->'hold' IS NULL AND "metadata"->'lastError' IS NULL"""),
                        timeout=20, what="sends in flight to settle")

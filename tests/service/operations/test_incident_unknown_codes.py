@@ -87,3 +87,40 @@ def test_current_causes__gives_the_autopilot_live_causes_with_scope_and_time(sta
     assert live.cause == "unknown_code" and live.state == "live" and live.orgs == (orgs[2]["id"],)
     assert live.onset is not None and d.since < live.onset <= live.last_seen <= d.until
     assert d.causes[-1].cause == "none" or d.causes[-1].state == "resolved"
+
+
+def test_an_uncatalogued_code_reported_by_twilio_at_one_org_amid_noise__names_that_code_and_org(stack):
+    """End to end: the code arrives in Twilio's status callbacks (the simulator's `uncatalogued`
+    scenario on one org's number), the other orgs carry the same code at its usual background
+    rate and deliver normally."""
+    from tests.support.incident import send, settled, sim
+
+    orgs = make_orgs(stack)
+    history(stack, orgs, 60)
+    for days in (1, 2, 3):
+        for org in orgs:
+            _delivered_days_ago(stack, org, 60, days)
+            _failures(stack, org, "39999", 1, days_ago=days, tag=f"d{days}")
+    for org in (orgs[0], orgs[2]):
+        _failures(stack, org, "39999", 1, tag="now")  # background, as on earlier days
+    with sim(stack) as s:
+        s.set_scenario("uncatalogued", number=orgs[1]["numbers"][0])
+        burst = [send(stack, orgs[1], f"+1415555{7000 + k:04d}") for k in range(12)]
+        others = [send(stack, o, f"+1415555{7100 + 20 * i + k:04d}") for i, o in enumerate((orgs[0], orgs[2]))
+                  for k in range(4)]
+        settled(stack, burst + others)
+    rows = stack.sql('SELECT "status", "metadata"->>\'twilioErrorCode\' AS code FROM "MessageLog" '
+                     'WHERE "id" = ANY(%s)', (burst,))
+    assert {(r["status"], r["code"]) for r in rows} == {("undelivered", "39999")}
+    for m in others:
+        stack.wait_status(m, "delivered")
+    stack.sql('SELECT smsrelay_rollup_rebuild()')
+
+    causes = diagnose(stack)["causes"]
+    unknown = [c for c in causes if c["cause"] == "unknown_code" and c["state"] == "live"]
+    assert len(unknown) == 1 and causes[0] == unknown[0], causes[:3]
+    top = unknown[0]
+    assert top["codes"] == ["39999"] and top["orgs"] == [orgs[1]["id"]]
+    assert "39999" in top["summary"] and orgs[1]["id"] in top["summary"]
+    assert top["numbers"] == [orgs[1]["numbers"][0]] or orgs[1]["numbers"][0] in " ".join(top["evidence"])
+    assert "No incident" not in next(c for c in causes if c["cause"] == "none")["summary"]

@@ -124,8 +124,19 @@ async def _twilio_says_cleared(rt: Runtime, action: dict[str, Any]) -> str | Non
 
 async def _probe(rt: Runtime, action: dict[str, Any], live: bool) -> str:
     if action["kind"] == "throttle":
-        # A throttle holds nothing: the cause has cleared once no failure of it is live.
-        return await _release(rt, action, "no rate-limit failure within the live window") if not live else "holding"
+        # A throttle holds nothing: the cause has cleared once no failure of it is live and the
+        # throttle has let out every message that was refused for the rate (lifted earlier, it
+        # would let that backlog out at once, which is what tripped the limit).
+        if live:
+            return "holding"
+        details = action["details"] or {}
+        async with rt.pool.connection() as conn:
+            waiting = (await sql.one(conn, "autopilot_still_retrying", org_id=action["scopeValue"],
+                                     codes=details.get("codes") or [],
+                                     since=details.get("onset") or action["createdAt"]))["n"]
+        if waiting:
+            return "holding"
+        return await _release(rt, action, "no rate-limit failure within the live window")
     why = await _twilio_says_cleared(rt, action)
     if why is not None:
         async with rt.pool.connection() as conn:

@@ -32,6 +32,13 @@ WHERE "direction" = 'outbound' AND "createdAt" > %(after)s
   AND ("status" IN ('failed', 'undelivered') AND "metadata"->>'twilioErrorCode' = ANY(%(codes)s)
        OR "status" = 'queued' AND "metadata"->'lastError'->>'code' = ANY(%(codes)s));
 
+-- autopilot_still_retrying --
+-- An org's messages that are still waiting to be sent again after one of the cause's codes (a
+-- throttle's backlog): lifting the throttle before they went out would let them out at once.
+SELECT count(*)::int AS n FROM "MessageLog"
+WHERE "orgId" = %(org_id)s AND "direction" = 'outbound' AND "createdAt" >= %(since)s::timestamptz - interval '1 minute'
+  AND "status" = 'queued' AND "metadata"->'lastError'->>'code' = ANY(%(codes)s);
+
 -- autopilot_insert_action --
 INSERT INTO "AutopilotAction" ("id", "cause", "kind", "scopeKind", "scopeValue", "orgId", "dryRun", "state",
                                "reason", "widened", "details")
