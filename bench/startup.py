@@ -8,6 +8,8 @@ interpreter's; never a pass/fail test.
     uv run python -m bench.startup                    # fresh database, 10M generated rows
     uv run python -m bench.startup --database-url URL # an existing generated history
     uv run python -m bench.startup --rows 100000 --runs 3
+    uv run python -m bench.startup --database-url URL --before-src /tmp/base/src   # + the same commands
+                                                  # from another checkout's src (`git archive REV src`), in this run
 
 The machine's other load counts: the figures are those of the moment, which the run prints
 (load average) beside them.
@@ -48,7 +50,7 @@ def _wall(cmd: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def measure(database_url: str, sim_url: str, runs: int) -> list[dict]:
+def measure(database_url: str, sim_url: str, runs: int, before_src: str | None = None) -> list[dict]:
     py = sys.executable
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "SIM_", "SMSRELAY_"))}
     env.update({"DATABASE_URL": database_url, "TWILIO_API_BASE": sim_url, "COLUMNS": "120"})
@@ -73,6 +75,13 @@ def measure(database_url: str, sim_url: str, runs: int) -> list[dict]:
         times = [_wall(cmd, env) for _ in range(runs)]
         results.append({"name": name, "median": statistics.median(times), "min": min(times), "max": max(times),
                         "cpu": statistics.median(_CPU[-runs:])})
+    if before_src:  # the in-run baseline of a change: the same commands from the other checkout's src
+        before_env = dict(env, PYTHONPATH=before_src)
+        for name in ("smsrelay --help", "smsrelay incident diagnose", "smsrelay incident diagnose --json"):
+            _wall(commands[name], before_env)
+            times = [_wall(commands[name], before_env) for _ in range(runs)]
+            results.append({"name": f"  before: {name.removeprefix('smsrelay ')}", "median": statistics.median(times),
+                            "min": min(times), "max": max(times), "cpu": statistics.median(_CPU[-runs:])})
     times = [_wall(commands["smsrelay incident diagnose"], source_env) for _ in range(runs)]
     results.append({"name": "  same, compiled from source", "median": statistics.median(times), "min": min(times),
                     "max": max(times), "cpu": statistics.median(_CPU[-runs:])})
@@ -96,6 +105,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="an existing database with a generated history")
     parser.add_argument("--rows", type=int, default=10_000_000, help="rows to generate (fresh database only)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--before-src", help="another checkout's src directory, measured in the same run")
     args = parser.parse_args()
     db = Database()
     cluster = Cluster(env={k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "SIM_"))})
@@ -116,7 +126,7 @@ def main() -> None:
         port = free_port()
         sim = cluster.start("simulator", ["sim", "--port", str(port)], port=port)
         cluster.wait_http(sim, "/_sim/health")
-        report(measure(url, f"http://127.0.0.1:{port}", args.runs), rows)
+        report(measure(url, f"http://127.0.0.1:{port}", args.runs, args.before_src), rows)
     finally:
         cluster.stop_all()
         db.stop()

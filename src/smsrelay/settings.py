@@ -6,11 +6,14 @@ simulator signs callbacks with exactly the token the service validates against.
 
 from __future__ import annotations
 
+import json
+import os
+import typing
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Local defaults: shaped like real Twilio credentials so the SDK accepts them, but
 # obviously fake. They only ever authenticate against the simulator.
@@ -19,8 +22,22 @@ DEFAULT_AUTH_TOKEN = "simulated_auth_token_0000000000"
 DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8010"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+class Settings(BaseModel):
+    """Each field is read from the environment variable of its name (any case), then from
+    ./.env; a value given to the constructor wins over both, and `_env_file=None` skips .env.
+    That is what pydantic-settings did; reading them here keeps its import (a third of the
+    CLI's start-up, issue 19) out of every process."""
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        given = dict(data)
+        env_file = given.pop("_env_file", ".env")
+        return {**environment(cls.model_fields, env_file), **given}
 
     database_url: str | None = Field(default=None, description="PostgreSQL URL; embedded when unset")
     smsrelay_home: Path = Field(default=Path(".smsrelay"), description="data directory for the embedded database")
@@ -198,6 +215,32 @@ class Settings(BaseSettings):
         if self.twilio_account_sid == DEFAULT_ACCOUNT_SID:
             return f"http://{self.simulator_host}:{self.simulator_port}"
         return None
+
+
+def environment(fields: dict[str, Any], env_file: str | Path | None = ".env") -> dict[str, Any]:
+    """The fields' values found in `env_file` and then the environment (which wins), by field
+    name in any case; a list, set or dict field's value is JSON."""
+    names = {name.lower(): name for name in fields}
+    found: dict[str, Any] = {}
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        found.update((names[k.lower()], v) for k, v in dotenv_values(env_file).items()
+                     if k.lower() in names and v is not None)
+    found.update((names[k.lower()], v) for k, v in os.environ.items() if k.lower() in names)
+    for name, value in found.items():
+        if _is_json(fields[name].annotation):
+            try:
+                found[name] = json.loads(value)
+            except ValueError:
+                pass  # left to the field's validation, which names the variable
+    return found
+
+
+def _is_json(annotation: Any) -> bool:
+    if typing.get_origin(annotation) in (list, set, frozenset, tuple, dict) or annotation in (list, set, dict, tuple):
+        return True
+    return any(_is_json(arg) for arg in typing.get_args(annotation) if arg is not type(None))
 
 
 def is_loopback_url(url: str) -> bool:

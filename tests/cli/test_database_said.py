@@ -72,3 +72,9 @@ def test_org_list_and_lookup_by_name(tmp_path, database_url):
     assert status.returncode == 0 and json.loads(status.stdout)["org"] == ids[2], status.stderr
     keys = _run(tmp_path, "org", "key", "list", "Beta", **db)
     assert keys.returncode == 0 and "default" in keys.stdout, keys.stderr
+
+
+def test_db_upgrade_names_the_database_it_migrated(tmp_path, database_url):
+    r = _run(tmp_path, "db", "upgrade", DATABASE_URL=database_url)
+    assert r.returncode == 0 and r.stdout.strip() == "database is up to date", r.stderr
+    assert r.stderr.strip() == f"database: {database_said.describe_url(database_url)} (DATABASE_URL)"

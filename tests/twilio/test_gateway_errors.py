@@ -109,6 +109,29 @@ def test_request_sent_then_no_answer__ambiguous(hostile, mode):
         _call(server.url, "fetch_message", sid="SM" + "1" * 32)
 
 
+CHECKS = [("balance", {}), ("account", {}), ("numbers", {}), ("numbers", {"phone_number": "+15017122661"})]
+
+
+def _blocking(base_url: str, method: str, timeout: float = 1.0, **kwargs):
+    return getattr(TwilioGateway("AC" + "0" * 32, "token", base_url, timeout=timeout), f"{method}_blocking")(**kwargs)
+
+
+@pytest.mark.parametrize("method,kwargs", CHECKS)
+def test_blocking_checks__same_three_outcomes_on_the_synchronous_transport(hostile, method, kwargs):
+    """The diagnosis's checks use the SDK's requests transport (no aiohttp): nothing listening is
+    Unavailable, a reset after the request is Ambiguous, silence is Ambiguous and timed out."""
+    with pytest.raises(Unavailable) as nobody:
+        _blocking(f"http://127.0.0.1:{free_port()}", method, **kwargs)
+    assert nobody.value.definite and nobody.value.retryable
+    reset = hostile("reset")
+    with pytest.raises(Ambiguous) as hung_up:
+        _blocking(reset.url, method, **kwargs)
+    assert reset.requests >= 1 and not hung_up.value.timed_out
+    with pytest.raises(Ambiguous) as silent:
+        _blocking(hostile("hang").url, method, timeout=0.3, **kwargs)
+    assert silent.value.timed_out
+
+
 def test_simulator_answers__refused_with_its_code_or_ambiguous_on_5xx(make_stack):
     stack = make_stack(start_worker=False)
     base, sid, token = stack.settings.twilio_base_url, stack.settings.twilio_account_sid, stack.settings.twilio_auth_token
@@ -139,6 +162,14 @@ def test_simulator_answers__refused_with_its_code_or_ambiguous_on_5xx(make_stack
             with pytest.raises(Refused) as auth:
                 call(method, **kwargs)
             assert auth.value.code == 20003
+        for method, kwargs in CHECKS:
+            gw = TwilioGateway(sid, token, base, timeout=5)
+            with pytest.raises(Refused) as auth:
+                getattr(gw, f"{method}_blocking")(**kwargs)
+            assert auth.value.code == 20003 and auth.value.http_status == 401
+        sim.clear_scenarios()
+        gw = TwilioGateway(sid, token, base, timeout=5)
+        assert gw.account_blocking()["status"] == "active" and gw.balance_blocking()["currency"]
 
 
 def _imports(path: Path) -> set[str]:

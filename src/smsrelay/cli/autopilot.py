@@ -35,11 +35,14 @@ def _show(data: dict[str, Any]) -> None:
 
 
 @app.command("status")
-def autopilot_status(as_json: Json = False) -> None:
-    """Which causes it may act on, and what it did in the last 24 hours."""
-    from smsrelay.service.operations import autopilot
+def autopilot_status(causes: Causes = None, as_json: Json = False) -> None:
+    """Which causes it may act on, and what it did in the last 24 hours (only for CAUSE… when named)."""
+    from smsrelay.service.operations import autopilot, autopilot_config
 
+    wanted = set(autopilot_config.check_causes(causes))  # an unknown cause: one line, exit 2, before any database
     data = run_with_runtime(autopilot.status)
+    data = {**data, "causes": [c for c in data["causes"] if c["cause"] in wanted],
+            "actions": [a for a in data["actions"] if a["cause"] in wanted]}
     if as_json:
         return print_json(data)
     _show(data)

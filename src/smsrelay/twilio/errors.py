@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
+import sys
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from smsrelay.domain import catalogue
@@ -101,14 +101,43 @@ def classify(exc: BaseException) -> TwilioError | None:
         return classify_rest_error(exc)
     if isinstance(exc, TwilioException) and (page := _page_error(exc)) is not None:
         return page
-    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+    # Either transport's exceptions, if it is loaded: an exception cannot come from one that is not.
+    aiohttp, requests = sys.modules.get("aiohttp"), sys.modules.get("requests")
+    if aiohttp is not None and isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
         return Unavailable(f"cannot reach Twilio: {type(exc).__name__}: {exc}")
-    if isinstance(exc, asyncio.TimeoutError):
+    if requests is not None and _never_connected(exc, requests):
+        return Unavailable(f"cannot reach Twilio: {type(exc).__name__}: {exc}")
+    if isinstance(exc, asyncio.TimeoutError) or (requests is not None and isinstance(exc, requests.exceptions.ReadTimeout)):
         return Ambiguous(None, f"no answer in time: {type(exc).__name__}", http_status=None, timed_out=True)
-    if isinstance(exc, (aiohttp.ClientError, OSError, TwilioException, ValueError)):
+    if isinstance(exc, (OSError, TwilioException, ValueError)) or (aiohttp is not None and isinstance(exc, aiohttp.ClientError)):
         # The request may have reached Twilio (a reset, a truncated or unreadable answer).
         return Ambiguous(None, f"network error: {type(exc).__name__}: {exc}", http_status=None)
     return None
+
+
+def _never_connected(exc: BaseException, requests) -> bool:
+    """requests' "the connection was never made" (connect timeout, refused, DNS): its
+    ConnectionError also covers a reset after the request went out, which is not this."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.exceptions.ConnectionError) or isinstance(exc, requests.exceptions.ReadTimeout):
+        return False
+    from urllib3.exceptions import MaxRetryError, NewConnectionError  # DNS failures are one too
+
+    cause = exc.args[0] if exc.args else None
+    reason = cause.reason if isinstance(cause, MaxRetryError) else cause
+    return isinstance(reason, NewConnectionError)
+
+
+def translated_sync(call: Callable[[], T]) -> T:
+    """`translated` for the SDK's synchronous transport."""
+    try:
+        return call()
+    except Exception as exc:
+        ours = classify(exc)
+        if ours is None:
+            raise
+        raise ours from exc
 
 
 async def translated(call: Awaitable[T]) -> T:

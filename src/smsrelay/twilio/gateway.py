@@ -1,18 +1,27 @@
 """Send, fetch and inspect through the official SDK; every failure comes out as one of the
-outcomes in `smsrelay.twilio.errors`."""
+outcomes in `smsrelay.twilio.errors`.
+
+Sends, fetches and lists go through the SDK's asyncio transport (aiohttp, imported when first
+used). The account checks also have a blocking form on the synchronous transport
+(`*_blocking`), for a process that asks Twilio only those: `incident diagnose` runs them on
+threads and so never imports aiohttp."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import twilio.rest.api.v2010.account  # noqa: F401 - every call below goes through it: imported with the gateway
 from twilio.rest import Client
 
 from smsrelay.twilio.errors import (  # noqa: F401 - re-exported: the adapter's vocabulary
-    Ambiguous, Refused, SendFailed, TwilioError, Unavailable, classify_rest_error, translated,
+    Ambiguous, Refused, SendFailed, TwilioError, Unavailable, classify_rest_error, translated, translated_sync,
 )
-from smsrelay.twilio.http import BaseUrlAsyncHttpClient
+from smsrelay.twilio.http import BaseUrlHttpClient
+
+if TYPE_CHECKING:
+    from smsrelay.twilio.http_async import BaseUrlAsyncHttpClient
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class TwilioGateway:
         self.timeout = timeout
         self._async_http: BaseUrlAsyncHttpClient | None = None
         self._client: Client | None = None
+        self._sync_client: Client | None = None
 
     @classmethod
     def from_settings(cls, settings) -> "TwilioGateway":
@@ -38,15 +48,28 @@ class TwilioGateway:
     def _async_client(self) -> Client:
         # aiohttp sessions belong to an event loop, so the client is built lazily inside it.
         if self._client is None:
+            from smsrelay.twilio.http_async import BaseUrlAsyncHttpClient
+
             self._async_http = BaseUrlAsyncHttpClient(self.base_url, self.timeout)
             self._client = Client(self.account_sid, self.auth_token, http_client=self._async_http)
         return self._client
+
+    def _blocking_client(self) -> Client:
+        # One requests session, shared by the threads of one diagnosis (requests' Session is
+        # used from several threads by the SDK itself; its pool is thread-safe).
+        if self._sync_client is None:
+            self._sync_client = Client(self.account_sid, self.auth_token,
+                                       http_client=BaseUrlHttpClient(self.base_url, self.timeout))
+        return self._sync_client
 
     async def close(self) -> None:
         if self._async_http is not None:
             await self._async_http.close()
         self._async_http = None
         self._client = None
+        if self._sync_client is not None and self._sync_client.http_client.session is not None:
+            self._sync_client.http_client.session.close()
+        self._sync_client = None
 
     async def send(self, *, to: str, body: str, status_callback: str, from_: str | None = None,
                    messaging_service_sid: str | None = None, validity_period: int | None = None,
@@ -93,18 +116,37 @@ class TwilioGateway:
         return _message_dict(m)
 
     async def balance(self) -> dict[str, Any]:
-        b = await translated(self._async_client().api.v2010.accounts(self.account_sid).balance.fetch_async())
-        return {"balance": b.balance, "currency": b.currency}
+        return _balance(await translated(self._async_client().api.v2010.accounts(self.account_sid).balance.fetch_async()))
 
     async def account(self) -> dict[str, Any]:
-        a = await translated(self._async_client().api.v2010.accounts(self.account_sid).fetch_async())
-        return {"sid": a.sid, "status": a.status, "friendly_name": a.friendly_name, "type": a.type}
+        return _account(await translated(self._async_client().api.v2010.accounts(self.account_sid).fetch_async()))
 
     async def numbers(self, phone_number: str | None = None) -> list[dict[str, Any]]:
         kwargs = {"phone_number": phone_number} if phone_number else {}
-        found = await translated(self._async_client().incoming_phone_numbers.list_async(**kwargs))
-        return [{"sid": n.sid, "phone_number": n.phone_number, "status": n.status,
-                 "capabilities": n.capabilities, "sms_url": n.sms_url} for n in found]
+        return _numbers(await translated(self._async_client().incoming_phone_numbers.list_async(**kwargs)))
+
+    def balance_blocking(self) -> dict[str, Any]:
+        return _balance(translated_sync(self._blocking_client().api.v2010.accounts(self.account_sid).balance.fetch))
+
+    def account_blocking(self) -> dict[str, Any]:
+        return _account(translated_sync(self._blocking_client().api.v2010.accounts(self.account_sid).fetch))
+
+    def numbers_blocking(self, phone_number: str | None = None) -> list[dict[str, Any]]:
+        kwargs = {"phone_number": phone_number} if phone_number else {}
+        return _numbers(translated_sync(lambda: self._blocking_client().incoming_phone_numbers.list(**kwargs)))
+
+
+def _balance(b: Any) -> dict[str, Any]:
+    return {"balance": b.balance, "currency": b.currency}
+
+
+def _account(a: Any) -> dict[str, Any]:
+    return {"sid": a.sid, "status": a.status, "friendly_name": a.friendly_name, "type": a.type}
+
+
+def _numbers(found: Any) -> list[dict[str, Any]]:
+    return [{"sid": n.sid, "phone_number": n.phone_number, "status": n.status,
+             "capabilities": n.capabilities, "sms_url": n.sms_url} for n in found]
 
 
 def _message_dict(m: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from smsrelay.simulator.ledger import SimulatorClient
 from tests.support.browser import USER, create_org, log_in, url_re
 
 pytestmark = pytest.mark.e2e
@@ -178,6 +179,10 @@ def test_messages__search_by_recipient_shows_history_and_raw_callbacks(operator_
 
 
 def test_diagnosis_and_retry_preview__render(operator_page, dash, incident, screenshot):
+    """The retry form refuses a cause that still fails, as `smsrelay retry` does (the issue's
+    night: 21408 re-sent while the country was still blocked, spending the budget): the reason
+    shown and nothing to confirm; once the cause is fixed, a probe goes out and, delivered, lets
+    the rest be retried."""
     page = operator_page
     page.get_by_role("link", name="Diagnosis", exact=True).click()
     causes = page.get_by_test_id("causes")
@@ -189,15 +194,46 @@ def test_diagnosis_and_retry_preview__render(operator_page, dash, incident, scre
     expect(page.get_by_role("alert")).to_contain_text("21408")  # not retryable: refused unless forced
     page.get_by_label("Also retry codes Twilio says will not succeed").check()
     page.get_by_role("button", name="Preview").click()
-    expect(page.get_by_test_id("retry-preview").locator("tbody tr").first).to_contain_text("21408")
+    refused = page.get_by_test_id("retry-refused")
+    expect(refused).to_contain_text(f"21408 is still failing at org {incident['acme']['id']}")
+    expect(refused).to_contain_text("Probe")
+    expect(page.get_by_test_id("retry-preview")).to_contain_text("Nothing to retry.")
+    expect(page.get_by_role("button", name="Confirm: retry", exact=False)).to_have_count(0)
     screenshot(page, "retry")
+    assert _retries(dash) == []
 
+    with SimulatorClient(dash.sim.url) as simulator:  # the geo permission is fixed
+        simulator.clear_scenarios()
+    page.get_by_label("Probe: re-send only the newest message", exact=False).check()
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_test_id("retry-preview").locator("tbody tr")).to_have_count(1)
+    page.get_by_role("button", name="Confirm: retry 1 message(s)").click()
+    expect(page.get_by_role("status")).to_contain_text("1 message(s) queued for retry")
+    (probe,) = _retries(dash)
+    dash.wait_status(probe, "delivered")
+
+    # Delivered since the failures: the cause has cleared, and the rest go once each.
+    page.goto("/dashboard/retry?codes=21408&force=1")
+    expect(page.get_by_test_id("retry-refused")).to_have_count(0)
+    rest = page.get_by_test_id("retry-preview").locator("tbody tr")
+    expect(rest.first).to_contain_text("21408")
+    count = rest.count()
+    assert count >= 2, "the staged incident failed 3 messages with 21408"
     # The reason the docs promise goes with the confirmation into "AuditLog".
     page.get_by_label("Reason (recorded in the audit log)").fill("geo permissions fixed, INC-7")
     page.get_by_role("button", name="Confirm: retry", exact=False).click()
-    expect(page.get_by_role("status")).to_contain_text("queued for retry")
+    expect(page.get_by_role("status")).to_contain_text(f"{count} message(s) queued for retry")
     audit = dash.sql("""SELECT "actor", "reason" FROM "AuditLog" WHERE "action" = 'retry' ORDER BY "id" DESC LIMIT 1""")
     assert audit[0]["actor"] == f"dashboard:{USER}" and audit[0]["reason"].startswith("geo permissions fixed, INC-7 — ")
+    retried = _retries(dash)
+    assert len(retried) == count + 1
+    for message_id in retried:
+        dash.wait_status(message_id, "delivered")
+
+
+def _retries(dash) -> list[str]:
+    rows = dash.sql("""SELECT "id" FROM "MessageLog" WHERE "metadata" ? 'retryOf' ORDER BY "createdAt", "id" """)
+    return [r["id"] for r in rows]
 
 
 def test_logout__ends_the_session(operator_page, dash):

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -24,18 +22,15 @@ from smsrelay.domain import phone
 from smsrelay.domain import rates
 from smsrelay.service.outbound import guards
 from smsrelay.service.operations import rollup, template_incident
+from smsrelay.service.operations.twilio_checks import twilio_checks
 from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
-# Live checks share one budget so a hanging Twilio cannot make a command slow: its silence is
-# itself evidence of an outage.
-TWILIO_CHECK_SECONDS = 1.0
 # A send lease lasts 3 heartbeats: past it a worker's sends come due for others, so it counts as
 # gone; a killed worker's "SendWorker" row keeps its last heartbeat (for a day).
 WORKER_ALIVE_SECONDS = 30
 RECENT_MINUTES = 10
-MAX_NUMBER_CHECKS = 5
 TWILIO_CALL_SECONDS = 10.0
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$", re.I)
@@ -228,57 +223,6 @@ async def _pipeline_facts(rt: Runtime) -> diagnosis.Pipeline:
         throttled_orgs=tuple((m["orgId"], m["maxMessagesPerMinute"]) for m in mitigations
                              if m["maxMessagesPerMinute"] is not None),
         held=held)
-
-
-def _senders_to_check(failures: tuple[diagnosis.Failure, ...]) -> list[str]:
-    counts: dict[str, int] = {}
-    for f in failures:
-        if f.sender and diagnosis.cause_of(f) in ("sender_number", "account", "none", "content_filtering"):
-            counts[f.sender] = counts.get(f.sender, 0) + f.count
-    return [s for s, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:MAX_NUMBER_CHECKS]]
-
-
-async def twilio_checks(rt: Runtime, failures: Awaitable[tuple[diagnosis.Failure, ...]]) -> diagnosis.TwilioChecks:
-    """Balance, account status and the status of the senders that fail, through the SDK. Balance
-    and account are asked at once; the numbers as soon as the failures name them."""
-    from smsrelay.twilio.errors import Ambiguous, TwilioError  # the SDK loads only when Twilio is asked
-
-    gw = rt.gateway
-    senders: list[str] = []
-
-    async def account_checks() -> tuple[Any, ...]:
-        return tuple(await asyncio.wait_for(asyncio.gather(gw.balance(), gw.account()), TWILIO_CHECK_SECONDS))
-
-    async def number_checks() -> list[Any]:
-        senders.extend(_senders_to_check(await failures))  # our database: not on Twilio's clock
-        return list(await asyncio.wait_for(asyncio.gather(*(gw.numbers(s) for s in senders)), TWILIO_CHECK_SECONDS))
-
-    try:
-        (balance, account), numbers_found = await asyncio.gather(account_checks(), number_checks())
-    except asyncio.TimeoutError:
-        return diagnosis.TwilioChecks(timed_out=True)
-    except Ambiguous as exc:
-        if exc.timed_out:
-            return diagnosis.TwilioChecks(timed_out=True)
-        return diagnosis.TwilioChecks(error_code=exc.code, error_http_status=exc.http_status, error_message=exc.message)
-    except TwilioError as exc:
-        return diagnosis.TwilioChecks(error_code=exc.code, error_http_status=exc.http_status, error_message=exc.message)
-    except Exception as exc:  # noqa: BLE001 - any failure to reach Twilio is evidence, not a crash
-        return diagnosis.TwilioChecks(error_message=f"{type(exc).__name__}: {exc}")
-    checks = []
-    for sender, found in zip(senders, numbers_found):
-        match = next((n for n in found if n["phone_number"] == sender), None)
-        checks.append(diagnosis.NumberCheck(sender, match is not None, match and match["status"],
-                                            None if match is None else bool((match["capabilities"] or {}).get("sms"))))
-    return diagnosis.TwilioChecks(balance=_decimal(balance["balance"]), currency=balance["currency"],
-                                  account_status=account["status"], numbers=tuple(checks))
-
-
-def _decimal(value: Any) -> float | None:
-    try:
-        return float(Decimal(str(value)))
-    except (InvalidOperation, TypeError, ValueError):
-        return None
 
 
 async def _traffic_and_baseline(rt: Runtime, w: Window, channel: str | None = None) -> tuple[Any, Any]:

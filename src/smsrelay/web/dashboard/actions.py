@@ -97,8 +97,14 @@ async def perform(rt: Rt, session: Operator, form: Form, name: str) -> Response:
 # --- retry: preview first, then confirm ------------------------------------------------------
 
 def _retry_params(source: dict) -> dict:
+    # As `smsrelay retry`: a cause still failing in its scope is refused with the reason; a probe
+    # re-sends only the newest message whatever the state; the budget override is explicit.
+    def ticked(name: str) -> bool:
+        return source.get(name) in ("1", "on", "true")
+
     return {"since": source.get("since") or "1h", "org_id": source.get("org") or None,
-            "codes": _retry.parse_codes(source.get("codes")), "force": source.get("force") in ("1", "on", "true")}
+            "codes": _retry.parse_codes(source.get("codes")), "force": ticked("force"),
+            "refuse_still_failing": True, "probe": ticked("probe"), "ignore_budget": ticked("ignore_budget")}
 
 
 @router.get("/retry", response_class=HTMLResponse)
@@ -125,5 +131,5 @@ async def retry_run(rt: Rt, session: Operator, form: Form) -> Response:
     plan.eligible = [row for row in plan.eligible if row["id"] in previewed]
     done = await _retry.execute(rt, plan, actor=session.actor, reason=form.get("reason") or None)
     sent = sum(1 for d in done if d.retry)
-    back = {"notice": "retry", "retried": sent, **{k: form[k] for k in ("since", "org", "codes") if form.get(k)}}
+    back = {"notice": "retry", "retried": sent, **{k: form[k] for k in ("since", "org", "codes", "force") if form.get(k)}}
     return RedirectResponse(f"/dashboard/retry?{urlencode(back)}", status_code=303)
