@@ -190,9 +190,9 @@ class Engine:
         try:
             validity = int(req.validity_period) if req.validity_period else self.cfg.default_validity_seconds
         except ValueError:
-            raise TwilioFault(21623, 400, "ValidityPeriod must be an integer between 1 and 36000") from None
+            raise TwilioFault(21624, 400) from None
         if not 1 <= validity <= 36000:
-            raise TwilioFault(21623, 400, "ValidityPeriod must be an integer between 1 and 36000")
+            raise TwilioFault(21624, 400)
 
         now = time.time()
         via_service = bool(req.messaging_service_sid)

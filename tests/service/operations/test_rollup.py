@@ -173,3 +173,11 @@ def test_split__whole_hours_only(since, until, bucket, expect_rollup):
     else:
         assert (s["lo"].strftime("%H:%M"), s["hi"].strftime("%H:%M")) == expect_rollup
         assert s["since"] < s["lo"] <= s["hi"] <= s["until"]
+
+
+def test_by_org__read_counts_as_delivered():
+    # A WhatsApp message is `read` after `delivered` (its final status): the runbook's step-4
+    # columns must count it delivered, as the delivery rate does, not leave it out of every column.
+    rows = [{"orgId": "org_a", "status": "read", "count": 3}, {"orgId": "org_a", "status": "delivered", "count": 2},
+            {"orgId": "org_a", "status": "undelivered", "count": 1}, {"orgId": "org_a", "status": "queued", "count": 4}]
+    assert rollup.by_org(rows) == {"org_a": {"total": 10, "delivered": 5, "failed": 0, "undelivered": 1, "open": 4}}

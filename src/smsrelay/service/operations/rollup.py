@@ -13,6 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from smsrelay.domain import rates
 from smsrelay.domain import status as lattice
 from smsrelay.store import sql
 
@@ -45,12 +46,15 @@ async def outcomes(conn: AsyncConnection, since: datetime, until: datetime, *, d
 
 
 def by_org(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """outcomes() rows → the runbook's step-4 columns per org."""
+    """outcomes() rows → the runbook's step-4 columns per org; a WhatsApp message `read` was
+    delivered first (domain/rates.py), so it counts as delivered."""
     out: dict[str, dict[str, int]] = {}
     for r in rows:
         o = out.setdefault(r["orgId"], {"total": 0, "delivered": 0, "failed": 0, "undelivered": 0, "open": 0})
         o["total"] += r["count"]
-        if r["status"] in ("delivered", "failed", "undelivered"):
+        if r["status"] in rates.DELIVERED:
+            o["delivered"] += r["count"]
+        elif r["status"] in ("failed", "undelivered"):
             o[r["status"]] += r["count"]
         elif not lattice.is_final(r["status"]):
             o["open"] += r["count"]
