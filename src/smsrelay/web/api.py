@@ -133,7 +133,6 @@ async def send_batch(req: BatchRequest, request: Request, org_id: OrgId, conn: C
     """Accept up to 1,000 messages in one request. Each is checked as a single send would be; the
     ones refused are reported by index and not stored; every accepted row and its send job commit
     together in one transaction. The per-key request limit counts the batch as one request."""
-    channel_fields.sms_only(req.messages)
     rendered = await template_sending.resolve_batch(conn, org_id, [(m.body, m.template,
                                                                      m.variables) for m in req.messages])
     status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, text, m.from_) for m, (text, _) in
@@ -141,10 +140,17 @@ async def send_batch(req: BatchRequest, request: Request, org_id: OrgId, conn: C
                                                        idempotency_key=idempotency_key,
                                                        extras=[extra for _, extra in rendered],
                                                        status_callbacks=[webhooks.check_url("statusCallback", m.statusCallback)
-                                                                         for m in req.messages])
+                                                                         for m in req.messages],
+                                                       channel_extras=[channel_fields.extras(request, m)
+                                                                       for m in req.messages])
     rt = request.app.state.runtime
-    reason = await held_on_accept.hold_reason(rt, conn, await deps.tenancy_cache(rt).org(conn, org_id))
-    body = {**body, "results": [held_on_accept.mark_held(r, reason) for r in body.get("results", [])]}
+    org = await deps.tenancy_cache(rt).org(conn, org_id)
+    reasons: dict[str | None, str | None] = {}  # each channel has its own switch (mmsDisabled, …)
+    for r in body.get("results", []):
+        if "id" in r and r.get("channel") not in reasons:
+            reasons[r.get("channel")] = await held_on_accept.hold_reason(rt, conn, org, channel=r.get("channel"))
+    body = {**body, "results": [held_on_accept.mark_held(r, reasons.get(r.get("channel"))) if "id" in r else r
+                                for r in body.get("results", [])]}
     return JSONResponse(status_code=status, content=body)
 
 

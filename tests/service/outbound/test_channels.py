@@ -185,15 +185,6 @@ def test_incident__failures_errors_and_diagnosis_scope_to_a_channel(stack):
     assert bad.returncode != 0 and "channel" in bad.stderr
 
 
-def test_batch__refuses_what_only_a_single_send_carries(stack):
-    org = stack.create_org(numbers=("+15017122661",))
-    with stack.client(org["apiKey"]) as api:
-        for extra in ({"mediaUrls": IMAGES}, {"sendAt": "2030-01-01T00:00:00Z"}, {"to": WA_PERSON}):
-            answer = api.post("/v1/messages:batch", json={"messages": [{"to": "+14155552671", "body": "x", **extra}]})
-            assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_channel", answer.text
-    assert stack.sql('SELECT count(*) AS n FROM "MessageLog"')[0]["n"] == 0
-
-
 def test_channels__enabling_one_channel_releases_only_its_holds(stack):
     from tests.support.waiting import wait_until
 
