@@ -26,10 +26,10 @@ SEND_AT = ("ISO 8601 with a time zone, 1 minute to 35 days ahead: the message is
            "until then (guards and throttles apply at send time) and can be canceled until it goes")
 
 
-def extras(request: Request, req: Any) -> Extras:
+def extras(request: Request, req: Any, template_content: dict[str, Any] | None = None) -> Extras:
     settings = request.app.state.runtime.settings
     return Extras(channel=req.channel, media_urls=tuple(req.mediaUrls or ()), content_sid=req.contentSid,
-                  content_variables=req.contentVariables, send_at=req.sendAt,
+                  content_variables=req.contentVariables, send_at=req.sendAt, template_content=template_content,
                   schedule_min_seconds=settings.schedule_min_seconds, schedule_max_days=settings.schedule_max_days,
                   now=datetime.now(timezone.utc))
 
