@@ -174,14 +174,15 @@ WHERE g."key" = 'sms_paused' AND coalesce((g."value"->>'paused')::boolean, false
 -- ==== alerts ====
 
 -- alert_outbound_window --
--- Outbound by org and status over messages created within the window, on (direction, createdAt).
+-- Outbound by org, channel and status over messages created within the window, on (direction,
+-- createdAt); SMS feeds the runbook's rules, the other channels their own.
 -- "retried": an operator's retry (metadata.retriedBy) carries on this message's lineage, so its
 -- outcome, not this one's, is what the delivery rate counts.
-SELECT "orgId", "status", "metadata" ? 'retriedBy' AS "retried", count(*)::bigint AS "count",
+SELECT "orgId", "channel", "status", "metadata" ? 'retriedBy' AS "retried", count(*)::bigint AS "count",
        count(*) FILTER (WHERE "createdAt" > now() - make_interval(secs => %(short_seconds)s))::bigint AS "shortCount"
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "createdAt" > now() - make_interval(secs => %(long_seconds)s)
-GROUP BY 1, 2, 3;
+GROUP BY 1, 2, 3, 4;
 
 -- alert_flat_facts --
 -- "sentAt" is not indexed: look at messages created up to an hour before the window (a held
