@@ -112,6 +112,14 @@ def test_up__mms_whatsapp_and_scheduled_sends(tmp_path, home):
         template = httpx.post(f"{base}/v1/messages", headers=headers,
                               json={"to": stranger, "contentSid": "HX" + "a" * 32, "contentVariables": {"1": "8pm"}})
         assert template.status_code == 202, template.text
+        # A message template with its WhatsApp content template goes as that outside the window.
+        saved = httpx.post(f"{base}/v1/templates", headers=headers, json={
+            "name": "table_ready", "body": "Hi {{name}}, your table is ready.",
+            "whatsapp": {"contentSid": "HX" + "e" * 32, "variables": {"1": "name"}}})
+        assert saved.status_code == 201, saved.text
+        by_template = httpx.post(f"{base}/v1/messages", headers=headers, json={
+            "to": "whatsapp:+14155550198", "template": "table_ready", "variables": {"name": "Ada"}})
+        assert by_template.status_code == 202 and by_template.json()["contentSid"] == "HX" + "e" * 32, by_template.text
 
         # The worker is killed (SIGKILL: no goodbye) while both wait, and `up` restarts it.
         wait_until(lambda: datetime.now(timezone.utc) >= send_at - timedelta(seconds=45), timeout=150, interval=0.5,
@@ -123,7 +131,7 @@ def test_up__mms_whatsapp_and_scheduled_sends(tmp_path, home):
                    what="the worker restarted")
         assert _message(base, headers, scheduled.json()["id"])["status"] == "scheduled"
 
-        for sent, final in ((mms, "delivered"), (reply, "read"), (template, "read")):
+        for sent, final in ((mms, "delivered"), (reply, "read"), (template, "read"), (by_template, "read")):
             wait_until(lambda: _message(base, headers, sent.json()["id"])["status"] == final, timeout=90,
                        what=f"{sent.json()['id']} {final}")
         wait_until(lambda: _message(base, headers, scheduled.json()["id"])["status"] == "delivered",
