@@ -27,7 +27,7 @@ def simulator_codes() -> set[int]:
 
 def test_the_scan_finds_the_simulator_codes():
     # Guards the regex: if it stopped matching, the test below would pass on nothing.
-    assert {20001, 20003, 20004, 20404, 20429, 20500, 20503, 20504, 21602, 21611, 21623, 30001, 30002,
+    assert {20001, 20003, 20004, 20404, 20429, 20500, 20503, 20504, 21602, 21611, 21624, 30001, 30002,
             30008} <= simulator_codes()
 
 

@@ -60,3 +60,7 @@ def test_dashboard__delivery_figures_filter_by_channel(make_stack, tmp_path):
         assert 'href="/dashboard?window=24h&amp;channel=whatsapp"' in page["/dashboard?channel=whatsapp"].text
         assert "fragments/overview?window=1h&amp;channel=whatsapp" in page["/dashboard?channel=whatsapp"].text
         assert http.get("/dashboard?channel=fax").status_code == 422
+        # The diagnosis too: the WhatsApp failure is a channel cause under whatsapp only.
+        wa_diag = http.get("/dashboard/diagnosis?since=1h&live=false&channel=whatsapp").text
+        sms_diag = http.get("/dashboard/diagnosis?since=1h&live=false&channel=sms").text
+        assert "--channel whatsapp" in wa_diag and "63016" in wa_diag and "63016" not in sms_diag

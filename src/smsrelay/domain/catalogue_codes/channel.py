@@ -1,4 +1,4 @@
-"""Channel errors (63xxx): WhatsApp and the other channels senders (Messenger, RCS) on the
+"""Channel errors (63xxx, and 35127 of Content templates): WhatsApp and the other channels senders (Messenger, RCS) on the
 Messages API. Most come on the status callback; the message ends failed."""
 
 ROWS = (
@@ -47,6 +47,9 @@ ROWS = (
      "Wait for the daily limit to reset, or raise the sender's messaging tier."),
     (63049, "failed", "content_filtering", 0, "Meta chose not to deliver this WhatsApp marketing message",
      "Marketing message not delivered by Meta", "Meta limits marketing messages per user; send fewer, more relevant ones."),
+    (35127, 400, "channel", 0, "'Messages' Body and ContentVariables cannot be provided together",
+     "A Body sent beside a content template's variables",
+     "Send ContentSid and ContentVariables without a Body: the content template makes the text."),
 )
-READ = (63016, 63028)
+READ = (63016, 63028, 35127)
 UNDOCUMENTED = ()

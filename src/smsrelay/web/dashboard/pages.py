@@ -176,10 +176,12 @@ async def reveal_number(request: Request, rt: Rt, session: Operator, form: Form,
 
 
 @router.get("/diagnosis", response_class=HTMLResponse)
-async def diagnosis(request: Request, rt: Rt, session: Operator, since: str = "1h", live: bool = True) -> Response:
-    result = await _incident.diagnose(rt, since, live=live) if _incident is not None else None
+async def diagnosis(request: Request, rt: Rt, session: Operator, since: str = "1h", live: bool = True,
+                    channel: str = "") -> Response:
+    channel = board.channel_of(channel)
+    result = await _incident.diagnose(rt, since, live=live, channel=channel) if _incident is not None else None
     return page(request, "diagnosis.html", session, "diagnosis", result=result, since=since, live=live,
-                available=_incident is not None)
+                available=_incident is not None, channel=channel)
 
 
 # --- static assets (two small files, served from the package: no CDN, no network) -------------
