@@ -1,5 +1,6 @@
-"""Channel errors (63xxx, and 35127 of Content templates): WhatsApp and the other channels senders (Messenger, RCS) on the
-Messages API. Most come on the status callback; the message ends failed."""
+"""Channel errors (63xxx, and 35127 of Content templates): WhatsApp and the other channels
+senders (Messenger, RCS) on the Messages API. Most come on the status callback; the message
+ends failed."""
 
 ROWS = (
     (63001, "failed", "channel", 0, "Channel could not authenticate the request", "Channel credentials rejected",
