@@ -32,8 +32,11 @@ def dashboard_link(settings: Settings, alert: dict[str, Any]) -> str:
 
 def diagnose_command(alert: dict[str, Any]) -> str:
     # Look back over the rule's own window, rounded up to whole minutes, and a bit more.
-    window = int((alert.get("details") or {}).get("windowSeconds") or 3600)
-    return f"smsrelay incident diagnose --since {max(15, -(-window // 60) * 2)}m"
+    details = alert.get("details") or {}
+    window = int(details.get("windowSeconds") or 3600)
+    # A channel's own rule (MMS, WhatsApp) starts the diagnosis on that channel.
+    channel = f" --channel {details['channel']}" if details.get("channel") else ""
+    return f"smsrelay incident diagnose --since {max(15, -(-window // 60) * 2)}m{channel}"
 
 
 def dedup_key(alert: dict[str, Any]) -> str:

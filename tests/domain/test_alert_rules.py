@@ -82,5 +82,23 @@ def test_mitigation_active__after_the_threshold_only():
 
 
 def test_every_rule_has_a_title_and_findings_carry_it():
-    assert set(r.TITLES) == set(r.RULES) and len(r.RULES) == 7
+    assert set(r.TITLES) == set(r.RULES) and len(r.RULES) == 9
     assert r.TITLES[r.FLAT] == "SMS outbound flat while inbound continues"
+
+
+def test_channel_rules__whatsapp_failures_have_their_own_alert_and_leave_the_runbooks_sms_only():
+    failing = {"org_a": {"failed": 12, "delivered": 3}}
+    facts = Facts(failed_window={"org_a": {"delivered": 100}}, channel_failed_window={"whatsapp": failing},
+                  channel_delivery_window={"whatsapp": {"org_a": {"read": 10, "delivered": 5, "failed": 12}}})
+    found = {f.key: f for f in r.evaluate(facts, T, NOW)}
+    assert set(found) == {"channel_messages_failed:whatsapp", "channel_messages_failed:whatsapp:org_a",
+                          "channel_delivery_rate_low:whatsapp:org_a"}
+    one = found["channel_messages_failed:whatsapp"]
+    assert one.title == "Channel Messages Failed" and one.details["channel"] == "whatsapp"
+    assert "WhatsApp messages" in one.summary and "SMS" not in one.summary
+    # The same counts as SMS page the runbook's alert, and no channel rule.
+    as_sms = keys(Facts(failed_window=failing, delivery_window={"org_a": {"delivered": 5, "failed": 20}}))
+    assert as_sms == {"twilio_message_failed", "twilio_message_failed:org_a", "sms_delivery_rate_low:org_a"}
+    # MMS and WhatsApp are scoped apart: one failing channel does not page for the other.
+    assert keys(Facts(channel_failed_window={"mms": failing, "whatsapp": {"org_a": {"delivered": 40}}})) == \
+        {"channel_messages_failed:mms", "channel_messages_failed:mms:org_a"}

@@ -103,6 +103,10 @@ def test_account_balance_and_numbers(twilio, sim, receiver):
         (dict(to="+1555", from_=LONG, body="x"), 400, 21211),
         (dict(to=TO_US, body="x"), 400, 21603),
         (dict(to=TO_US, from_=LONG, body="x" * 1601), 400, 21617),
+        (dict(to=TO_US, from_=LONG, body="x", validity_period=36001), 400, 21624),
+        (dict(to=TO_US, from_=LONG, body="x", validity_period="soon"), 400, 21624),
+        (dict(to=TO_US, from_=LONG, body="x", media_url=[f"https://cdn.example.com/{i}.jpg" for i in range(11)]),
+         400, 21623),
     ],
 )
 def test_validation_errors_raise_twilio_rest_exception(twilio, kwargs, status, code):
@@ -111,6 +115,9 @@ def test_validation_errors_raise_twilio_rest_exception(twilio, kwargs, status, c
         twilio.messages.create(**kwargs)
     assert exc.value.status == status and exc.value.code == code
     assert exc.value.msg
+    if code in (21623, 21624):  # Twilio's own wording (its error dictionary)
+        assert exc.value.msg.endswith({21623: "Number of media files exceeds allowed limit",
+                                       21624: "Invalid validity period value"}[code])
 
 
 def test_bad_credentials_get_401_20003(sim, sim_server, settings):

@@ -19,7 +19,8 @@ ChannelOpt = Annotated[Optional[str], typer.Option("--channel", help="Only this 
 
 
 def _window(data: dict[str, Any]) -> str:
-    return f"{data['window']['since']} → {data['window']['until']}" + (f", org {data['org']}" if data.get("org") else "")
+    return (f"{data['window']['since']} → {data['window']['until']}" + (f", org {data['org']}" if data.get("org") else "")
+            + (f", {data['channel']} only" if data.get("channel") else ""))
 
 
 def _pct(rate: float | None) -> str:
@@ -28,11 +29,11 @@ def _pct(rate: float | None) -> str:
 
 
 @app.command("status")
-def incident_status(since: Since = "1h", org: OrgOpt = None, as_json: Json = False) -> None:
+def incident_status(since: Since = "1h", org: OrgOpt = None, as_json: Json = False, channel: ChannelOpt = None) -> None:
     """Runbook step 1: outbound messages by status."""
     from smsrelay.service.operations import incident
 
-    data = with_conn(incident.status, since, org)
+    data = with_conn(incident.status, since, org, channel=channel)
     if as_json:
         return print_json(data)
     table(f"Outbound by status ({_window(data)})", ["status", "count"],
@@ -58,18 +59,18 @@ def incident_failures(since: Since = "1h", org: OrgOpt = None,
 
 
 @app.command("orgs")
-def incident_orgs(since: Since = "1h", org: OrgOpt = None, as_json: Json = False) -> None:
+def incident_orgs(since: Since = "1h", org: OrgOpt = None, as_json: Json = False, channel: ChannelOpt = None) -> None:
     """Runbook step 4: outcomes per org, most failures first."""
     from smsrelay.service.operations import incident
 
-    data = with_conn(incident.orgs, since, org)
+    data = with_conn(incident.orgs, since, org, channel=channel)
     if as_json:
         return print_json(data)
     table(f"Orgs ({_window(data)})",
           ["org", "name", "outbound", "delivered", "failed", "undelivered", "open", "delivery rate", "disabled",
            "per min"],
           [[o["orgId"], o["name"], o["total"], o["delivered"], o["failed"], o["undelivered"], o["open"],
-            _pct(o["deliveryRate"]), "yes" if o["smsDisabled"] else "", o["maxMessagesPerMinute"]]
+            _pct(o["deliveryRate"]), "yes" if o["disabled"] else "", o["maxMessagesPerMinute"]]
            for o in data["orgs"]])
 
 

@@ -4,6 +4,11 @@ Pure: the service layer gathers counts from PostgreSQL (and the database's `now`
 decides. Each finding has a stable key (rule, plus the org for per-org rules), which is what
 makes an alert "the same alert" from one evaluation to the next, and across schedulers.
 The same rules are written in PromQL in deploy/prometheus/alerts.yml; keep them in step.
+
+Channels: the runbook's "Twilio Message Failed" and "SMS delivery rate low" count SMS only (as
+twilio.sms.outbound does); MMS and WhatsApp fail for their own reasons (media, the 24-hour
+window, templates) and have their own rules, keyed per channel (and org), with the same
+thresholds: "Channel Messages Failed" and "Channel delivery rate low".
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ BACKLOG = "sms_queue_backlog"
 BALANCE = "twilio_balance_low"
 MITIGATION = "sms_mitigation_active"
 WEBHOOK_FAILING = "org_webhook_failing"
+CHANNEL_FAILED = "channel_messages_failed"
+CHANNEL_DELIVERY_RATE = "channel_delivery_rate_low"
 
 # The runbook's wording is the contract: operators search for these titles.
 TITLES = {
@@ -32,7 +39,10 @@ TITLES = {
     BALANCE: "Twilio balance low",
     MITIGATION: "SMS mitigation still active",
     WEBHOOK_FAILING: "Org webhook endpoint failing",
+    CHANNEL_FAILED: "Channel Messages Failed",
+    CHANNEL_DELIVERY_RATE: "Channel delivery rate low",
 }
+CHANNEL_NAMES = {"mms": "MMS", "whatsapp": "WhatsApp"}
 RULES = tuple(TITLES)
 
 FAILURE_STATUSES = ("failed", "undelivered")
@@ -59,10 +69,13 @@ class Thresholds:
 @dataclass(frozen=True)
 class Facts:
     """What the rules look at. Outbound counts are {orgId: {status: count}} over messages
-    created within each rule's window."""
+    created within each rule's window: SMS in failed_window and delivery_window, every other
+    channel in channel_failed_window and channel_delivery_window ({channel: {orgId: …}})."""
 
     failed_window: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     delivery_window: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    channel_failed_window: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
+    channel_delivery_window: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
     inbound_in_window: int = 0
     inbound_recent: int = 0
     sent_in_window: int = 0
@@ -91,8 +104,9 @@ class Finding:
         return TITLES[self.rule]
 
 
-def alert_key(rule: str, org_id: str | None = None) -> str:
-    return f"{rule}:{org_id}" if org_id else rule
+def alert_key(rule: str, org_id: str | None = None, channel: str | None = None) -> str:
+    scope = ":".join(p for p in (channel, org_id) if p)
+    return f"{rule}:{scope}" if scope else rule
 
 
 def _sum(counts: Mapping[str, int], statuses: Sequence[str]) -> int:
@@ -129,9 +143,11 @@ def runway_hours(balance: float | None, spend: float | None) -> float | None:
     return max(0.0, balance) / spend
 
 
-def failed_findings(facts: Facts, t: Thresholds) -> list[Finding]:
-    scopes: list[tuple[str | None, Mapping[str, int]]] = [(None, _merge(facts.failed_window))]
-    scopes += sorted(facts.failed_window.items())
+def _failed(rule: str, per_org: Mapping[str, Mapping[str, int]], t: Thresholds,
+            channel: str | None = None) -> list[Finding]:
+    scopes: list[tuple[str | None, Mapping[str, int]]] = [(None, _merge(per_org))]
+    scopes += sorted(per_org.items())
+    what = f"{CHANNEL_NAMES.get(channel, channel)} messages" if channel else "SMS"
     found = []
     for org_id, counts in scopes:
         failures = _sum(counts, FAILURE_STATUSES)
@@ -139,13 +155,21 @@ def failed_findings(facts: Facts, t: Thresholds) -> list[Finding]:
         share = failures / outbound if outbound else 0.0
         if failures >= t.failed_min_count and share >= t.failed_min_share:
             where = f"org {org_id}" if org_id else "all orgs"
+            details = {"failed": counts.get("failed", 0), "undelivered": counts.get("undelivered", 0),
+                       "outbound": outbound, "share": round(share, 4), "windowSeconds": t.failed_window_seconds}
             found.append(Finding(
-                FAILED, alert_key(FAILED, org_id), "critical", org_id=org_id,
-                summary=f"{failures} of {outbound} outbound SMS failed or undelivered ({share:.0%}) "
+                rule, alert_key(rule, org_id, channel), "critical", org_id=org_id,
+                summary=f"{failures} of {outbound} outbound {what} failed or undelivered ({share:.0%}) "
                         f"in the last {t.failed_window_seconds // 60} min ({where})",
-                details={"failed": counts.get("failed", 0), "undelivered": counts.get("undelivered", 0),
-                         "outbound": outbound, "share": round(share, 4),
-                         "windowSeconds": t.failed_window_seconds}))
+                details={**details, "channel": channel} if channel else details))
+    return found
+
+
+def failed_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+    """The runbook's "Twilio Message Failed" over SMS, then the same rule per other channel."""
+    found = _failed(FAILED, facts.failed_window, t)
+    for channel, per_org in sorted(facts.channel_failed_window.items()):
+        found += _failed(CHANNEL_FAILED, per_org, t, channel)
     return found
 
 
@@ -161,19 +185,29 @@ def flat_findings(facts: Facts, t: Thresholds) -> list[Finding]:
     return []
 
 
-def delivery_rate_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+def _delivery_rate(rule: str, per_org: Mapping[str, Mapping[str, int]], t: Thresholds,
+                   channel: str | None = None) -> list[Finding]:
+    what = f"{CHANNEL_NAMES.get(channel, channel)} messages" if channel else "SMS"
     found = []
-    for org_id, counts in sorted(facts.delivery_window.items()):
+    for org_id, counts in sorted(per_org.items()):
         final = _sum(counts, FINAL_STATUSES)
-        delivered = _sum(counts, ("delivered", "read"))
+        delivered = _sum(counts, rates.DELIVERED)
         rate = rates.delivery_rate(delivered, final)
         if final >= t.delivery_rate_min_final and rate is not None and rate < t.delivery_rate_min:
+            details = {"delivered": delivered, "final": final, "rate": round(rate, 4),
+                       "windowSeconds": t.delivery_rate_window_seconds}
             found.append(Finding(
-                DELIVERY_RATE, alert_key(DELIVERY_RATE, org_id), "error", org_id=org_id,
-                summary=f"Org {org_id}: {rate:.0%} of {final} final outbound SMS delivered in the last "
+                rule, alert_key(rule, org_id, channel), "error", org_id=org_id,
+                summary=f"Org {org_id}: {rate:.0%} of {final} final outbound {what} delivered in the last "
                         f"{t.delivery_rate_window_seconds // 60} min (threshold {t.delivery_rate_min:.0%})",
-                details={"delivered": delivered, "final": final, "rate": round(rate, 4),
-                         "windowSeconds": t.delivery_rate_window_seconds}))
+                details={**details, "channel": channel} if channel else details))
+    return found
+
+
+def delivery_rate_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+    found = _delivery_rate(DELIVERY_RATE, facts.delivery_window, t)
+    for channel, per_org in sorted(facts.channel_delivery_window.items()):
+        found += _delivery_rate(CHANNEL_DELIVERY_RATE, per_org, t, channel)
     return found
 
 

@@ -170,6 +170,44 @@ def render(body: str, variables: Mapping[str, Any] | None) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], body)
 
 
+# WhatsApp: outside the 24-hour window only an approved Content template goes (Twilio's ContentSid,
+# HX + 32 hex digits). A template may name one, with which of its placeholders fills each of the
+# content template's variables ({"1": "name"}), so one send by template goes as free text within
+# the window and as that content template outside it.
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+_CONTENT_VARIABLE = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def check_whatsapp(body: str, whatsapp: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The WhatsApp content of a template, normalised ({"contentSid", "variables"}), or
+    TemplateError when the sid is malformed or a variable names no placeholder of the body."""
+    if whatsapp is None:
+        return None
+    if not isinstance(whatsapp, Mapping):
+        raise TemplateError("whatsapp is an object: {\"contentSid\": \"HX…\", \"variables\": {\"1\": \"name\"}}")
+    sid = whatsapp.get("contentSid")
+    if not isinstance(sid, str) or not CONTENT_SID.fullmatch(sid):
+        raise TemplateError("whatsapp.contentSid is a Twilio Content sid: HX and 32 hex digits")
+    variables = whatsapp.get("variables") or {}
+    if not isinstance(variables, Mapping) or len(variables) > MAX_PLACEHOLDERS:
+        raise TemplateError(f"whatsapp.variables maps at most {MAX_PLACEHOLDERS} content variables to placeholders")
+    names = {p.name for p in placeholders(body)}
+    for key, name in variables.items():
+        if not isinstance(key, str) or not _CONTENT_VARIABLE.fullmatch(key):
+            raise TemplateError("a whatsapp.variables key is a content variable like \"1\" (letters, digits, '_')")
+        if name not in names:
+            raise TemplateError(f"whatsapp.variables[{key!r}] names {name!r}, which is no placeholder of the body")
+    return {"contentSid": sid, "variables": dict(variables)}
+
+
+def content_variables(body: str, whatsapp: Mapping[str, Any], variables: Mapping[str, Any] | None) -> dict[str, str]:
+    """Twilio's ContentVariables for a send: each content variable gets its placeholder's value,
+    as render() writes it into the body (render() has already checked the values)."""
+    marks = {p.name: p for p in placeholders(body)}
+    given = dict(variables or {})
+    return {key: _value(marks[name], given[name]) for key, name in whatsapp.get("variables", {}).items()}
+
+
 def changes(before: str, after: str) -> list[str]:
     """What an edit changed, word by word: '- removed' and '+ added' runs, for a person to read."""
     old, new = before.split(), after.split()

@@ -67,6 +67,8 @@ def ledger_entry(m: Message) -> dict:
         "callbacks": list(m.callbacks),
         "channel": m.channel,
         "num_media": m.num_media,
+        "content_sid": m.content_sid,
+        "content_variables": m.content_variables,
     }
 
 

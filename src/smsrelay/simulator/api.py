@@ -108,6 +108,7 @@ def outbound_request(get: Callable[[str], object], media_urls: list[str]) -> Out
         validity_period=get("ValidityPeriod"),
         media_urls=tuple(media_urls),
         content_sid=get("ContentSid"),
+        content_variables=get("ContentVariables"),
     )
 
 

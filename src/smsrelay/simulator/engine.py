@@ -86,6 +86,7 @@ class OutboundRequest:
     validity_period: str | None = None
     media_urls: tuple[str, ...] = ()
     content_sid: str | None = None
+    content_variables: str | None = None
 
 
 class Engine:
@@ -144,6 +145,8 @@ class Engine:
         body = req.body or ""
         if len(body) > MAX_BODY:
             raise TwilioFault(21617, 400, "The concatenated message body exceeds the 1600 character limit.")
+        if req.body and req.content_variables:  # the template makes the body: Twilio takes one of the two
+            raise TwilioFault(35127, 400, "'Messages' Body and ContentVariables cannot be provided together")
         if (refused := sim_channels.refusal(req.to, req.from_, req.media_urls, req.content_sid)) is not None:
             raise TwilioFault(refused[0], 400, refused[1])
         to_check = checked_number(sim_channels.bare(req.to))
@@ -195,9 +198,9 @@ class Engine:
         try:
             validity = int(req.validity_period) if req.validity_period else self.cfg.default_validity_seconds
         except ValueError:
-            raise TwilioFault(21624, 400, "ValidityPeriod must be an integer between 1 and 36000") from None
+            raise TwilioFault(21624, 400) from None
         if not 1 <= validity <= 36000:
-            raise TwilioFault(21624, 400, "ValidityPeriod must be an integer between 1 and 36000")
+            raise TwilioFault(21624, 400)
 
         now = time.time()
         via_service = bool(req.messaging_service_sid)
@@ -216,6 +219,7 @@ class Engine:
             messaging_service_sid=req.messaging_service_sid, validity_period=validity,
             to_country=to_check.country, sender=sender, channel=t.channel,
             window_closed=self.windows.closed_for(to, sender, req.content_sid),
+            content_sid=req.content_sid, content_variables=req.content_variables,
         )
         msg.history.append((msg.status, now))
         self.state.add_message(msg)

@@ -60,6 +60,8 @@ class Message:
     to_country: str | None = None
     channel: str = "sms"  # sms, mms (it carries media) or whatsapp
     window_closed: bool = False  # WhatsApp free text outside the 24-hour window: fails with 63016
+    content_sid: str | None = None  # a Content template, with its variables as sent (a JSON string)
+    content_variables: str | None = None
     # status callbacks as delivered: dicts with status, attempts, http_status, token
     callbacks: list[dict] = field(default_factory=list)
     # statuses the message went through, with times (for the ledger)

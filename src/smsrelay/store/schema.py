@@ -294,7 +294,8 @@ def _rollup_columns() -> tuple[Column, ...]:
             Column("orgId", Text, nullable=False), Column("status", Text, nullable=False),
             # Only failures carry these two; '' for every other status.
             Column("errorCode", Text, nullable=False, server_default=text("''")),
-            Column("from", Text, nullable=False, server_default=text("''")))
+            Column("from", Text, nullable=False, server_default=text("''")),
+            Column("channel", Text, nullable=False, server_default=text("'sms'")))  # 0026
 
 # Messages per hour of creation, direction, org and current status, failures also per error code
 # and sender number (migration 0007): week-long
@@ -305,7 +306,7 @@ MessageRollup = Table(
     *_rollup_columns(),
     Column("count", BigInteger, nullable=False),
     Column("lastAt", TS, nullable=True),
-    PrimaryKeyConstraint("hour", "direction", "orgId", "status", "errorCode", "from"),
+    PrimaryKeyConstraint("hour", "direction", "orgId", "status", "errorCode", "from", "channel"),
 )
 
 # +1/-1 rows appended by the trigger, folded into "MessageRollup" by the scheduler.

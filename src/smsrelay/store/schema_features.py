@@ -32,6 +32,7 @@ MessageTemplateVersion = Table(
     Column("version", Integer, nullable=False),
     Column("body", Text, nullable=False),
     Column("lint", JSONB, nullable=False),
+    Column("whatsapp", JSONB, nullable=True),  # 0026: its WhatsApp content template, outside the window
     Column("createdBy", Text, nullable=False),
     Column("createdAt", TS, nullable=False, server_default=now),
     PrimaryKeyConstraint("templateId", "version"),

@@ -76,7 +76,9 @@ class TwilioGateway:
                    media_urls: list[str] | None = None, content_sid: str | None = None,
                    content_variables: str | None = None) -> Sent:
         params: dict[str, Any] = {"to": to, "status_callback": status_callback}
-        if body or not (media_urls or content_sid):
+        # A content template makes its own text: Twilio refuses a Body beside its ContentVariables
+        # (35127), so the rendered copy we store for the record is not sent with it.
+        if not content_sid and (body or not media_urls):
             params["body"] = body
         if media_urls:
             params["media_url"] = list(media_urls)  # the SDK sends one MediaUrl per item

@@ -75,6 +75,8 @@ class Accepted(BaseModel):
     channel: Channel = Field(default="sms", description="The channel it goes on (mms whenever it carries media)")
     sendAt: datetime | None = Field(default=None, description="When a scheduled message goes (status scheduled)")
     mediaUrls: list[str] = Field(default_factory=list, description="The media Twilio fetches and sends")
+    contentSid: str | None = Field(default=None, description="The WhatsApp content template it goes as: the one "
+                                                             "asked for, or its template's outside the 24-hour window")
 
 
 # The codes a send can answer (service/outbound/messages.py, domain/admission.py).
@@ -94,10 +96,11 @@ async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn
     """Accept a message for sending. The row and its send job commit together; the reply is 202."""
     text, template = await template_sending.resolve(conn, org_id, body=req.body, template=req.template,
                                                     variables=req.variables)
+    template, content = template_sending.content_of(template)
     status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=text if text is not None else "",
                                              from_=req.from_, idempotency_key=idempotency_key, metadata=template,
                                              status_callback=webhooks.check_url("statusCallback", req.statusCallback),
-                                             extras=channel_fields.extras(request, req))
+                                             extras=channel_fields.extras(request, req, content))
     rt = request.app.state.runtime
     body = held_on_accept.mark_held(body, await held_on_accept.hold_reason(
         rt, conn, await deps.tenancy_cache(rt).org(conn, org_id), channel=body.get("channel")))
@@ -133,18 +136,25 @@ async def send_batch(req: BatchRequest, request: Request, org_id: OrgId, conn: C
     """Accept up to 1,000 messages in one request. Each is checked as a single send would be; the
     ones refused are reported by index and not stored; every accepted row and its send job commit
     together in one transaction. The per-key request limit counts the batch as one request."""
-    channel_fields.sms_only(req.messages)
-    rendered = await template_sending.resolve_batch(conn, org_id, [(m.body, m.template,
-                                                                     m.variables) for m in req.messages])
-    status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, text, m.from_) for m, (text, _) in
+    rendered = [(text, *template_sending.content_of(meta)) for text, meta in await template_sending.resolve_batch(
+        conn, org_id, [(m.body, m.template, m.variables) for m in req.messages])]
+    status, body = await batch.accept_batch_idempotent(conn, org_id, [(m.to, text, m.from_) for m, (text, _, _) in
                                                                       zip(req.messages, rendered)],
                                                        idempotency_key=idempotency_key,
-                                                       extras=[extra for _, extra in rendered],
+                                                       extras=[extra for _, extra, _ in rendered],
                                                        status_callbacks=[webhooks.check_url("statusCallback", m.statusCallback)
-                                                                         for m in req.messages])
+                                                                         for m in req.messages],
+                                                       channel_extras=[channel_fields.extras(request, m, content)
+                                                                       for m, (_, _, content) in
+                                                                       zip(req.messages, rendered)])
     rt = request.app.state.runtime
-    reason = await held_on_accept.hold_reason(rt, conn, await deps.tenancy_cache(rt).org(conn, org_id))
-    body = {**body, "results": [held_on_accept.mark_held(r, reason) for r in body.get("results", [])]}
+    org = await deps.tenancy_cache(rt).org(conn, org_id)
+    reasons: dict[str | None, str | None] = {}  # each channel has its own switch (mmsDisabled, …)
+    for r in body.get("results", []):
+        if "id" in r and r.get("channel") not in reasons:
+            reasons[r.get("channel")] = await held_on_accept.hold_reason(rt, conn, org, channel=r.get("channel"))
+    body = {**body, "results": [held_on_accept.mark_held(r, reasons.get(r.get("channel"))) if "id" in r else r
+                                for r in body.get("results", [])]}
     return JSONResponse(status_code=status, content=body)
 
 

@@ -10,7 +10,6 @@ from fastapi import Request
 from pydantic import Field
 
 from smsrelay.domain import channels
-from smsrelay.service import problems
 from smsrelay.service.outbound.channels import Extras
 
 Channel = Literal["sms", "mms", "whatsapp"]
@@ -27,21 +26,10 @@ SEND_AT = ("ISO 8601 with a time zone, 1 minute to 35 days ahead: the message is
            "until then (guards and throttles apply at send time) and can be canceled until it goes")
 
 
-def extras(request: Request, req: Any) -> Extras:
+def extras(request: Request, req: Any, template_content: dict[str, Any] | None = None) -> Extras:
     settings = request.app.state.runtime.settings
     return Extras(channel=req.channel, media_urls=tuple(req.mediaUrls or ()), content_sid=req.contentSid,
-                  content_variables=req.contentVariables, send_at=req.sendAt,
+                  content_variables=req.contentVariables, send_at=req.sendAt, template_content=template_content,
                   schedule_min_seconds=settings.schedule_min_seconds, schedule_max_days=settings.schedule_max_days,
                   now=datetime.now(timezone.utc))
 
-
-def sms_only(requests: list[Any]) -> None:
-    """A batch carries SMS only (for now): a message asking for another channel, media, a template
-    or a send time is refused rather than sent as a plain SMS."""
-    for index, req in enumerate(requests):
-        extra = Extras(channel=req.channel, media_urls=tuple(req.mediaUrls or ()), content_sid=req.contentSid,
-                       content_variables=req.contentVariables, send_at=req.sendAt)
-        if not extra.plain or channels.is_whatsapp(req.to):
-            raise problems.INVALID_CHANNEL(
-                message=f"messages[{index}]: a batch carries SMS only; send MMS, WhatsApp, templates and "
-                        "scheduled messages with POST /v1/messages.", field=f"messages[{index}]")

@@ -314,3 +314,29 @@ def test_cli__alerts_list_and_test(make_stack, receivers, monkeypatch):
         get_settings.cache_clear()
     assert ("firing", "test") in receivers.events("webhook") and ("resolved", "test") in receivers.events("pagerduty")
     check_formats(receivers, stack.settings)
+
+
+def test_channel_rules__whatsapp_failures_page_their_own_alert_not_the_runbooks_sms_one(make_stack, receivers):
+    stack = make_stack(settings_overrides={**receivers.settings(), "alert_failed_min_count": 3,
+                                           "alert_failed_min_share": 0.5, "alert_delivery_rate_min": 0.9,
+                                           "alert_delivery_rate_min_final": 3})
+    wa_sender, person = "whatsapp:+14155238886", "whatsapp:+14155552601"
+    org = stack.create_org("Bistro", numbers=("+15017122671", wa_sender))
+    with SimulatorClient(stack.sim.url) as sim, stack.client(org["apiKey"]) as api:
+        assert sim.send_inbound(person, wa_sender, "hi")["status"] == 200
+        sim.set_scenario("unreachable", match="UNREACHABLE")
+        wa = [api.post("/v1/messages", json={"to": person, "body": f"UNREACHABLE {i}"}).json()["id"] for i in range(4)]
+        sms = send(stack, org["apiKey"], [f"fine {i}" for i in range(4)])
+        for message_id in wa:
+            stack.wait_status(message_id, "undelivered")
+        for message_id in sms:
+            stack.wait_status(message_id, "delivered")
+    evaluate(stack)
+    keys = {"channel_messages_failed:whatsapp", f"channel_messages_failed:whatsapp:{org['id']}",
+            f"channel_delivery_rate_low:whatsapp:{org['id']}"}
+    assert firing(stack) == keys  # "Twilio Message Failed" and "SMS delivery rate low" stay SMS-only
+    assert_each_channel(receivers, [("firing", k) for k in keys])
+    posted = {p["alert"]["key"]: p for p in receivers.posts["webhook"]}
+    assert posted["channel_messages_failed:whatsapp"]["alert"]["title"] == "Channel Messages Failed"
+    assert posted["channel_messages_failed:whatsapp"]["diagnose"].endswith("--channel whatsapp")
+    check_formats(receivers, stack.settings)

@@ -18,6 +18,7 @@ STATUSES = ("queued", "sent", "delivered", "failed", "undelivered")
 CODES = ("30003", "30007", "21610", None)
 SENDERS = ("+15017122661", "+15017122662", None)
 ORGS = ("org_a", "org_b", "org_c")
+CHANNELS = ("sms", "sms", "mms", "whatsapp")
 
 
 def _seed(conn: psycopg.Connection, now: datetime, rng: random.Random, n: int = 1500) -> None:
@@ -34,10 +35,10 @@ def _seed(conn: psycopg.Connection, now: datetime, rng: random.Random, n: int = 
         code = rng.choice(CODES) if status in ("failed", "undelivered") else None
         rows.append((f"msg_{i:05d}", rng.choice(ORGS), rng.choice(("outbound", "outbound", "inbound")),
                      status, rng.choice(SENDERS), f"+1415555{i:04d}", created,
-                     Jsonb({"twilioErrorCode": code} if code else {})))
+                     Jsonb({"twilioErrorCode": code} if code else {}), rng.choice(CHANNELS)))
     with conn.cursor() as cur:
         cur.executemany('INSERT INTO "MessageLog" ("id", "orgId", "direction", "status", "from", "to", "createdAt", '
-                        '"metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s)', rows)
+                        '"metadata", "channel") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)', rows)
 
 
 def _churn(conn: psycopg.Connection, rng: random.Random) -> None:
@@ -53,27 +54,35 @@ def _churn(conn: psycopg.Connection, rng: random.Random) -> None:
     for message_id in rng.sample(ids, 100):
         conn.execute('''UPDATE "MessageLog" SET "metadata" = "metadata" || jsonb_build_object('twilioErrorCode', %s::text)
                         WHERE "id" = %s''', (rng.choice(CODES), message_id))
+    for message_id in rng.sample(ids, 20):  # a channel corrected after the fact moves its counts
+        conn.execute('UPDATE "MessageLog" SET "channel" = %s WHERE "id" = %s', (rng.choice(CHANNELS), message_id))
 
 
-def _raw_outcomes(conn, since, until, direction, org_id=None) -> dict[tuple, int]:
-    rows = conn.execute('SELECT "orgId", "status", count(*) FROM "MessageLog" WHERE "direction" = %s '
-                        'AND "createdAt" > %s AND "createdAt" <= %s AND (%s::text IS NULL OR "orgId" = %s) '
-                        "GROUP BY 1, 2", (direction, since, until, org_id, org_id)).fetchall()
+_CHANNEL = ' AND (%(channel)s::text IS NULL OR "channel" = %(channel)s) '
+
+
+def _raw_outcomes(conn, since, until, direction, org_id=None, channel=None) -> dict[tuple, int]:
+    rows = conn.execute('SELECT "orgId", "status", count(*) FROM "MessageLog" WHERE "direction" = %(d)s '
+                        'AND "createdAt" > %(s)s AND "createdAt" <= %(u)s AND (%(o)s::text IS NULL OR "orgId" = %(o)s) '
+                        + _CHANNEL + "GROUP BY 1, 2",
+                        dict(d=direction, s=since, u=until, o=org_id, channel=channel)).fetchall()
     return {(r[0], r[1]): r[2] for r in rows}
 
 
-def _raw_series(conn, since, until, bucket, org_id=None) -> dict[tuple, int]:
-    rows = conn.execute("SELECT date_bin(%s::interval, \"createdAt\", TIMESTAMPTZ '2000-01-01 00:00:00+00'), "
+def _raw_series(conn, since, until, bucket, org_id=None, channel=None) -> dict[tuple, int]:
+    rows = conn.execute("SELECT date_bin(%(b)s::interval, \"createdAt\", TIMESTAMPTZ '2000-01-01 00:00:00+00'), "
                         '"direction", "status", count(*) FROM "MessageLog" '
-                        'WHERE "createdAt" > %s AND "createdAt" <= %s AND (%s::text IS NULL OR "orgId" = %s) '
-                        "GROUP BY 1, 2, 3", (bucket, since, until, org_id, org_id)).fetchall()
+                        'WHERE "createdAt" > %(s)s AND "createdAt" <= %(u)s AND (%(o)s::text IS NULL OR "orgId" = %(o)s) '
+                        + _CHANNEL + "GROUP BY 1, 2, 3",
+                        dict(b=bucket, s=since, u=until, o=org_id, channel=channel)).fetchall()
     return {(r[0], r[1], r[2]): r[3] for r in rows}
 
 
-def _raw_error_hits(conn, since, until) -> dict[tuple, tuple]:
+def _raw_error_hits(conn, since, until, channel=None) -> dict[tuple, tuple]:
     rows = conn.execute('''SELECT "metadata"->>'twilioErrorCode', "orgId", "from", "status", count(*), max("createdAt")
                            FROM "MessageLog" WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
-                           AND "createdAt" > %s AND "createdAt" <= %s GROUP BY 1, 2, 3, 4''', (since, until)).fetchall()
+                           AND "createdAt" > %(s)s AND "createdAt" <= %(u)s''' + _CHANNEL + "GROUP BY 1, 2, 3, 4",
+                        dict(s=since, u=until, channel=channel)).fetchall()
     return {r[:4]: r[4:] for r in rows}
 
 
@@ -88,11 +97,11 @@ def _windows(now: datetime, rng: random.Random) -> list[tuple[datetime, datetime
 
 
 def _compare(url: str, now: datetime, rng: random.Random, *, exact_last_seen: bool = True) -> int:
-    async def rolled(since, until, direction, org_id, bucket):
+    async def rolled(since, until, direction, org_id, bucket, channel):
         async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as aconn:
-            out = await rollup.outcomes(aconn, since, until, direction=direction, org_id=org_id)
-            ser = await rollup.series(aconn, since, until, bucket, org_id=org_id)
-            hits = await rollup.error_hits(aconn, since, until)
+            out = await rollup.outcomes(aconn, since, until, direction=direction, org_id=org_id, channel=channel)
+            ser = await rollup.series(aconn, since, until, bucket, org_id=org_id, channel=channel)
+            hits = await rollup.error_hits(aconn, since, until, channel=channel)
         return ({(r["orgId"], r["status"]): r["count"] for r in out},
                 {(r["at"], r["direction"], r["status"]): r["count"] for r in ser},
                 {(r["code"], r["orgId"], r["from"], r["status"]): (r["count"], r["last_at"]) for r in hits})
@@ -103,10 +112,13 @@ def _compare(url: str, now: datetime, rng: random.Random, *, exact_last_seen: bo
             for direction in ("outbound", "inbound"):
                 org_id = rng.choice((None, *ORGS))
                 bucket = rng.choice((timedelta(hours=1), timedelta(hours=4), timedelta(minutes=30)))
-                got_outcomes, got_series, got_hits = asyncio.run(rolled(since, until, direction, org_id, bucket))
-                assert got_outcomes == _raw_outcomes(conn, since, until, direction, org_id), (since, until, org_id)
-                assert got_series == _raw_series(conn, since, until, bucket, org_id), (since, until, bucket)
-                raw_hits = _raw_error_hits(conn, since, until)
+                channel = rng.choice((None, None, "sms", "mms", "whatsapp"))
+                got_outcomes, got_series, got_hits = asyncio.run(rolled(since, until, direction, org_id, bucket,
+                                                                        channel))
+                assert got_outcomes == _raw_outcomes(conn, since, until, direction, org_id, channel), (
+                    since, until, org_id, channel)
+                assert got_series == _raw_series(conn, since, until, bucket, org_id, channel), (since, until, bucket)
+                raw_hits = _raw_error_hits(conn, since, until, channel)
                 assert {k: v[0] for k, v in got_hits.items()} == {k: v[0] for k, v in raw_hits.items()}
                 if exact_last_seen:
                     assert got_hits == raw_hits
@@ -141,10 +153,12 @@ def test_rollup__every_window_equals_messagelog_before_and_after_folding(databas
     with psycopg.connect(database_url, autocommit=True) as conn:
         assert conn.execute('SELECT count(*) FROM "MessageRollup" WHERE "count" < 0').fetchone()[0] == 0
         # What the migration (and the benchmark's bulk loader) recounts is what the trigger kept.
-        counts = 'SELECT "hour", "direction", "orgId", "status", "errorCode", "from", "count" FROM "MessageRollup" '
-        kept = conn.execute(counts + 'WHERE "count" <> 0 ORDER BY 1, 2, 3, 4, 5, 6').fetchall()
+        counts = ('SELECT "hour", "direction", "orgId", "status", "errorCode", "from", "channel", "count" '
+                  'FROM "MessageRollup" ')
+        kept = conn.execute(counts + 'WHERE "count" <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7').fetchall()
+        assert {r[6] for r in kept} == {"sms", "mms", "whatsapp"}
         conn.execute("SELECT smsrelay_rollup_rebuild()")
-        assert conn.execute(counts + "ORDER BY 1, 2, 3, 4, 5, 6").fetchall() == kept
+        assert conn.execute(counts + "ORDER BY 1, 2, 3, 4, 5, 6, 7").fetchall() == kept
 
 
 def test_rollup__truncating_messagelog_empties_it(database_url):
@@ -173,3 +187,11 @@ def test_split__whole_hours_only(since, until, bucket, expect_rollup):
     else:
         assert (s["lo"].strftime("%H:%M"), s["hi"].strftime("%H:%M")) == expect_rollup
         assert s["since"] < s["lo"] <= s["hi"] <= s["until"]
+
+
+def test_by_org__read_counts_as_delivered():
+    # A WhatsApp message is `read` after `delivered` (its final status): the runbook's step-4
+    # columns must count it delivered, as the delivery rate does, not leave it out of every column.
+    rows = [{"orgId": "org_a", "status": "read", "count": 3}, {"orgId": "org_a", "status": "delivered", "count": 2},
+            {"orgId": "org_a", "status": "undelivered", "count": 1}, {"orgId": "org_a", "status": "queued", "count": 4}]
+    assert rollup.by_org(rows) == {"org_a": {"total": 10, "delivered": 5, "failed": 0, "undelivered": 1, "open": 4}}

@@ -184,14 +184,24 @@ def test_incident__failures_errors_and_diagnosis_scope_to_a_channel(stack):
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "channel" in bad.stderr
 
+    # Steps 1 and 4 per channel: the WhatsApp failure alone under whatsapp, the SMS alone under sms,
+    # and the org's WhatsApp switch beside its figures.
+    stack.sql('UPDATE "OrgSettings" SET "whatsappDisabled" = true WHERE "orgId" = %s', (org["id"],))
 
-def test_batch__refuses_what_only_a_single_send_carries(stack):
-    org = stack.create_org(numbers=("+15017122661",))
-    with stack.client(org["apiKey"]) as api:
-        for extra in ({"mediaUrls": IMAGES}, {"sendAt": "2030-01-01T00:00:00Z"}, {"to": WA_PERSON}):
-            answer = api.post("/v1/messages:batch", json={"messages": [{"to": "+14155552671", "body": "x", **extra}]})
-            assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_channel", answer.text
-    assert stack.sql('SELECT count(*) AS n FROM "MessageLog"')[0]["n"] == 0
+    def cli(*args: str) -> dict:
+        done = subprocess.run([sys.executable, "-m", "smsrelay", "incident", *args, "--json"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    wa_status, sms_status, every = cli("status", "--channel", "whatsapp"), cli("status", "--channel", "sms"), cli("status")
+    assert (wa_status["channel"], wa_status["total"], wa_status["failed"]) == ("whatsapp", 1, 1)
+    assert (sms_status["total"], sms_status["failed"], sms_status["deliveryRate"]) == (1, 0, 1.0)
+    assert every["total"] == 2 and every["channel"] is None
+    [wa_org] = cli("orgs", "--channel", "whatsapp")["orgs"]
+    [sms_org] = cli("orgs", "--channel", "sms")["orgs"]
+    assert (wa_org["total"], wa_org["failed"], wa_org["disabled"], wa_org["smsDisabled"]) == (1, 1, True, False)
+    assert (sms_org["total"], sms_org["delivered"], sms_org["disabled"]) == (1, 1, False)
 
 
 def test_channels__enabling_one_channel_releases_only_its_holds(stack):

@@ -1,5 +1,5 @@
-"""Channel errors (63xxx): WhatsApp and the other channels senders (Messenger, RCS) on the
-Messages API. Most come on the status callback; the message ends failed.
+"""Channel errors (63xxx, and 35127 of Content templates): WhatsApp and the other channels
+senders (Messenger, RCS) on the Messages API. Most come on the status callback; the message ends failed.
 
 Twilio's WhatsApp error-code mapping (https://www.twilio.com/docs/whatsapp/api/error-code-mapping)
 is the only stored page for several of them; it names the WhatsApp codes each one stands for."""
@@ -85,6 +85,9 @@ ROWS = (
      "Wait for the 24-hour window to reset, or ask Twilio Support to raise the account's limit."),
     (63049, "failed", "content_filtering", 0, "Meta chose not to deliver this WhatsApp marketing message",
      "Marketing message not delivered by Meta", "Meta limits marketing messages per user; send fewer, more relevant ones."),
+    (35127, 400, "channel", 0, "'Messages' Body and ContentVariables cannot be provided together",
+     "A Body sent beside a content template's variables",
+     "Send ContentSid and ContentVariables without a Body: the content template makes the text."),
 )
 
 SOURCES = {
@@ -116,4 +119,5 @@ SOURCES = {
     63034: page(63034),
     63038: page(63038),
     63049: not_found(63049, TITLE_ONLY),
+    35127: page(35127),
 }

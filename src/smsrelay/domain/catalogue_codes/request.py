@@ -95,7 +95,7 @@ ROWS = (
     (21620, 400, "media", 0, "Invalid media URL(s)", "A MediaUrl is malformed (typically no http:// or https://)",
      "Give every MediaUrl its http:// or https:// prefix."),
     (21623, 400, "request", 0, "Number of media files exceeds allowed limit", "More than 10 media files",
-     "Send at most 10 media files per message."),
+     "Send at most 10 media files per message (1 on WhatsApp)."),
     (21624, 400, "request", 0, "Invalid validity period value", "ValidityPeriod out of range",
      "Send a ValidityPeriod between 1 and 36000 seconds."),
     (90007, 400, "request", 0, "Invalid validity period value", "ValidityPeriod out of range (message or Messaging Service)",

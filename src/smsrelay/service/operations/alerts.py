@@ -43,13 +43,15 @@ def thresholds(settings: Settings) -> Thresholds:
 async def gather_facts(conn: AsyncConnection, t: Thresholds) -> tuple[Facts, datetime]:
     long_window = max(t.failed_window_seconds, t.delivery_rate_window_seconds)
     short_is_failed = t.failed_window_seconds <= t.delivery_rate_window_seconds
-    failed: dict[str, dict[str, int]] = {}
-    delivery: dict[str, dict[str, int]] = {}
+    # {channel: {orgId: {status: count}}}; SMS goes to the runbook's rules, the others to theirs.
+    failed_by: dict[str, dict[str, dict[str, int]]] = {}
+    delivery_by: dict[str, dict[str, dict[str, int]]] = {}
     rows = await sql.all(conn, "alert_outbound_window", long_seconds=long_window,
                          short_seconds=min(t.failed_window_seconds, t.delivery_rate_window_seconds))
     for r in rows:
         short, full = r["shortCount"], r["count"]
         f_n, d_n = (short, full) if short_is_failed else (full, short)
+        failed, delivery = failed_by.setdefault(r["channel"], {}), delivery_by.setdefault(r["channel"], {})
         if f_n:
             by_status = failed.setdefault(r["orgId"], {})
             by_status[r["status"]] = by_status.get(r["status"], 0) + f_n
@@ -71,7 +73,9 @@ async def gather_facts(conn: AsyncConnection, t: Thresholds) -> tuple[Facts, dat
         else:
             disabled[m["orgId"]] = m["since"]
     facts = Facts(
-        failed_window=failed, delivery_window=delivery,
+        failed_window=failed_by.pop("sms", {}), delivery_window=delivery_by.pop("sms", {}),
+        channel_failed_window={c: f for c, f in failed_by.items() if f},
+        channel_delivery_window={c: d for c, d in delivery_by.items() if d},
         inbound_in_window=flat["inbound"], inbound_recent=flat["inboundRecent"], sent_in_window=flat["sent"],
         oldest_queued_age_seconds=max((r["oldestAge"] for r in waiting), default=None),
         queued_count=sum(r["count"] for r in waiting),

@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from smsrelay.domain import catalogue
+from smsrelay.domain import catalogue, channels
 from smsrelay.domain import phone, rates
 from smsrelay.service.outbound import guards
 from smsrelay.service.operations import rollup
@@ -63,6 +63,15 @@ class Window:
     def closed(self) -> tuple[datetime, datetime]:
         """[since, until) as the rollup's (since, until]: the same rows at microsecond resolution."""
         return self.since - TICK, self.until - TICK
+
+
+def channel_of(value: str | None) -> str | None:
+    """The pages' ?channel= (sms, mms, whatsapp; empty: every channel), or 422 invalid_channel."""
+    if not value:
+        return None
+    if value not in channels.CHANNELS:
+        raise problems.INVALID_CHANNEL(message=f"channel is one of {', '.join(channels.CHANNELS)}.", field="channel")
+    return value
 
 
 async def window(conn: AsyncConnection, label: str | None) -> Window:
@@ -185,18 +194,21 @@ def _without(number: str, value: Any) -> Any:
     return value
 
 
-async def overview(rt: Runtime, label: str | None) -> dict[str, Any]:
+async def overview(rt: Runtime, label: str | None, channel: str | None = None) -> dict[str, Any]:
+    """The delivery figures (series, totals, error codes, recent failures) of one channel when
+    given; the kill switch, holds and flow are the pipeline's, shared by every channel."""
+    channel = channel_of(channel)
     async with rt.pool.connection() as conn:
         w = await window(conn, label)
-        points = series(await rollup.series(conn, *w.closed(), w.span.bucket), w)
+        points = series(await rollup.series(conn, *w.closed(), w.span.bucket, channel=channel), w)
         flow = await sql.one(conn, "dash_flow", seconds=FLAT_SECONDS)
         held = await sql.all(conn, "dash_held")
         switch = await kill_switch(conn, rt)
         money = await balance(conn)
         names = await _org_names(conn)
-        errors = fold_errors(await rollup.error_hits(conn, *w.closed()), names)
-        recent = await sql.all(conn, "dash_recent_failures", limit=10, **w.params())
-    return {"window": w, "series": points, "totals": totals(points), "held": held,
+        errors = fold_errors(await rollup.error_hits(conn, *w.closed(), channel=channel), names)
+        recent = await sql.all(conn, "dash_recent_failures", limit=10, channel=channel, **w.params())
+    return {"window": w, "channel": channel, "series": points, "totals": totals(points), "held": held,
             "heldTotal": sum(h["count"] for h in held), "switch": switch, "balance": money,
             "flow": {**flow, "flat": flow["inbound"] > 0 and flow["handed"] == 0, "minutes": FLAT_SECONDS // 60},
             "alerts": await firing_alerts(rt), "errors": errors[:8], "recent": [masked(r) for r in recent],
@@ -209,52 +221,58 @@ async def overview(rt: Runtime, label: str | None) -> dict[str, Any]:
 ORG_SORTS = ("name", "total", "delivered", "failed", "undelivered", "rate")
 
 
-async def orgs_table(rt: Runtime, label: str | None, sort: str = "failed", desc: bool = True) -> dict[str, Any]:
-    """The runbook's step-4 table, with every org (also those without traffic) and its settings."""
+async def orgs_table(rt: Runtime, label: str | None, sort: str = "failed", desc: bool = True,
+                     channel: str | None = None) -> dict[str, Any]:
+    """The runbook's step-4 table, with every org (also those without traffic) and its settings;
+    of one channel when given, with that channel's switch as "disabled"."""
     if sort not in ORG_SORTS:
         sort = "failed"
+    channel = channel_of(channel)
     async with rt.pool.connection() as conn:
         w = await window(conn, label)
-        outcomes = rollup.by_org(await rollup.outcomes(conn, *w.closed()))
+        outcomes = rollup.by_org(await rollup.outcomes(conn, *w.closed(), channel=channel))
         names = await _org_names(conn)
     rows = []
     for org_id, org in names.items():
         o = outcomes.get(org_id) or {"total": 0, "delivered": 0, "failed": 0, "undelivered": 0, "open": 0}
         final = o["delivered"] + o["failed"] + o["undelivered"]
         rows.append({**org, **{k: o[k] for k in ("total", "delivered", "failed", "undelivered", "open")},
-                     "rate": rates.delivery_rate(o["delivered"], final)})
+                     "rate": rates.delivery_rate(o["delivered"], final),
+                     "disabled": bool(org.get(channels.DISABLED_COLUMN[channel or channels.SMS]))})
 
     def key(r: dict[str, Any]) -> Any:
         value = r[sort]
         return (value is not None, value.lower() if isinstance(value, str) else (value or 0))
 
     rows.sort(key=key, reverse=desc)
-    return {"window": w, "orgs": rows, "sort": sort, "desc": desc}
+    return {"window": w, "channel": channel, "orgs": rows, "sort": sort, "desc": desc}
 
 
-async def org_detail(rt: Runtime, org_id: str, label: str | None) -> dict[str, Any]:
+async def org_detail(rt: Runtime, org_id: str, label: str | None, channel: str | None = None) -> dict[str, Any]:
+    channel = channel_of(channel)
     async with rt.pool.connection() as conn:
         org = await sql.one(conn, "get_org", org_id=org_id)
         if org is None:
             raise problems.ORG_NOT_FOUND(org_id=org_id)
         org.pop("inboundWebhookSecret", None)  # a secret has no business on a screen
         w = await window(conn, label)
-        points = series(await rollup.series(conn, *w.closed(), w.span.bucket, org_id=org_id), w)
+        points = series(await rollup.series(conn, *w.closed(), w.span.bucket, org_id=org_id, channel=channel), w)
         senders = await sql.all(conn, "org_senders", org_id=org_id)
-        failures = await sql.all(conn, "dash_org_failures", org_id=org_id, limit=20, **w.params())
+        failures = await sql.all(conn, "dash_org_failures", org_id=org_id, limit=20, channel=channel, **w.params())
         audit = await sql.all(conn, "dash_org_audit", org_id=org_id)
-    return {"org": org, "window": w, "series": points, "totals": totals(points), "senders": senders,
+    return {"org": org, "window": w, "channel": channel, "series": points, "totals": totals(points), "senders": senders,
             "failures": [masked(f) for f in failures], "audit": audit}
 
 
 # --- errors ----------------------------------------------------------------------------------
 
-async def error_codes(rt: Runtime, label: str | None) -> dict[str, Any]:
+async def error_codes(rt: Runtime, label: str | None, channel: str | None = None) -> dict[str, Any]:
+    channel = channel_of(channel)
     async with rt.pool.connection() as conn:
         w = await window(conn, label)
         names = await _org_names(conn)
-        codes = fold_errors(await rollup.error_hits(conn, *w.closed()), names)
-    return {"window": w, "codes": codes, "total": sum(c["count"] for c in codes)}
+        codes = fold_errors(await rollup.error_hits(conn, *w.closed(), channel=channel), names)
+    return {"window": w, "channel": channel, "codes": codes, "total": sum(c["count"] for c in codes)}
 
 
 # --- messages --------------------------------------------------------------------------------

@@ -98,18 +98,20 @@ def describe_code(code: str | None) -> dict[str, Any]:
 
 # --- the runbook's investigation steps -------------------------------------------------------
 
-async def status(conn: AsyncConnection, since: str, org_id: str | None = None) -> dict[str, Any]:
-    """Runbook step 1: outbound by status."""
+async def status(conn: AsyncConnection, since: str, org_id: str | None = None,
+                 channel: str | None = None) -> dict[str, Any]:
+    """Runbook step 1: outbound by status (of one channel if given)."""
+    channel = channel_filter(channel)
     w = await window(conn, since)
     await check_org(conn, org_id)
     counts: dict[str, int] = {}
-    for r in await rollup.outcomes(conn, w.since, w.until, org_id=org_id):
+    for r in await rollup.outcomes(conn, w.since, w.until, org_id=org_id, channel=channel):
         counts[r["status"]] = counts.get(r["status"], 0) + r["count"]
     rows = [{"status": s, "count": n} for s, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     total = sum(r["count"] for r in rows)
     failed = sum(r["count"] for r in rows if r["status"] in ("failed", "undelivered"))
     delivered = sum(counts.get(s, 0) for s in rates.DELIVERED)
-    return {"window": w.to_dict(), "org": org_id, "total": total, "failed": failed,
+    return {"window": w.to_dict(), "org": org_id, "channel": channel, "total": total, "failed": failed,
             "failureRate": round(failed / total, 4) if total else 0.0,
             "statuses": [{"status": r["status"], "count": r["count"]} for r in rows],
             "deliveryRate": rates.delivery_rate(delivered, delivered + failed)}
@@ -130,11 +132,14 @@ async def failures(conn: AsyncConnection, since: str, org_id: str | None = None,
          "meaning": describe_code(r["error_code"])["meaning"], "createdAt": iso(r["createdAt"])} for r in rows]}
 
 
-async def orgs(conn: AsyncConnection, since: str, org_id: str | None = None) -> dict[str, Any]:
-    """Runbook step 4: outcomes per org, worst first."""
+async def orgs(conn: AsyncConnection, since: str, org_id: str | None = None,
+               channel: str | None = None) -> dict[str, Any]:
+    """Runbook step 4: outcomes per org, worst first (of one channel if given, with that
+    channel's switch as "disabled"; "smsDisabled" stays the runbook's SMS switch)."""
+    channel = channel_filter(channel)
     w = await window(conn, since)
     await check_org(conn, org_id)
-    counts = rollup.by_org(await rollup.outcomes(conn, w.since, w.until, org_id=org_id))
+    counts = rollup.by_org(await rollup.outcomes(conn, w.since, w.until, org_id=org_id, channel=channel))
     names = {o["id"]: o for o in await sql.all(conn, "list_orgs")}
     out = []
     for oid, c in counts.items():
@@ -142,10 +147,12 @@ async def orgs(conn: AsyncConnection, since: str, org_id: str | None = None) -> 
         bad = c["failed"] + c["undelivered"]
         out.append({"orgId": oid, "name": org.get("name", oid), **c,
                     "failureRate": round(bad / c["total"], 4) if c["total"] else 0.0,
-                    "smsDisabled": bool(org.get("smsDisabled")), "maxMessagesPerMinute": org.get("maxMessagesPerMinute"),
+                    "smsDisabled": bool(org.get("smsDisabled")),
+                    "disabled": bool(org.get(channels.DISABLED_COLUMN[channel or channels.SMS])),
+                    "maxMessagesPerMinute": org.get("maxMessagesPerMinute"),
                     "deliveryRate": rates.delivery_rate(c["delivered"], c["delivered"] + bad)})
     out.sort(key=lambda o: (-o["failed"], -o["undelivered"], -o["total"], o["orgId"]))
-    return {"window": w.to_dict(), "org": org_id, "orgs": out}
+    return {"window": w.to_dict(), "org": org_id, "channel": channel, "orgs": out}
 
 
 async def error_codes(conn: AsyncConnection, since: str, org_id: str | None = None,

@@ -1,7 +1,7 @@
 """Window counts that stay cheap over a week: whole hours from "MessageRollup", the rest raw.
 
-"MessageRollup" (migration 0007) counts messages per hour of creation, direction, org and
-current status; a trigger keeps it exact and the scheduler folds its deltas. Every window here
+"MessageRollup" (migration 0007) counts messages per hour of creation, direction, org,
+current status and (since 0026) channel; a trigger keeps it exact and the scheduler folds its deltas. Every window here
 is (since, until]; callers with a half-open [since, until) window shift both ends back by one
 microsecond, PostgreSQL's resolution, which is the same set of rows.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from smsrelay.domain import rates
 from smsrelay.domain import status as lattice
 from smsrelay.store import sql
 
@@ -39,18 +40,22 @@ def split(since: datetime, until: datetime, bucket: timedelta | None = None) -> 
 
 
 async def outcomes(conn: AsyncConnection, since: datetime, until: datetime, *, direction: str = "outbound",
-                   org_id: str | None = None) -> list[dict[str, Any]]:
-    """(orgId, status, count) of messages created in (since, until]."""
-    return await sql.all(conn, "window_outcomes", direction=direction, org_id=org_id, **split(since, until))
+                   org_id: str | None = None, channel: str | None = None) -> list[dict[str, Any]]:
+    """(orgId, status, count) of messages created in (since, until], of one channel if given."""
+    return await sql.all(conn, "window_outcomes", direction=direction, org_id=org_id, channel=channel,
+                         **split(since, until))
 
 
 def by_org(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """outcomes() rows → the runbook's step-4 columns per org."""
+    """outcomes() rows → the runbook's step-4 columns per org; a WhatsApp message `read` was
+    delivered first (domain/rates.py), so it counts as delivered."""
     out: dict[str, dict[str, int]] = {}
     for r in rows:
         o = out.setdefault(r["orgId"], {"total": 0, "delivered": 0, "failed": 0, "undelivered": 0, "open": 0})
         o["total"] += r["count"]
-        if r["status"] in ("delivered", "failed", "undelivered"):
+        if r["status"] in rates.DELIVERED:
+            o["delivered"] += r["count"]
+        elif r["status"] in ("failed", "undelivered"):
             o[r["status"]] += r["count"]
         elif not lattice.is_final(r["status"]):
             o["open"] += r["count"]
@@ -58,14 +63,16 @@ def by_org(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 
 async def series(conn: AsyncConnection, since: datetime, until: datetime, bucket: timedelta, *,
-                 org_id: str | None = None) -> list[dict[str, Any]]:
+                 org_id: str | None = None, channel: str | None = None) -> list[dict[str, Any]]:
     """(at, direction, status, count) per bucket (binned from ORIGIN) over (since, until]."""
-    return await sql.all(conn, "window_series", bucket=bucket, org_id=org_id, **split(since, until, bucket))
+    return await sql.all(conn, "window_series", bucket=bucket, org_id=org_id, channel=channel,
+                         **split(since, until, bucket))
 
 
-async def error_hits(conn: AsyncConnection, since: datetime, until: datetime) -> list[dict[str, Any]]:
+async def error_hits(conn: AsyncConnection, since: datetime, until: datetime, *,
+                     channel: str | None = None) -> list[dict[str, Any]]:
     """(code, orgId, from, status, count, last_at) of outbound failures created in (since, until]."""
-    return await sql.all(conn, "window_error_hits", **split(since, until))
+    return await sql.all(conn, "window_error_hits", channel=channel, **split(since, until))
 
 
 async def fold(conn: AsyncConnection) -> int:

@@ -1,7 +1,8 @@
 """Accepting a batch of outbound messages (POST /v1/messages:batch) in one transaction.
 
 Each message gets exactly the checks a single send gets (messages.accept), in the same order,
-as if the batch's messages were sent one after another: body, recipient, sender, opt-out, the
+as if the batch's messages were sent one after another: its channel, media, content template
+and send time (channels.prepare), body, recipient, sender, opt-out, WhatsApp's window, the
 org's admission policies (a recipient is "first" only if no earlier message of the org, nor an
 earlier accepted one of this batch, went to it), then the daily cap. A message that fails one
 is reported with its index and the code a single send would answer, and is not stored; every
@@ -24,8 +25,9 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import admission, channels, ids, lint, phone
+from smsrelay.service.outbound import channels as outbound_channels
 from smsrelay.service.outbound import spend_guard
-from smsrelay.service.outbound.channels import senders_for
+from smsrelay.service.outbound.channels import PLAIN, Extras, Prepared
 from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
                                        check_characters, check_not_own_sender, outbound_row, pick_sender, recipient, replay_or_org,
                                        validate_body)
@@ -40,9 +42,12 @@ def _error(index: int, problem: Problem) -> dict[str, Any]:
     return {"index": index, **problem.to_dict()}
 
 
-def _batch_hash(items: Sequence[tuple[str, str, str | None]]) -> str:
-    # "batch" keeps a batch's hash apart from any single send's with the same key.
-    return _request_hash({"batch": [{"to": to, "body": body, "from": from_} for to, body, from_ in items]})
+def _batch_hash(items: Sequence[tuple[str, str, str | None]], channel_extras: Sequence[Extras] = ()) -> str:
+    # "batch" keeps a batch's hash apart from any single send's with the same key; a plain SMS
+    # adds nothing to it (Extras.hashed), so a batch of SMS hashes as it always did.
+    extras = list(channel_extras) or [PLAIN] * len(items)
+    return _request_hash({"batch": [{"to": to, "body": body, "from": from_, **extra.hashed()}
+                                    for (to, body, from_), extra in zip(items, extras)]})
 
 
 def check_size(count: int) -> None:
@@ -55,53 +60,61 @@ def check_size(count: int) -> None:
 async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
                        idempotency_key: str | None = None,
                        extras: Sequence[dict[str, Any] | Problem | None] | None = None,
-                       status_callbacks: Sequence[str | None] = ()) -> tuple[int, dict[str, Any]]:
+                       status_callbacks: Sequence[str | None] = (),
+                       channel_extras: Sequence[Extras] = ()) -> tuple[int, dict[str, Any]]:
     """items: (to, body, from) per message; extras (optional, by index): metadata to store with
     it (its template) or the Problem that refuses it; status_callbacks (optional, by index): where
-    its status events go. Returns (200, {"accepted", "rejected", "results"})."""
+    its status events go; channel_extras (optional, by index): its channel, media, content
+    template and send time, checked as a single send checks them (service/outbound/channels.py).
+    Returns (200, {"accepted", "rejected", "results"})."""
     check_size(len(items))
-    request_hash = _batch_hash(items) if idempotency_key is not None else ""
+    channel_extras = list(channel_extras) or [PLAIN] * len(items)
+    request_hash = _batch_hash(items, channel_extras) if idempotency_key is not None else ""
     async with conn.transaction():
         replay, org = await replay_or_org(conn, org_id, idempotency_key, request_hash)
         if replay:
             return replay
         region = org["defaultRegion"]
-        senders = senders_for(channels.SMS, org["senders"])  # a batch is SMS: never from a WhatsApp sender
 
-        # 1. What needs no database: body, recipient, sender.
+        # 1. What needs no database: channel, body, recipient, sender.
         results: list[dict[str, Any] | None] = [None] * len(items)
-        valid: list[tuple[int, str, phone.PhoneCheck, dict[str, Any]]] = []
+        valid: list[tuple[int, str, phone.PhoneCheck, dict[str, Any], Prepared]] = []
         extra = list(extras) if extras is not None else [None] * len(items)
         checks: dict[str, phone.PhoneCheck] = {}
-        chosen: dict[str | None, dict[str, Any] | Problem] = {}
+        # A sender is chosen among the channel's senders: WhatsApp from a whatsapp: one, SMS and MMS not.
+        chosen: dict[tuple[bool, str | None], dict[str, Any] | Problem] = {}
         for i, (to, body, from_) in enumerate(items):
             try:
                 if isinstance(extra[i], Problem):
                     raise extra[i]
                 check_characters(to=to, body=body, **{"from": from_})
-                validate_body(body)
-                check = checks.get(to)
+                prepared = outbound_channels.prepare(org, channel_extras[i], to=to, body=body)
+                body = validate_body(body, required=outbound_channels.body_required(prepared))
+                check = checks.get(prepared.number)
                 if check is None:
-                    check = checks[to] = phone.check(to, region)
-                recipient(to, region, check)
-                sender = chosen.get(from_)
+                    check = checks[prepared.number] = phone.check(prepared.number, region)
+                recipient(prepared.number, region, check)
+                kind = (prepared.channel == channels.WHATSAPP, from_)
+                sender = chosen.get(kind)
                 if sender is None:
                     try:
-                        sender = pick_sender(senders, from_, region)
+                        sender = pick_sender(prepared.senders, from_, region)
                     except Problem as exc:
                         sender = exc
-                    chosen[from_] = sender
+                    chosen[kind] = sender
                 if isinstance(sender, Problem):
                     raise sender
-                check_not_own_sender(check, senders)
+                check_not_own_sender(check, org["senders"])
             except Problem as exc:
                 results[i] = _error(i, exc)
                 continue
-            valid.append((i, body, check, sender))
+            valid.append((i, body, check, sender, prepared))
 
-        # 2. Opt-outs and earlier recipients of every valid message, one query each.
-        phones = list({check.e164 for _, _, check, _ in valid})
-        stopped = {r["phone"] for r in await sql.all(conn, "batch_opted_out", org_id=org_id, phones=phones)}
+        # 2. Opt-outs (by the address the message goes to: whatsapp:+… on WhatsApp) and earlier
+        # recipients of every valid message, one query each.
+        addresses = list({prepared.address(check.e164) for _, _, check, _, prepared in valid})
+        phones = list({check.e164 for _, _, check, _, _ in valid})
+        stopped = {r["phone"] for r in await sql.all(conn, "batch_opted_out", org_id=org_id, phones=addresses)}
         messaged = {r["to"] for r in await sql.all(conn, "batch_messaged", org_id=org_id, phones=phones)}
 
         # 3. The org's policies, then the daily cap, message by message in the batch's order.
@@ -110,35 +123,44 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         rows: list[dict[str, Any]] = []
         accepted = 0
         used = 0  # segments, as the cap counts them
-        for i, body, check, sender in valid:
+        for i, body, check, sender, prepared in valid:
             e164 = check.e164
             assert e164 is not None
-            if e164 in stopped:
+            address = prepared.address(e164)
+            if address in stopped:
                 results[i] = _error(i, opted_out(e164))
                 continue
+            # WhatsApp free text only within the person's 24-hour window: one probe per such message.
+            if (closed := await outbound_channels.window(conn, org_id, prepared, address, sender["number"])) is not None:
+                results[i] = _error(i, closed)
+                continue
             first = e164 not in messaged
-            content = lints.get((body, first))
+            optional = not outbound_channels.body_required(prepared)
+            content = lints.get((body, first, optional))
             if content is None:
-                content = lints[(body, first)] = lint.lint(body, first_message_to_recipient=first)
+                content = lint.lint(body, first_message_to_recipient=first)
+                if optional:  # media or a content template carries the message
+                    content = lint.without(content, "empty_body")
+                lints[(body, first, optional)] = content
             verdict = admission.screen(check, content, allowed_countries=org["allowedCountries"],
                                        landline_policy=org["landlinePolicy"], content_policy=org["contentPolicy"])
             if verdict.refusal is not None:
                 results[i] = _error(i, problems.refused(verdict.refusal))
                 continue
-            if remaining is not None and content.segments > remaining - used:
-                results[i] = _error(i, spend_guard.cap_reached(org, segments=content.segments,
-                                                               remaining=remaining - used))
+            billed = channels.billing(prepared.channel, content.segments).segments
+            if remaining is not None and billed > remaining - used:
+                results[i] = _error(i, spend_guard.cap_reached(org, segments=billed, remaining=remaining - used))
                 continue
             findings = verdict.findings_dicts()
             message_id = ids.new_id("msg")
-            rows.append(outbound_row(message_id, sender, check, body, content.segments, content.encoding, findings,
-                                     extra[i], status_callbacks[i] if status_callbacks else None))
+            rows.append(outbound_row(message_id, sender, check, body, billed, content.encoding, findings,
+                                     extra[i], status_callbacks[i] if status_callbacks else None, prepared))
             messaged.add(e164)
             accepted += 1
-            used += content.segments
-            results[i] = {"index": i, "id": message_id, "status": "queued", "segments": content.segments,
-                          "encoding": content.encoding, "to": e164, "from": sender["number"], "findings": findings,
-                          "channel": channels.SMS}
+            used += billed
+            results[i] = {"index": i, "id": message_id, "status": prepared.status, "segments": billed,
+                          "encoding": content.encoding, "to": address, "from": sender["number"], "findings": findings,
+                          **prepared.response()}
 
         # 4. Every accepted row and its job, in one statement.
         if accepted:
@@ -157,13 +179,14 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
 async def accept_batch_idempotent(conn: AsyncConnection, org_id: str, items: Sequence[tuple[str, str, str | None]], *,
                                   idempotency_key: str | None = None,
                                   extras: Sequence[dict[str, Any] | Problem | None] | None = None,
-                                  status_callbacks: Sequence[str | None] = ()) -> tuple[int, dict[str, Any]]:
+                                  status_callbacks: Sequence[str | None] = (),
+                                  channel_extras: Sequence[Extras] = ()) -> tuple[int, dict[str, Any]]:
     try:
         return await accept_batch(conn, org_id, items, idempotency_key=idempotency_key, extras=extras,
-                                  status_callbacks=status_callbacks)
+                                  status_callbacks=status_callbacks, channel_extras=channel_extras)
     except _LostRace:
         # A concurrent request with the same key committed first: ours rolled back; replay theirs.
         assert idempotency_key is not None
-        replay = await _replay(conn, org_id, idempotency_key, _batch_hash(items))
+        replay = await _replay(conn, org_id, idempotency_key, _batch_hash(items, channel_extras))
         assert replay is not None
         return replay

@@ -36,6 +36,10 @@ class Extras:
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
     send_at: datetime | None = None
+    # A message template's WhatsApp content ({"contentSid", "contentVariables"}): what a send by
+    # template goes as outside the 24-hour window (service/templates/sending.py). Not hashed: it
+    # follows from the template and variables the stored body was rendered from.
+    template_content: dict[str, Any] | None = None
     # Bounds of sendAt (settings), and the clock the request is judged by.
     schedule_min_seconds: float = 60.0
     schedule_max_days: float = 35.0
@@ -69,6 +73,7 @@ class Prepared:
     send_at: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     needs_window: bool = False  # WhatsApp free text: only within 24 h of the person's last message
+    fallback: dict[str, Any] | None = None  # a template's content template, for a closed window
 
     def address(self, e164: str) -> str:
         return channels.whatsapp_address(e164) if self.channel == channels.WHATSAPP else e164
@@ -79,7 +84,19 @@ class Prepared:
             out["sendAt"] = _iso(self.send_at)
         if self.metadata.get("mediaUrls"):
             out["mediaUrls"] = self.metadata["mediaUrls"]
+        if self.metadata.get("contentSid"):
+            out["contentSid"] = self.metadata["contentSid"]
         return out
+
+    def use_fallback(self) -> dict[str, Any]:
+        """The window is closed and the template has a content template: it goes as that."""
+        assert self.fallback is not None
+        content = {"contentSid": self.fallback["contentSid"]}
+        if self.fallback.get("contentVariables"):
+            content["contentVariables"] = self.fallback["contentVariables"]
+        self.metadata.update(content)
+        self.needs_window = False
+        return content
 
 
 def _problem(exc: channels.ChannelError) -> Problem:
@@ -132,6 +149,7 @@ def _content(prepared: Prepared, extras: Extras, body: str | None) -> None:
             prepared.metadata["contentVariables"] = variables
     elif prepared.channel == channels.WHATSAPP:
         prepared.needs_window = True
+        prepared.fallback = extras.template_content
 
 
 def _schedule(prepared: Prepared, extras: Extras) -> None:
@@ -164,12 +182,17 @@ def body_required(prepared: Prepared) -> bool:
 async def window(conn: AsyncConnection, org_id: str, prepared: Prepared, to: str, sender: str | None,
                  now: datetime | None = None) -> Problem | None:
     """WHATSAPP_WINDOW_CLOSED when the person (`to`, a whatsapp: address) has not written to this
-    sender within 24 hours; None when the window is open or the send needs none."""
+    sender within 24 hours; None when the window is open or the send needs none. A send by a
+    template with WhatsApp content goes as free text within the window and, outside it, as that
+    content template (`prepared` then carries its ContentSid and ContentVariables)."""
     if not prepared.needs_window:
         return None
     row = await sql.one(conn, "whatsapp_last_inbound", org_id=org_id, person=to, sender=sender)
     last = row["lastAt"] if row else None
     if channels.window_open(last, now or datetime.now(timezone.utc)):
+        return None
+    if prepared.fallback is not None:
+        prepared.use_fallback()
         return None
     return problems.WHATSAPP_WINDOW_CLOSED(masked=phone.mask(channels.bare(to)),
                                            lastInboundAt=_iso(last) if last else None)
@@ -194,10 +217,19 @@ async def window_in_plan(conn: AsyncConnection, plan: Any, org_id: str, now: dat
     prepared = plan.prepared
     if prepared is None or not prepared.needs_window or not plan.params["proceed"]:
         return
+    fallback = prepared.fallback
     closed = await window(conn, org_id, prepared, plan.params["to"], plan.params["sender"], now)
     if closed is not None:
         plan.problem = closed
         plan.params["proceed"] = False
+    elif fallback is not None and not prepared.needs_window:  # goes as the template's content template
+        content = {k: v for k, v in prepared.metadata.items() if k in ("contentSid", "contentVariables")}
+        for suffix in ("first", "repeat"):
+            plan.params[f"metadata_{suffix}"] = {**plan.params[f"metadata_{suffix}"], **content}
+            plan.params[f"response_{suffix}"] = {**plan.params[f"response_{suffix}"],
+                                                 "contentSid": content["contentSid"]}
+        plan.responses = {first: plan.params["response_first" if first else "response_repeat"]
+                          for first in plan.responses}
 
 
 def send_params(meta: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,10 @@
 """An org's templates: create, edit (every edit a new version), archive, read.
 
+A version may carry its WhatsApp content template ("whatsapp": the approved ContentSid and which
+placeholder fills each content variable), checked against the body it goes with: a send by
+template on WhatsApp goes as that content template outside the 24-hour window
+(service/templates/sending.py, service/outbound/channels.py).
+
 Each save runs the template check (domain/templates.py: the segment range over every value its
 placeholders allow and the content lint); the org's content policy decides what a finding does,
 as it does for a send: errors always refuse the save, warnings refuse it under "block" and are
@@ -27,7 +32,7 @@ def present(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "version": row["version"], "body": row["body"],
             "placeholders": check.get("placeholders", []), "segments": check.get("segments"),
             "encoding": check.get("encoding"), "worstEncoding": check.get("worstEncoding"),
-            "findings": check.get("findings", []),
+            "findings": check.get("findings", []), "whatsapp": row.get("whatsapp"),
             "archived": row["archivedAt"] is not None, "archivedAt": _iso(row["archivedAt"]),
             "disabled": disabled is not None, "disabledReason": (disabled or {}).get("reason"),
             "createdAt": _iso(row["createdAt"]), "updatedAt": _iso(row["updatedAt"])}
@@ -46,6 +51,17 @@ def name_of(name: str) -> str:
         return rules.check_name(name)
     except rules.TemplateError as exc:
         raise problems.INVALID_TEMPLATE(message=str(exc)) from None
+
+
+def whatsapp_of(body: str, whatsapp: Any) -> dict[str, Any] | None:
+    try:
+        return rules.check_whatsapp(body, whatsapp)
+    except rules.TemplateError as exc:
+        raise problems.INVALID_TEMPLATE(message=str(exc)) from None
+
+
+# edit()'s "leave the WhatsApp content as it is" (None removes it).
+KEEP: Any = object()
 
 
 async def checked(conn: AsyncConnection, org_id: str, body: str) -> rules.Check:
@@ -82,7 +98,8 @@ async def get(conn: AsyncConnection, org_id: str, name: str, *, versions: int = 
     out = present(row)
     if versions:
         out["versions"] = [{"version": v["version"], "body": v["body"], "segments": (v["lint"] or {}).get("segments"),
-                            "findings": (v["lint"] or {}).get("findings", []), "createdBy": v["createdBy"],
+                            "findings": (v["lint"] or {}).get("findings", []), "whatsapp": v["whatsapp"],
+                            "createdBy": v["createdBy"],
                             "createdAt": _iso(v["createdAt"])}
                            for v in await sql.all(conn, "template_versions", template_id=row["id"], limit=versions)]
     return out
@@ -93,34 +110,43 @@ async def search(conn: AsyncConnection, org_id: str, *, archived: bool = False,
     return [present(r) for r in await sql.all(conn, "list_templates", org_id=org_id, archived=archived, limit=limit)]
 
 
-async def create(conn: AsyncConnection, org_id: str, name: str, body: str, *, actor: str) -> dict[str, Any]:
+async def create(conn: AsyncConnection, org_id: str, name: str, body: str, *, actor: str,
+                 whatsapp: dict[str, Any] | None = None) -> dict[str, Any]:
     name = name_of(name)
     async with conn.transaction():
         result = await checked(conn, org_id, body)
+        whatsapp = whatsapp_of(body, whatsapp)
         created = await sql.one(conn, "insert_template", id=ids.new_id("tpl"), org_id=org_id, name=name)
         if created is None:
             raise problems.TEMPLATE_EXISTS(name=name)
         await sql.execute(conn, "insert_template_version", template_id=created["id"], version=1, body=body,
-                          lint=result.to_dict(), created_by=actor)
-        await _audit(conn, org_id, "create", actor, None, None, {"name": name, "version": 1, "body": body})
+                          lint=result.to_dict(), whatsapp=whatsapp, created_by=actor)
+        await _audit(conn, org_id, "create", actor, None, None,
+                     {"name": name, "version": 1, "body": body, "whatsapp": whatsapp})
     return await get(conn, org_id, name)
 
 
-async def edit(conn: AsyncConnection, org_id: str, name: str, body: str, *, actor: str) -> dict[str, Any]:
-    """A new version; messages already accepted keep the one they were rendered from."""
+async def edit(conn: AsyncConnection, org_id: str, name: str, body: str | None, *, actor: str,
+               whatsapp: Any = KEEP) -> dict[str, Any]:
+    """A new version (a new body, or new WhatsApp content, or both; None for either keeps the
+    current one's, KEEP the content); messages already accepted keep the one they were rendered
+    from."""
     async with conn.transaction():
         # Locked first: two edits at once get versions n+1 and n+2, each diffed against the other.
         if await sql.one(conn, "lock_template", org_id=org_id, name=known(name)) is None:
             raise problems.TEMPLATE_NOT_FOUND(name=name)
         current = await sql.one(conn, "get_template", org_id=org_id, name=name)
-        if current["body"] == body:
+        body = current["body"] if body is None else body
+        whatsapp = whatsapp_of(body, current["whatsapp"] if whatsapp is KEEP else whatsapp)
+        if current["body"] == body and current["whatsapp"] == whatsapp:
             return present(current)
         result = await checked(conn, org_id, body)
         version = (await sql.one(conn, "bump_template_version", id=current["id"]))["version"]
         await sql.execute(conn, "insert_template_version", template_id=current["id"], version=version, body=body,
-                          lint=result.to_dict(), created_by=actor)
-        await _audit(conn, org_id, "edit", actor, None, {"version": current["version"], "body": current["body"]},
-                     {"version": version, "body": body})
+                          lint=result.to_dict(), whatsapp=whatsapp, created_by=actor)
+        await _audit(conn, org_id, "edit", actor, None,
+                     {"version": current["version"], "body": current["body"], "whatsapp": current["whatsapp"]},
+                     {"version": version, "body": body, "whatsapp": whatsapp})
     return await get(conn, org_id, name)
 
 

@@ -1,6 +1,11 @@
 """Sending from a template: the request's template and variables become the body that is
 stored and sent, and the "MessageLog" metadata that names the template and version
-("templateId", "templateVersion", "template"), which the runbook's SQL can group by."""
+("templateId", "templateVersion", "template"), which the runbook's SQL can group by.
+
+A template with WhatsApp content also answers what the send needs outside WhatsApp's 24-hour
+window: its ContentSid and the ContentVariables filled from the same variables (CONTENT, taken
+out of the metadata by `content_of` so it is never stored as such); the channel rules decide
+whether it is used (service/outbound/channels.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from smsrelay.service import problems
 from smsrelay.service.problems import Problem
 from smsrelay.service.templates.catalog import known
 from smsrelay.store import sql
+
+CONTENT = "whatsappContent"
 
 _BY_KIND = {"missing": problems.TEMPLATE_VARIABLE_MISSING, "unexpected": problems.TEMPLATE_VARIABLE_UNEXPECTED,
             "invalid": problems.TEMPLATE_VARIABLE_INVALID}
@@ -32,7 +39,19 @@ def _render(row: dict[str, Any] | None, name: str, variables: Mapping[str, Any] 
         body = rules.render(row["body"], variables)
     except rules.VariableError as exc:
         raise _BY_KIND[exc.kind](message=exc.message, variable=exc.variable) from None
-    return body, {"templateId": row["id"], "templateVersion": row["version"], "template": row["name"]}
+    meta: dict[str, Any] = {"templateId": row["id"], "templateVersion": row["version"], "template": row["name"]}
+    if row.get("whatsapp"):
+        meta[CONTENT] = {"contentSid": row["whatsapp"]["contentSid"],
+                         "contentVariables": rules.content_variables(row["body"], row["whatsapp"], variables)}
+    return body, meta
+
+
+def content_of(meta: dict[str, Any] | Problem | None) -> tuple[dict[str, Any] | Problem | None, dict[str, Any] | None]:
+    """(the metadata to store, the template's WhatsApp content or None)."""
+    if not isinstance(meta, dict) or CONTENT not in meta:
+        return meta, None
+    rest = dict(meta)
+    return rest, rest.pop(CONTENT)
 
 
 def _check_shape(body: str | None, template: str | None, variables: Mapping[str, Any] | None) -> None:

@@ -207,12 +207,13 @@ GROUP BY 1
 ORDER BY count DESC;
 
 -- dash_recent_failures --
--- Runbook step 2.
+-- Runbook step 2 (of one channel when the dashboard filters by it).
 SELECT "id", "orgId", "status", "from", "to", "metadata"->>'twilioErrorCode' AS error_code,
        "metadata"->>'twilioErrorMessage' AS error_message, "createdAt"
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
   AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
 
@@ -222,6 +223,7 @@ SELECT "id", "orgId", "status", "from", "to", "metadata"->>'twilioErrorCode' AS 
 FROM "MessageLog"
 WHERE "orgId" = %(org_id)s AND "createdAt" >= %(since)s AND "createdAt" < %(until)s
   AND "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+  AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ORDER BY "createdAt" DESC
 LIMIT %(limit)s;
 

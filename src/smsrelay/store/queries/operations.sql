@@ -26,11 +26,11 @@ SET "count" = "MessageCounter"."count" + excluded."count", "sum" = "MessageCount
 -- rollup_fold --
 -- Same shape as counter_fold; hours whose +1s and -1s cancel out leave no row behind.
 WITH moved AS (DELETE FROM "MessageRollupDelta" RETURNING *)
-INSERT INTO "MessageRollup" ("hour", "direction", "orgId", "status", "errorCode", "from", "count", "lastAt")
-SELECT "hour", "direction", "orgId", "status", "errorCode", "from", sum("count"), max("lastAt") FROM moved
-GROUP BY 1, 2, 3, 4, 5, 6
+INSERT INTO "MessageRollup" ("hour", "direction", "orgId", "status", "errorCode", "from", "channel", "count", "lastAt")
+SELECT "hour", "direction", "orgId", "status", "errorCode", "from", "channel", sum("count"), max("lastAt") FROM moved
+GROUP BY 1, 2, 3, 4, 5, 6, 7
 HAVING sum("count") <> 0
-ON CONFLICT ("hour", "direction", "orgId", "status", "errorCode", "from") DO UPDATE
+ON CONFLICT ("hour", "direction", "orgId", "status", "errorCode", "from", "channel") DO UPDATE
 SET "count" = "MessageRollup"."count" + excluded."count",
     "lastAt" = greatest("MessageRollup"."lastAt", excluded."lastAt");
 
@@ -42,25 +42,26 @@ DELETE FROM "MessageRollup" WHERE "hour" >= now() - interval '2 days' AND "count
 -- Messages created in (since, until] by org and current status. Whole hours [lo, hi) come from
 -- the rollup (plus unfolded deltas), the partial hours at either end from "MessageLog"; the
 -- caller computes lo and hi (rollup.py), and lo = hi = until reads it all from "MessageLog".
+-- channel: one channel's messages (NULL: every channel), here and in the two windows below.
 SELECT "orgId", "status", sum(n)::int AS count FROM (
     SELECT "orgId", "status", count(*) AS n FROM "MessageLog"
     WHERE "direction" = %(direction)s AND "createdAt" > %(since)s AND "createdAt" < %(lo)s
-      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s) AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     GROUP BY 1, 2
     UNION ALL
     SELECT "orgId", "status", count(*) FROM "MessageLog"
     WHERE "direction" = %(direction)s AND "createdAt" >= %(hi)s AND "createdAt" <= %(until)s
-      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s) AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     GROUP BY 1, 2
     UNION ALL
     SELECT "orgId", "status", sum("count") FROM "MessageRollup"
     WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND "direction" = %(direction)s
-      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s) AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     GROUP BY 1, 2
     UNION ALL
     SELECT "orgId", "status", sum("count") FROM "MessageRollupDelta"
     WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND "direction" = %(direction)s
-      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s) AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     GROUP BY 1, 2
 ) t
 GROUP BY 1, 2
@@ -75,22 +76,24 @@ SELECT nullif(code, '') AS code, "orgId", nullif(sender, '') AS "from", "status"
            count(*) AS n, max("createdAt") AS last_at
     FROM "MessageLog"
     WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
-      AND "createdAt" > %(since)s AND "createdAt" < %(lo)s
+      AND "createdAt" > %(since)s AND "createdAt" < %(lo)s AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     GROUP BY 1, 2, 3, 4
     UNION ALL
     SELECT coalesce("metadata"->>'twilioErrorCode', ''), "orgId", coalesce("from", ''), "status",
            count(*), max("createdAt")
     FROM "MessageLog"
     WHERE "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
-      AND "createdAt" >= %(hi)s AND "createdAt" <= %(until)s
+      AND "createdAt" >= %(hi)s AND "createdAt" <= %(until)s AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     GROUP BY 1, 2, 3, 4
     UNION ALL
     SELECT "errorCode", "orgId", "from", "status", sum("count"), max("lastAt") FROM "MessageRollup"
     WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+      AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     GROUP BY 1, 2, 3, 4
     UNION ALL
     SELECT "errorCode", "orgId", "from", "status", sum("count"), max("lastAt") FROM "MessageRollupDelta"
     WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND "direction" = 'outbound' AND "status" IN ('failed', 'undelivered')
+      AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     GROUP BY 1, 2, 3, 4
 ) t
 GROUP BY 1, 2, 3, 4
@@ -105,17 +108,19 @@ SELECT date_bin(%(bucket)s::interval, at, TIMESTAMPTZ '2000-01-01 00:00:00+00') 
        "direction", "status", sum(n)::int AS count FROM (
     SELECT "createdAt" AS at, "direction", "status", 1 AS n FROM "MessageLog"
     WHERE "direction" IN ('outbound', 'inbound') AND "createdAt" > %(since)s AND "createdAt" < %(lo)s
-      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s) AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     UNION ALL
     SELECT "createdAt", "direction", "status", 1 FROM "MessageLog"
     WHERE "direction" IN ('outbound', 'inbound') AND "createdAt" >= %(hi)s AND "createdAt" <= %(until)s
-      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+      AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s) AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     UNION ALL
     SELECT "hour", "direction", "status", "count" FROM "MessageRollup"
     WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+      AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
     UNION ALL
     SELECT "hour", "direction", "status", "count" FROM "MessageRollupDelta"
     WHERE "hour" >= %(lo)s AND "hour" < %(hi)s AND (%(org_id)s::text IS NULL OR "orgId" = %(org_id)s)
+      AND (%(channel)s::text IS NULL OR "channel" = %(channel)s)
 ) t
 GROUP BY 1, 2, 3
 HAVING sum(n) <> 0;
@@ -169,14 +174,15 @@ WHERE g."key" = 'sms_paused' AND coalesce((g."value"->>'paused')::boolean, false
 -- ==== alerts ====
 
 -- alert_outbound_window --
--- Outbound by org and status over messages created within the window, on (direction, createdAt).
+-- Outbound by org, channel and status over messages created within the window, on (direction,
+-- createdAt); SMS feeds the runbook's rules, the other channels their own.
 -- "retried": an operator's retry (metadata.retriedBy) carries on this message's lineage, so its
 -- outcome, not this one's, is what the delivery rate counts.
-SELECT "orgId", "status", "metadata" ? 'retriedBy' AS "retried", count(*)::bigint AS "count",
+SELECT "orgId", "channel", "status", "metadata" ? 'retriedBy' AS "retried", count(*)::bigint AS "count",
        count(*) FILTER (WHERE "createdAt" > now() - make_interval(secs => %(short_seconds)s))::bigint AS "shortCount"
 FROM "MessageLog"
 WHERE "direction" = 'outbound' AND "createdAt" > now() - make_interval(secs => %(long_seconds)s)
-GROUP BY 1, 2, 3;
+GROUP BY 1, 2, 3, 4;
 
 -- alert_flat_facts --
 -- "sentAt" is not indexed: look at messages created up to an hour before the window (a held

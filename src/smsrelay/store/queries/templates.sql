@@ -11,8 +11,8 @@ ON CONFLICT ("orgId", "name") DO NOTHING
 RETURNING "id";
 
 -- insert_template_version --
-INSERT INTO "MessageTemplateVersion" ("templateId", "version", "body", "lint", "createdBy")
-VALUES (%(template_id)s, %(version)s, %(body)s, %(lint)s, %(created_by)s);
+INSERT INTO "MessageTemplateVersion" ("templateId", "version", "body", "lint", "whatsapp", "createdBy")
+VALUES (%(template_id)s, %(version)s, %(body)s, %(lint)s, %(whatsapp)s, %(created_by)s);
 
 -- bump_template_version --
 -- Under the row lock (lock_template): two edits at once get versions n+1 and n+2, never one twice.
@@ -28,14 +28,14 @@ FOR UPDATE;
 -- get_template --
 -- The template as it is now, with its current version's body and check.
 SELECT t."id", t."orgId", t."name", t."version", t."archivedAt", t."disabled", t."createdAt", t."updatedAt",
-       v."body", v."lint"
+       v."body", v."lint", v."whatsapp"
 FROM "MessageTemplate" t
 JOIN "MessageTemplateVersion" v ON v."templateId" = t."id" AND v."version" = t."version"
 WHERE t."orgId" = %(org_id)s AND t."name" = %(name)s;
 
 -- list_templates --
 SELECT t."id", t."orgId", t."name", t."version", t."archivedAt", t."disabled", t."createdAt", t."updatedAt",
-       v."body", v."lint"
+       v."body", v."lint", v."whatsapp"
 FROM "MessageTemplate" t
 JOIN "MessageTemplateVersion" v ON v."templateId" = t."id" AND v."version" = t."version"
 WHERE t."orgId" = %(org_id)s AND (%(archived)s OR t."archivedAt" IS NULL)
@@ -43,7 +43,7 @@ ORDER BY t."name"
 LIMIT %(limit)s;
 
 -- template_versions --
-SELECT "version", "body", "lint", "createdBy", "createdAt" FROM "MessageTemplateVersion"
+SELECT "version", "body", "lint", "whatsapp", "createdBy", "createdAt" FROM "MessageTemplateVersion"
 WHERE "templateId" = %(template_id)s
 ORDER BY "version" DESC
 LIMIT %(limit)s;

@@ -48,7 +48,7 @@ FROM "Org" o JOIN "OrgSettings" s ON s."orgId" = o."id"
 WHERE o."id" = %(org_id)s;
 
 -- list_orgs --
-SELECT o."id", o."name", o."createdAt", s."smsDisabled", s."maxMessagesPerMinute"
+SELECT o."id", o."name", o."createdAt", s."smsDisabled", s."mmsDisabled", s."whatsappDisabled", s."maxMessagesPerMinute"
 FROM "Org" o JOIN "OrgSettings" s ON s."orgId" = o."id"
 ORDER BY o."createdAt";
 

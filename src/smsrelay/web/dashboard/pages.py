@@ -104,46 +104,49 @@ async def logout(rt: Rt, a: AuthDep, session: Operator, _: Form) -> Response:
 # --- pages -----------------------------------------------------------------------------------
 
 @router.get("", response_class=HTMLResponse)
-async def overview(request: Request, rt: Rt, session: Operator, window: str = "1h") -> Response:
-    data = await board.overview(rt, window)
+async def overview(request: Request, rt: Rt, session: Operator, window: str = "1h", channel: str = "") -> Response:
+    data = await board.overview(rt, window, channel)
     return page(request, "overview.html", session, "overview", d=data, notice=_notice(request),
                 windows=board.WINDOWS)
 
 
 @router.get("/fragments/overview", response_class=HTMLResponse)
-async def overview_fragment(request: Request, rt: Rt, session: Operator, window: str = "1h") -> Response:
-    return page(request, "_overview.html", session, "overview", d=await board.overview(rt, window))
+async def overview_fragment(request: Request, rt: Rt, session: Operator, window: str = "1h",
+                            channel: str = "") -> Response:
+    return page(request, "_overview.html", session, "overview", d=await board.overview(rt, window, channel))
 
 
 @router.get("/orgs", response_class=HTMLResponse)
 async def orgs(request: Request, rt: Rt, session: Operator, window: str = "1h", sort: str = "failed",
-               order: str = "desc") -> Response:
-    data = await board.orgs_table(rt, window, sort, order != "asc")
+               order: str = "desc", channel: str = "") -> Response:
+    data = await board.orgs_table(rt, window, sort, order != "asc", channel)
     return page(request, "orgs.html", session, "orgs", d=data, windows=board.WINDOWS, sorts=board.ORG_SORTS)
 
 
 @router.get("/fragments/orgs", response_class=HTMLResponse)
 async def orgs_fragment(request: Request, rt: Rt, session: Operator, window: str = "1h", sort: str = "failed",
-                        order: str = "desc") -> Response:
-    data = await board.orgs_table(rt, window, sort, order != "asc")
+                        order: str = "desc", channel: str = "") -> Response:
+    data = await board.orgs_table(rt, window, sort, order != "asc", channel)
     return page(request, "_orgs.html", session, "orgs", d=data, sorts=board.ORG_SORTS)
 
 
 @router.get("/orgs/{org_id}", response_class=HTMLResponse)
-async def org(request: Request, rt: Rt, session: Operator, org_id: str, window: str = "24h") -> Response:
-    data = await board.org_detail(rt, org_id, window)
+async def org(request: Request, rt: Rt, session: Operator, org_id: str, window: str = "24h",
+              channel: str = "") -> Response:
+    data = await board.org_detail(rt, org_id, window, channel)
     return page(request, "org.html", session, "orgs", d=data, windows=board.WINDOWS, notice=_notice(request))
 
 
 @router.get("/errors", response_class=HTMLResponse)
-async def errors(request: Request, rt: Rt, session: Operator, window: str = "1h") -> Response:
-    return page(request, "errors.html", session, "errors", d=await board.error_codes(rt, window),
+async def errors(request: Request, rt: Rt, session: Operator, window: str = "1h", channel: str = "") -> Response:
+    return page(request, "errors.html", session, "errors", d=await board.error_codes(rt, window, channel),
                 windows=board.WINDOWS)
 
 
 @router.get("/fragments/errors", response_class=HTMLResponse)
-async def errors_fragment(request: Request, rt: Rt, session: Operator, window: str = "1h") -> Response:
-    return page(request, "_errors.html", session, "errors", d=await board.error_codes(rt, window))
+async def errors_fragment(request: Request, rt: Rt, session: Operator, window: str = "1h",
+                          channel: str = "") -> Response:
+    return page(request, "_errors.html", session, "errors", d=await board.error_codes(rt, window, channel))
 
 
 @router.get("/messages", response_class=HTMLResponse)
@@ -173,10 +176,12 @@ async def reveal_number(request: Request, rt: Rt, session: Operator, form: Form,
 
 
 @router.get("/diagnosis", response_class=HTMLResponse)
-async def diagnosis(request: Request, rt: Rt, session: Operator, since: str = "1h", live: bool = True) -> Response:
-    result = await _incident.diagnose(rt, since, live=live) if _incident is not None else None
+async def diagnosis(request: Request, rt: Rt, session: Operator, since: str = "1h", live: bool = True,
+                    channel: str = "") -> Response:
+    channel = board.channel_of(channel)
+    result = await _incident.diagnose(rt, since, live=live, channel=channel) if _incident is not None else None
     return page(request, "diagnosis.html", session, "diagnosis", result=result, since=since, live=live,
-                available=_incident is not None)
+                available=_incident is not None, channel=channel)
 
 
 # --- static assets (two small files, served from the package: no CDN, no network) -------------
