@@ -7,7 +7,7 @@ Revises: 0023
 from alembic import op
 
 revision = "0029"
-down_revision = "0023"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
