@@ -28,7 +28,10 @@ SEND_AT = ("ISO 8601 with a time zone, 1 minute to 35 days ahead: the message is
 
 
 def extras(request: Request, req: Any) -> Extras:
-    settings = request.app.state.runtime.settings
+    return extras_for(request.app.state.runtime.settings, req)
+
+
+def extras_for(settings: Any, req: Any) -> Extras:
     return Extras(channel=req.channel, media_urls=tuple(req.mediaUrls or ()), content_sid=req.contentSid,
                   content_variables=req.contentVariables, send_at=req.sendAt,
                   schedule_min_seconds=settings.schedule_min_seconds, schedule_max_days=settings.schedule_max_days,
