@@ -26,7 +26,7 @@ from psycopg import AsyncConnection
 from smsrelay.domain import admission, channels, ids, lint, phone
 from smsrelay.service.outbound import spend_guard
 from smsrelay.service.outbound.channels import senders_for
-from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
+from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, check_number, insert_with_jobs, opted_out,
                                        check_characters, check_not_own_sender, outbound_row, pick_sender, recipient, replay_or_org,
                                        validate_body)
 from smsrelay.service import problems
@@ -72,7 +72,6 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         results: list[dict[str, Any] | None] = [None] * len(items)
         valid: list[tuple[int, str, phone.PhoneCheck, dict[str, Any]]] = []
         extra = list(extras) if extras is not None else [None] * len(items)
-        checks: dict[str, phone.PhoneCheck] = {}
         chosen: dict[str | None, dict[str, Any] | Problem] = {}
         for i, (to, body, from_) in enumerate(items):
             try:
@@ -80,10 +79,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
                     raise extra[i]
                 check_characters(to=to, body=body, **{"from": from_})
                 validate_body(body)
-                check = checks.get(to)
-                if check is None:
-                    check = checks[to] = phone.check(to, region)
-                recipient(to, region, check)
+                check = recipient(to, region, check_number(to, region))
                 sender = chosen.get(from_)
                 if sender is None:
                     try:
