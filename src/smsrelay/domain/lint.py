@@ -211,10 +211,10 @@ def lint_both(body: str) -> tuple[LintResult, LintResult]:
 
 def blocking(findings: Iterable[Finding], policy: str) -> list[Finding]:
     """Findings that stop a send: errors always, warnings too under "block"."""
-    if policy == "block":
-        stops = {"error", "warning"}
-    elif policy == "warn":
-        stops = {"error"}
-    else:
+    stops = _STOPS.get(policy)
+    if stops is None:
         raise ValueError(f"unknown lint policy {policy!r}; expected one of {POLICIES}")
     return [f for f in findings if f.severity in stops]
+
+
+_STOPS = {"block": frozenset({"error", "warning"}), "warn": frozenset({"error"})}

@@ -73,6 +73,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         valid: list[tuple[int, str, phone.PhoneCheck, dict[str, Any]]] = []
         extra = list(extras) if extras is not None else [None] * len(items)
         chosen: dict[str | None, dict[str, Any] | Problem] = {}
+        own = {s["number"] for s in senders}
         for i, (to, body, from_) in enumerate(items):
             try:
                 if isinstance(extra[i], Problem):
@@ -89,7 +90,8 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
                     chosen[from_] = sender
                 if isinstance(sender, Problem):
                     raise sender
-                check_not_own_sender(check, senders)
+                if check.e164 in own:
+                    check_not_own_sender(check, senders)  # raises its Problem
             except Problem as exc:
                 results[i] = _error(i, exc)
                 continue

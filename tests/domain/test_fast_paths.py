@@ -1,4 +1,4 @@
-"""The shortcuts segment counting and the shortener check take for ordinary bodies (no
+"""The shortcuts phone checks, segment counting and the shortener check take for ordinary bodies (no
 double-width character; no shortener's name anywhere in the text) answer exactly as the full
 per-character walk and the hostname scan do, whatever the text."""
 
@@ -48,3 +48,17 @@ def test_analyse__equals_the_per_character_walk(body):
 @given(st.one_of(HOSTY, st.builds(lambda a, s, b: a + s + b, HOSTY, st.sampled_from(sorted(lint.URL_SHORTENERS)), HOSTY)))
 def test_shortener_hosts__equals_the_full_scan(body):
     assert lint.shortener_hosts(body) == _scan(body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.sampled_from("+0123456789 -()"), min_size=1, max_size=18), st.sampled_from(["US", "GB", "CA", "DE", "IN"]))
+def test_phone_check__as_with_is_valid_number(raw, region):
+    from unittest import mock
+
+    import phonenumbers
+
+    from smsrelay.domain import phone
+
+    got = phone.check(raw, region)
+    with mock.patch.object(phonenumbers, "is_valid_number_for_region", lambda parsed, _: phonenumbers.is_valid_number(parsed)):
+        assert got == phone.check(raw, region)
