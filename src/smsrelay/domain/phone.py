@@ -77,7 +77,9 @@ def check(raw: str, default_region: str = "US") -> PhoneCheck:
     except NumberParseException as exc:
         return _invalid(_PARSE_REASONS.get(exc.error_type, "not_a_number"))
     country = phonenumbers.region_code_for_number(parsed)
-    if not phonenumbers.is_valid_number(parsed):
+    # is_valid_number is exactly this, with the region looked up again (a walk over every region
+    # of the calling code: +1 has 25).
+    if not phonenumbers.is_valid_number_for_region(parsed, country):
         possible = phonenumbers.is_possible_number_with_reason(parsed)
         return _invalid(_POSSIBLE_REASONS.get(possible, "invalid_number"), country=country)
     return PhoneCheck(

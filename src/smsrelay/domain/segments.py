@@ -29,6 +29,8 @@ GSM7_BASIC: frozenset[str] = frozenset(
 # Extension table: each costs ESC + char, i.e. 2 septets.
 GSM7_EXTENSION: frozenset[str] = frozenset("\f^{}\\[~]|€")
 
+_GSM7_ALL: frozenset[str] = GSM7_BASIC | GSM7_EXTENSION
+
 GSM7_SINGLE = 160
 GSM7_MULTI = 153
 UCS2_SINGLE = 70
@@ -76,11 +78,18 @@ def analyse(body: str) -> SegmentInfo:
     An empty body reports one segment: Twilio refuses empty bodies, so callers
     must reject them before this matters, and "0 segments" would read as free.
     """
-    gsm = all(is_gsm7(c) for c in body)
+    n = len(body)
+    gsm = _GSM7_ALL.issuperset(body)
+    # Most bodies have no double-width character (no GSM-7 extension, nothing beyond the BMP);
+    # then every unit is 1 and the parts are simply full ones: no per-character walk needed.
+    if gsm and GSM7_EXTENSION.isdisjoint(body):
+        return SegmentInfo("GSM-7", 1 if n <= GSM7_SINGLE else -(-n // GSM7_MULTI), n)
+    if not gsm and (not body or max(body) <= "\uffff"):
+        return SegmentInfo("UCS-2", 1 if n <= UCS2_SINGLE else -(-n // UCS2_MULTI), n)
     units = _units(body, gsm)
     if gsm:
-        return SegmentInfo("GSM-7", _count_segments(units, GSM7_SINGLE, GSM7_MULTI), len(body))
-    return SegmentInfo("UCS-2", _count_segments(units, UCS2_SINGLE, UCS2_MULTI), len(body))
+        return SegmentInfo("GSM-7", _count_segments(units, GSM7_SINGLE, GSM7_MULTI), n)
+    return SegmentInfo("UCS-2", _count_segments(units, UCS2_SINGLE, UCS2_MULTI), n)
 
 
 def too_long(body: str) -> bool:

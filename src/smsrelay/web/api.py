@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
+from psycopg import AsyncConnection
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from smsrelay.domain import lint as content_lint
 from smsrelay.service.events import webhooks
 from smsrelay.service.outbound import batch, held_on_accept, message_pages, messages
+from smsrelay.service.runtime import Runtime
 from smsrelay.service.templates import sending as template_sending
 from smsrelay.web import channel_fields, deps
 from smsrelay.web.channel_fields import Channel, MediaUrl
@@ -94,17 +96,25 @@ SEND_ERRORS = ("invalid_characters", "empty_body", "body_too_long", "invalid_to_
 async def send_message(req: SendRequest, request: Request, org_id: SendOrg, conn: Conn,
                        idempotency_key: Annotated[str | None, Header(max_length=255)] = None):
     """Accept a message for sending. The row and its send job commit together; the reply is 202."""
+    rt = request.app.state.runtime
+    status, body = await send(rt, conn, org_id, await deps.api_key(request), req, idempotency_key)
+    return JSONResponse(status_code=status, content=body)
+
+
+async def send(rt: Runtime, conn: AsyncConnection, org_id: str, token: str, req: SendRequest,
+               idempotency_key: str | None) -> tuple[int, dict]:
+    """The route's work once FastAPI (or web/fast_routes.py, which serves the same route without
+    FastAPI's request machinery) has validated the request and found the key's org."""
     text, template = await template_sending.resolve(conn, org_id, body=req.body, template=req.template,
                                                     variables=req.variables)
     template, content = template_sending.content_of(template)
-    status, body = await deps.accept_message(request, org_id, conn, to=req.to, body=text if text is not None else "",
+    status, body = await deps.accept_message(rt, token, org_id, conn, to=req.to, body=text if text is not None else "",
                                              from_=req.from_, idempotency_key=idempotency_key, metadata=template,
                                              status_callback=webhooks.check_url("statusCallback", req.statusCallback),
-                                             extras=channel_fields.extras(request, req, content))
-    rt = request.app.state.runtime
+                                             extras=channel_fields.extras_for(rt.settings, req, content))
     body = held_on_accept.mark_held(body, await held_on_accept.hold_reason(
         rt, conn, await deps.tenancy_cache(rt).org(conn, org_id), channel=body.get("channel")))
-    return JSONResponse(status_code=status, content=body)
+    return status, body
 
 
 class BatchRequest(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from smsrelay.service.runtime import Runtime
 from smsrelay.web import api, api_events, api_keys, api_optouts, docs_ui, errors, problem_docs, webhooks
 from smsrelay.web.content_type import JsonOnly
+from smsrelay.web.fast_routes import FastRoutes
 from smsrelay.web.problem_docs import ErrorResponse
 from smsrelay.web.deps import tenancy_cache
 from smsrelay.web.limits import BodySizeLimit
@@ -65,6 +66,8 @@ def create_app(rt: Runtime) -> FastAPI:
                   responses={status: {"model": ErrorResponse, "description": why}
                              for status, why in COMMON_ERRORS.items()})
     app.state.runtime = rt
+    # Innermost, so the checks below hold for the routes it serves without FastAPI.
+    app.add_middleware(FastRoutes, runtime=rt)
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_request_bytes,
                        per_path={"/v1/messages:batch": rt.settings.max_batch_request_bytes})
     app.add_middleware(UrlTextGuard)

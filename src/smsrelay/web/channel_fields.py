@@ -27,7 +27,10 @@ SEND_AT = ("ISO 8601 with a time zone, 1 minute to 35 days ahead: the message is
 
 
 def extras(request: Request, req: Any, template_content: dict[str, Any] | None = None) -> Extras:
-    settings = request.app.state.runtime.settings
+    return extras_for(request.app.state.runtime.settings, req, template_content)
+
+
+def extras_for(settings: Any, req: Any, template_content: dict[str, Any] | None = None) -> Extras:
     return Extras(channel=req.channel, media_urls=tuple(req.mediaUrls or ()), content_sid=req.contentSid,
                   content_variables=req.contentVariables, send_at=req.sendAt, template_content=template_content,
                   schedule_min_seconds=settings.schedule_min_seconds, schedule_max_days=settings.schedule_max_days,

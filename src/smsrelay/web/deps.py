@@ -46,12 +46,16 @@ async def api_key(request: Request,
     """The bearer key, refused before any pool connection when it cannot be one of ours: a
     stranger's guesses must not queue for the connections that serve sends and webhooks.
     Resolved before `Conn` because FastAPI resolves a dependency's parameters in order."""
-    header = request.headers.get("authorization", "")
+    return bearer_token(request.app.state.runtime, request.headers.get("authorization", ""))
+
+
+def bearer_token(rt: Runtime, header: str) -> str:
+    """api_key's rules on the Authorization header's text (web/fast_routes.py calls it too)."""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise problems.UNAUTHORIZED()
-    if api_limits.refused_without_lookup(token, _unknown_keys(request.app.state.runtime)):
+    if api_limits.refused_without_lookup(token, _unknown_keys(rt)):
         raise problems.UNAUTHORIZED("unknown_key")
     return token
 
@@ -60,7 +64,10 @@ async def current_org(request: Request, token: Annotated[str, Depends(api_key)],
     """The key's org, from the process's cache of keys (service/tenancy/cache.py) when it has it.
     Uncounted: POST /v1/messages counts the request in its accept statement, every other org
     route through OrgId."""
-    rt = request.app.state.runtime
+    return await org_of_token(request.app.state.runtime, conn, token)
+
+
+async def org_of_token(rt: Runtime, conn: AsyncConnection, token: str) -> str:
     key = await tenancy_cache(rt).key(conn, orgs.hash_key(token))
     if key is None:
         _unknown_keys(rt).add(token)
@@ -88,10 +95,8 @@ def tenancy_cache(rt: Runtime) -> TenancyCache:
     return rt.extras.setdefault("tenancy_cache", TenancyCache())
 
 
-async def accept_message(request: Request, org_id: str, conn: AsyncConnection,
+async def accept_message(rt: Runtime, token: str, org_id: str, conn: AsyncConnection,
                          **message: Any) -> tuple[int, dict]:
-    rt = request.app.state.runtime
-    token = await api_key(request)
     answer = await api_limits.accept_with_key(conn, tenancy_cache(rt), token, org_id,
                                               rt.settings.api_rate_limit_per_minute, **message)
     if answer is None:

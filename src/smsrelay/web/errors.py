@@ -47,12 +47,37 @@ def validation_problem(errors: list[dict]) -> Problem:
                                     fields=fields)
 
 
+def problem_response(exc: Problem) -> JSONResponse:
+    retry_after = exc.details.get("retryAfter")
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return _respond(exc, headers)
+
+
+def database_down_response(exc: Exception) -> JSONResponse:
+    # Nothing was accepted: the client may retry safely (with its Idempotency-Key).
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return _respond(problems.DATABASE_UNAVAILABLE(), {"Retry-After": "2"})
+
+
+def unexpected_response(exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return _respond(problems.INTERNAL_ERROR())
+
+
+def response_for(exc: Exception) -> JSONResponse:
+    """What the handlers below answer for an exception a route raised (web/fast_routes.py, which
+    runs its routes outside FastAPI's handlers, answers with it)."""
+    if isinstance(exc, Problem):
+        return problem_response(exc)
+    if isinstance(exc, (OperationalError, PoolTimeout)):
+        return database_down_response(exc)
+    return unexpected_response(exc)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem):
-        retry_after = exc.details.get("retryAfter")
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return _respond(exc, headers)
+        return problem_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
@@ -73,11 +98,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
     async def database_down(_: Request, exc: Exception):
-        # Nothing was accepted: the client may retry safely (with its Idempotency-Key).
-        log.warning("database unavailable: %s", type(exc).__name__)
-        return _respond(problems.DATABASE_UNAVAILABLE(), {"Retry-After": "2"})
+        return database_down_response(exc)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception):
-        log.exception("unhandled error")
-        return _respond(problems.INTERNAL_ERROR())
+        return unexpected_response(exc)

@@ -138,3 +138,35 @@ def test_two_api_processes__a_revoked_key_is_refused_by_both_at_once(make_stack)
         wait_until(lambda: not any(c._keys for c in caches), what="both caches evicted")
     finally:
         second.stop()
+
+
+def test_two_api_processes__a_disabled_org_is_held_by_both_within_a_second(make_stack):
+    """The runbook's org switch, as it writes it, reaches every API process's cached org by
+    NOTIFY: within a second each one's 202 says the message is held (and it is kept, queued)."""
+    import time
+
+    stack = make_stack(start_worker=False)
+    rt = Runtime.create(stack.settings, stack.database_url, pool_size=4, name="test-api-2")
+    second = ThreadedServer(create_app(rt)).start()
+    try:
+        org = stack.create_org()
+        headers = {"Authorization": f"Bearer {org['apiKey']}"}
+        apps = [stack.api_url, second.url]
+        for url in apps:
+            r = httpx.post(f"{url}/v1/messages", json={"to": TO, "body": "hi"}, headers=headers)
+            assert r.status_code == 202 and "held" not in r.json(), r.text
+        caches = [tenancy_cache(stack.api.server.config.app.state.runtime), tenancy_cache(rt)]
+        wait_until(lambda: all(c._orgs for c in caches), what="both processes caching the org")
+        generations = [c.generation for c in caches]
+        stack.sql('UPDATE "OrgSettings" SET "smsDisabled" = true WHERE "orgId" = %s', (org["id"],))
+        committed = time.monotonic()
+        wait_until(lambda: all(c.generation > g for c, g in zip(caches, generations)), timeout=10,
+                   what="both caches evicted by the notification")
+        took = time.monotonic() - committed
+        assert took < 1.0, f"the org switch reached the API processes after {took:.2f} s"
+        for url in apps:
+            r = httpx.post(f"{url}/v1/messages", json={"to": TO, "body": "held?"}, headers=headers)
+            assert r.status_code == 202 and r.json()["held"]["reason"] == "org_disabled", r.text
+        assert stack.sql('SELECT count(*) AS n FROM "MessageLog" WHERE "status" = %s', ("queued",))[0]["n"] == 4
+    finally:
+        second.stop()

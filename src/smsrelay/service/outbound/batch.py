@@ -28,7 +28,7 @@ from smsrelay.domain import admission, channels, ids, lint, phone
 from smsrelay.service.outbound import channels as outbound_channels
 from smsrelay.service.outbound import spend_guard
 from smsrelay.service.outbound.channels import PLAIN, Extras, Prepared
-from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, insert_with_jobs, opted_out,
+from smsrelay.service.outbound.messages import (_LostRace, _replay, _request_hash, check_number, insert_with_jobs, opted_out,
                                        check_characters, check_not_own_sender, outbound_row, pick_sender, recipient, replay_or_org,
                                        validate_body)
 from smsrelay.service import problems
@@ -80,9 +80,9 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
         results: list[dict[str, Any] | None] = [None] * len(items)
         valid: list[tuple[int, str, phone.PhoneCheck, dict[str, Any], Prepared]] = []
         extra = list(extras) if extras is not None else [None] * len(items)
-        checks: dict[str, phone.PhoneCheck] = {}
         # A sender is chosen among the channel's senders: WhatsApp from a whatsapp: one, SMS and MMS not.
         chosen: dict[tuple[bool, str | None], dict[str, Any] | Problem] = {}
+        own = {s["number"] for s in org["senders"]}
         for i, (to, body, from_) in enumerate(items):
             try:
                 if isinstance(extra[i], Problem):
@@ -90,10 +90,7 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
                 check_characters(to=to, body=body, **{"from": from_})
                 prepared = outbound_channels.prepare(org, channel_extras[i], to=to, body=body)
                 body = validate_body(body, required=outbound_channels.body_required(prepared))
-                check = checks.get(prepared.number)
-                if check is None:
-                    check = checks[prepared.number] = phone.check(prepared.number, region)
-                recipient(prepared.number, region, check)
+                check = recipient(prepared.number, region, check_number(prepared.number, region))
                 kind = (prepared.channel == channels.WHATSAPP, from_)
                 sender = chosen.get(kind)
                 if sender is None:
@@ -104,7 +101,8 @@ async def accept_batch(conn: AsyncConnection, org_id: str, items: Sequence[tuple
                     chosen[kind] = sender
                 if isinstance(sender, Problem):
                     raise sender
-                check_not_own_sender(check, org["senders"])
+                if check.e164 in own:
+                    check_not_own_sender(check, org["senders"])  # raises its Problem
             except Problem as exc:
                 results[i] = _error(i, exc)
                 continue

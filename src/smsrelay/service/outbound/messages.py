@@ -114,14 +114,15 @@ async def replay_or_org(conn: AsyncConnection, org_id: str, idempotency_key: str
     return None, org
 
 
-# phonenumbers' parse and validation is the largest share of a single send's own Python work, and
-# the answer depends only on the text and the region; orgs write to the same people again.
-_check_number = functools.lru_cache(maxsize=65536)(phone.check)
+# phonenumbers' parse and validation is the largest share of a send's own Python work (a single
+# send's and each message of a batch's), and the answer depends only on the text and the region;
+# orgs write to the same people again. One cache per process, shared by both.
+check_number = functools.lru_cache(maxsize=65536)(phone.check)
 
 
 def recipient(to: str, region: str, check: phone.PhoneCheck | None = None) -> phone.PhoneCheck:
     """The parsed recipient (`check`, if already parsed), or 422 invalid_to_number."""
-    check = check or _check_number(to, region)
+    check = check or check_number(to, region)
     if not check.valid or not check.e164:
         raise problems.INVALID_TO_NUMBER(to=to, reason=check.reason)
     return check

@@ -57,8 +57,10 @@ SELECT EXISTS (SELECT FROM stored) AS "stored", EXISTS (SELECT FROM target) AS "
 -- sids are distinct). Rows are locked in id order and NOWAIT: a batch never queues behind a
 -- held row lock (its callbacks are then applied one by one, each waiting only for its own row).
 WITH items AS (
-    SELECT * FROM unnest(%(message_ids)s::text[], %(sids)s::text[], %(statuses)s::text[], %(error_codes)s::text[],
-                         %(tokens)s::text[], %(payloads)s::jsonb[], %(metadata)s::jsonb[])
+    -- In binary (the "b" placeholders), as insert_outbound_with_jobs: quoting the payloads into
+    -- text array literals was a tenth of the API's CPU on the callback route (py-spy).
+    SELECT * FROM unnest(%(message_ids)b::text[], %(sids)b::text[], %(statuses)b::text[], %(error_codes)b::text[],
+                         %(tokens)b::text[], %(payloads)b::jsonb[], %(metadata)b::jsonb[])
         WITH ORDINALITY AS i("messageId", "sid", "status", "errorCode", "token", "payload", "metadata", "n")
 ), by_id AS MATERIALIZED (
     SELECT i."n", m."id", m."status" FROM items i
