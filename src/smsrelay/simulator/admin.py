@@ -65,6 +65,9 @@ def ledger_entry(m: Message) -> dict:
         "callbacks": list(m.callbacks),
         "channel": m.channel,
         "num_media": m.num_media,
+        "to_country": m.to_country,
+        "price": m.price,
+        "price_unit": "USD",
     }
 
 

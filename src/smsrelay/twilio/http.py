@@ -1,21 +1,30 @@
 """HTTP clients for the official SDK that can point it at another base URL.
 
-The SDK always builds https://api.twilio.com/... URLs; the simulator (and any Twilio-compatible
-test double) is reached by rewriting that prefix here, never by patching the SDK.
+The SDK builds https://<product>.twilio.com/... URLs (api for the 2010-04-01 API, pricing for
+the Pricing API; with TWILIO_EDGE/TWILIO_REGION set, <product>.<edge>.<region>.twilio.com). The
+simulator (and any Twilio-compatible test double) is reached by rewriting that origin here, never
+by patching the SDK: api's paths go to the base URL as they are, another product's under
+/<product> (https://pricing.twilio.com/v1/... -> <base>/pricing/v1/...).
 """
 
 from __future__ import annotations
+
+import re
 
 from aiohttp import ClientSession
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 
 TWILIO_PREFIX = "https://api.twilio.com"
+_TWILIO_ORIGIN = re.compile(r"^https://([a-z0-9-]+)(?:\.[a-z0-9-]+)*\.twilio\.com(?=/|$)")
 
 
 def rewrite(url: str, base_url: str | None) -> str:
-    if base_url and url.startswith(TWILIO_PREFIX):
-        return base_url + url[len(TWILIO_PREFIX):]
-    return url
+    found = _TWILIO_ORIGIN.match(url) if base_url else None
+    if found is None:
+        return url
+    product = found.group(1)
+    prefix = base_url.rstrip("/") + ("" if product == "api" else f"/{product}")
+    return prefix + url[found.end():]
 
 
 class BaseUrlAsyncHttpClient(AsyncTwilioHttpClient):
