@@ -1,0 +1,149 @@
+"""Per-org spend caps (money and segments, per UTC day and month) and a price ceiling per
+destination segment: guards that hold a message, never drop it.
+
+Only orgs with an "OrgSpendPolicy" pay for them: dispatch's `send_facts` reads the policy with
+the message (a primary-key probe), and for such an org the send is decided under the message's
+lock and the org's spend lock: what the org has committed ("OrgSpendDay", written here when a
+send passes) plus this message against each cap. A message that would pass a cap is held with
+reason `spend_cap`, one to a dearer destination than the ceiling (or one of unknown price while
+a ceiling is set) with `price_ceiling`. The workers' release loop leaves both alone
+(releasable_messages); `release_spend_holds` releases an org's held messages, oldest first,
+once the oldest would pass: at midnight UTC (a new day's cap, or a new month's), when a cap is
+raised or the policy removed, or when the destination's price falls under the ceiling. Each
+released message is decided again by dispatch, so a release can never overshoot a cap.
+
+Committed spend is counted at the estimate (segments × the destination's cached price) when the
+send passes; Twilio's own price, fetched later, is what usage reports.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from smsrelay.domain import spend
+from smsrelay.service import jobs, problems
+from smsrelay.service.runtime import Runtime
+from smsrelay.store import sql
+
+RELEASE_LOCK = 7361021
+BATCH = 200
+FIELDS = ("dailySpendCap", "monthlySpendCap", "dailySegmentCap", "monthlySegmentCap", "priceCeiling")
+HOLDS = ("spend_cap", "price_ceiling")
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+async def _used(conn: AsyncConnection, org_id: str, day: date) -> spend.Used:
+    u = await sql.one(conn, "spend_used", org_id=org_id, day=day, month=day.replace(day=1))
+    return spend.Used(int(u["daySegments"]), Decimal(u["dayCost"]), int(u["monthSegments"]), Decimal(u["monthCost"]))
+
+
+async def _unit_price(conn: AsyncConnection, row: dict[str, Any]) -> Decimal | None:
+    country = (row.get("metadata") or {}).get("country")
+    if not country:
+        return None
+    found = await sql.one(conn, "destination_price", iso=country)
+    return Decimal(found["price"]) if found else None
+
+
+def _decide(policy: dict[str, Any], used: spend.Used, row: dict[str, Any], unit: Decimal | None) -> str | None:
+    # The Pricing API's Messaging Countries price SMS; an MMS or WhatsApp message is not ceilinged.
+    sms = (row.get("channel") or "sms") == "sms"
+    cost = unit * row["segments"] if unit is not None and sms else None
+    return spend.cap_hold(policy if sms else {**policy, "priceCeiling": None}, used, row["segments"], cost,
+                          unit if sms else Decimal(0))
+
+
+async def hold_reason(conn: AsyncConnection, row: dict[str, Any]) -> str | None:
+    """Inside dispatch's locked transaction: why the org's spend policy holds this message, or
+    None, in which case the message is counted as committed (once, whatever re-runs follow)."""
+    policy = row.get("spendPolicy")
+    if not policy:
+        return None
+    await sql.one(conn, "spend_lock", org_id=row["orgId"])
+    day = _today()
+    unit = await _unit_price(conn, row)
+    reason = _decide(policy, await _used(conn, row["orgId"], day), row, unit)
+    if reason is None and not (row.get("metadata") or {}).get("spendCounted"):
+        cost = unit * row["segments"] if unit is not None else Decimal(0)
+        await sql.execute(conn, "spend_add", org_id=row["orgId"], day=day, segments=row["segments"], cost=cost)
+        await sql.execute(conn, "merge_metadata", id=row["id"], metadata={"spendCounted": day.isoformat()})
+    return reason
+
+
+async def release_spend_holds(rt: Runtime) -> int:
+    """Release the held messages of each org whose oldest spend-held message would now pass (or
+    whose policy is gone); dispatch decides each again. Returns how many were released."""
+    async with rt.pool.connection() as conn, conn.transaction():
+        if not (await sql.one(conn, "try_lock", key=RELEASE_LOCK))["locked"]:
+            return 0
+        ids = [r["id"] for r in await sql.all(conn, "spend_held_without_policy", limit=BATCH)]
+        held = await sql.all(conn, "spend_releasable", limit=BATCH)
+        day, first_of = _today(), {}
+        for r in held:
+            first_of.setdefault(r["orgId"], r)
+        for org_id, first in first_of.items():
+            policy = await sql.one(conn, "spend_policy", org_id=org_id)
+            if _decide(policy, await _used(conn, org_id, day), first, await _unit_price(conn, first)) is None:
+                ids += [r["id"] for r in held if r["orgId"] == org_id]
+        for message_id in ids:
+            await sql.execute(conn, "merge_metadata", id=message_id, metadata={"hold": None})
+            await jobs.enqueue_send(conn, message_id)
+    return len(ids)
+
+
+# --- the policy ---------------------------------------------------------------------------
+def _checked(changes: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key in FIELDS:
+        value = changes.get(key)
+        if value is None:
+            out[key] = None
+            continue
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:
+            raise problems.INVALID_SPEND_POLICY(field=key, reason="must be a number") from None
+        if not number.is_finite() or number < 0 or number > Decimal("1e8"):
+            raise problems.INVALID_SPEND_POLICY(field=key, reason="must be between 0 and 100000000")
+        if key.endswith("SegmentCap") and number != number.to_integral_value():
+            raise problems.INVALID_SPEND_POLICY(field=key, reason="must be a whole number of segments")
+        out[key] = int(number) if key.endswith("SegmentCap") else spend.money(number)
+    return out
+
+
+def view(policy: dict[str, Any] | None, org_id: str) -> dict[str, Any]:
+    p = policy or {}
+    return {"orgId": org_id, **{k: (None if p.get(k) is None else
+                                    (int(p[k]) if k.endswith("SegmentCap") else spend.fmt(Decimal(p[k]))))
+                                for k in FIELDS}}
+
+
+async def get_policy(conn: AsyncConnection, org_id: str) -> dict[str, Any]:
+    return view(await sql.one(conn, "spend_policy", org_id=org_id), org_id)
+
+
+async def set_policy(conn: AsyncConnection, org_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Replace the org's policy with `changes` merged over the current one; all None removes it.
+    A new policy first counts what the org already sent this month."""
+    current = await sql.one(conn, "spend_policy", org_id=org_id) or {}
+    merged = _checked({**{k: current.get(k) for k in FIELDS}, **changes})
+    if all(v is None for v in merged.values()):
+        await sql.execute(conn, "delete_spend_policy", org_id=org_id)
+        return view(None, org_id)
+    row = await sql.one(conn, "upsert_spend_policy", org_id=org_id, **merged)
+    if not current:
+        await sql.execute(conn, "seed_spend_days", org_id=org_id, month=_today().replace(day=1))
+    return view(row, org_id)
+
+
+async def used(conn: AsyncConnection, org_id: str) -> dict[str, Any]:
+    u = await _used(conn, org_id, _today())
+    return {"daySegments": u.day_segments, "dayCost": spend.fmt(u.day_cost),
+            "monthSegments": u.month_segments, "monthCost": spend.fmt(u.month_cost)}
