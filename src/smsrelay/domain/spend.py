@@ -158,6 +158,8 @@ def cap_hold(policy: dict[str, Any], used: Used, segments: int, cost: Decimal | 
         if policy.get(cap) is not None and used_now + adding > policy[cap]:
             return "spend_cap"
     for cap, used_now in (("dailySpendCap", used.day_cost), ("monthlySpendCap", used.month_cost)):
-        if policy.get(cap) is not None and used_now + (cost or ZERO) > Decimal(policy[cap]):
+        # Of unknown cost (its destination not priced yet) it waits: a cap in money cannot be
+        # kept by guessing. The price duty prices every open message's destination.
+        if policy.get(cap) is not None and (cost is None or used_now + cost > Decimal(policy[cap])):
             return "spend_cap"
     return None

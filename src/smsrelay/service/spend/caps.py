@@ -53,9 +53,10 @@ async def _unit_price(conn: AsyncConnection, row: dict[str, Any]) -> Decimal | N
 
 
 def _decide(policy: dict[str, Any], used: spend.Used, row: dict[str, Any], unit: Decimal | None) -> str | None:
-    # The Pricing API's Messaging Countries price SMS; an MMS or WhatsApp message is not ceilinged.
+    # The Pricing API's Messaging Countries price SMS: an MMS or WhatsApp message counts against the
+    # segment caps only.
     sms = (row.get("channel") or "sms") == "sms"
-    cost = unit * row["segments"] if unit is not None and sms else None
+    cost = (unit * row["segments"] if unit is not None else None) if sms else Decimal(0)
     return spend.cap_hold(policy if sms else {**policy, "priceCeiling": None}, used, row["segments"], cost,
                           unit if sms else Decimal(0))
 
@@ -78,20 +79,33 @@ async def hold_reason(conn: AsyncConnection, row: dict[str, Any]) -> str | None:
 
 
 async def release_spend_holds(rt: Runtime) -> int:
-    """Release the held messages of each org whose oldest spend-held message would now pass (or
-    whose policy is gone); dispatch decides each again. Returns how many were released."""
+    """Release, oldest first, the spend-held messages that fit under their org's caps together
+    (counting each released one against the rest), and every hold of an org without a policy;
+    a message still held whose reason changed (the ceiling lifted, a cap now holds it) says so.
+    Dispatch decides each released message again. Returns how many were released."""
     async with rt.pool.connection() as conn, conn.transaction():
         if not (await sql.one(conn, "try_lock", key=RELEASE_LOCK))["locked"]:
             return 0
         ids = [r["id"] for r in await sql.all(conn, "spend_held_without_policy", limit=BATCH)]
         held = await sql.all(conn, "spend_releasable", limit=BATCH)
-        day, first_of = _today(), {}
+        day, policies, running, units = _today(), {}, {}, {}
         for r in held:
-            first_of.setdefault(r["orgId"], r)
-        for org_id, first in first_of.items():
-            policy = await sql.one(conn, "spend_policy", org_id=org_id)
-            if _decide(policy, await _used(conn, org_id, day), first, await _unit_price(conn, first)) is None:
-                ids += [r["id"] for r in held if r["orgId"] == org_id]
+            org_id = r["orgId"]
+            if org_id not in policies:
+                policies[org_id] = await sql.one(conn, "spend_policy", org_id=org_id)
+                running[org_id] = await _used(conn, org_id, day)
+            country = (r["metadata"] or {}).get("country")
+            if country not in units:
+                units[country] = await _unit_price(conn, r)
+            reason = _decide(policies[org_id], running[org_id], r, units[country])
+            if reason is None:
+                u, cost = running[org_id], (units[country] or Decimal(0)) * r["segments"]
+                running[org_id] = spend.Used(u.day_segments + r["segments"], u.day_cost + cost,
+                                             u.month_segments + r["segments"], u.month_cost + cost)
+                ids.append(r["id"])
+            elif reason != r["reason"]:
+                hold = {**r["metadata"]["hold"], "reason": reason}
+                await sql.execute(conn, "merge_metadata", id=r["id"], metadata={"hold": hold})
         for message_id in ids:
             await sql.execute(conn, "merge_metadata", id=message_id, metadata={"hold": None})
             await jobs.enqueue_send(conn, message_id)
