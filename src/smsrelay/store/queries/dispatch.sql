@@ -200,7 +200,8 @@ SELECT m.*, s."smsDisabled", s."mmsDisabled", s."whatsappDisabled", s."maxMessag
        EXISTS (SELECT 1 FROM "AutopilotAction" a
                WHERE a."kind" = 'hold' AND NOT a."dryRun" AND a."endedAt" IS NULL
                  AND (a."scopeKind", a."scopeValue") IN (('sender', m."from"), ('country', m."metadata"->>'country'),
-                                                         ('template', m."metadata"->>'templateId'))
+                                                         ('template', m."metadata"->>'templateId'),
+                                                         ('org_country', m."orgId" || ':' || (m."metadata"->>'country')))
                  AND m."metadata"->>'autopilotProbe' IS DISTINCT FROM a."id") AS "autopilotHold",
        -- The org's spend caps, if any (service/spend/caps.py decides them under the row lock).
        (SELECT to_jsonb(p) FROM "OrgSpendPolicy" p WHERE p."orgId" = m."orgId") AS "spendPolicy"

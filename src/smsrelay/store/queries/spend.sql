@@ -145,3 +145,25 @@ WHERE m."direction" = 'outbound' AND m."status" = 'queued' AND jsonb_typeof(m."m
   AND NOT EXISTS (SELECT 1 FROM "OrgSpendPolicy" p WHERE p."orgId" = m."orgId")
 LIMIT %(limit)s
 FOR UPDATE OF m SKIP LOCKED;
+
+-- ==== pumping ====
+
+-- pumping_window --
+-- Per org and destination country in [since, until): sends, their cost at the cached destination
+-- prices, sends to high-price destinations, and the numbers the org never sent to before the
+-- window (one probe of MessageLog_to_idx per distinct number).
+WITH w AS (
+    SELECT m."orgId", m."to", m."segments", coalesce(m."metadata"->>'country', '') AS "country", d."price" AS "unit"
+    FROM "MessageLog" m
+    LEFT JOIN "DestinationPrice" d ON d."isoCountry" = m."metadata"->>'country'
+    WHERE m."direction" = 'outbound' AND m."createdAt" >= %(since)s AND m."createdAt" < %(until)s
+), fresh AS (
+    SELECT DISTINCT w."orgId", w."to" FROM w
+    WHERE NOT EXISTS (SELECT 1 FROM "MessageLog" e WHERE e."to" = w."to" AND e."orgId" = w."orgId"
+                      AND e."direction" = 'outbound' AND e."createdAt" < %(since)s)
+)
+SELECT w."orgId", w."country", count(*)::int AS "messages", coalesce(sum(w."segments" * w."unit"), 0)::float8 AS "cost",
+       count(*) FILTER (WHERE w."unit" >= %(high)s)::int AS "highPrice",
+       count(DISTINCT w."to") FILTER (WHERE f."to" IS NOT NULL)::int AS "newNumbers"
+FROM w LEFT JOIN fresh f ON f."orgId" = w."orgId" AND f."to" = w."to"
+GROUP BY 1, 2;
