@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from smsrelay.cli.common import OrgOpt, console, fail, org_ref, print_json, run_with_runtime, table, with_conn
+from smsrelay.cli.common import OrgOpt, actor, console, fail, org_ref, print_json, run_with_runtime, table, with_conn
 
 app = typer.Typer(help="What each org cost: usage, reconciliation with Twilio, spend caps.")
 
@@ -84,6 +84,7 @@ def caps_command(
         daily_segment_cap: Annotated[Optional[str], typer.Option(help="Segments a day, or none")] = None,
         monthly_segment_cap: Annotated[Optional[str], typer.Option(help="Segments a month, or none")] = None,
         price_ceiling: Annotated[Optional[str], typer.Option(help="Most USD a segment to any destination, or none")] = None,
+        reason: Annotated[Optional[str], typer.Option(help="Why (kept in the audit log)")] = None,
         as_json: Json = False) -> None:
     """Show or set an org's spend caps: messages over a cap (or to a dearer destination than the
     ceiling) are held, never dropped, and go out once the cap resets or is raised."""
@@ -97,7 +98,7 @@ def caps_command(
 
     async def go(conn: Any) -> dict[str, Any]:
         await orgs.get_org(conn, org)
-        policy = await caps.set_policy(conn, org, changes) if changes else await caps.get_policy(conn, org)
+        policy = await caps.set_policy(conn, org, changes, actor=actor(), reason=reason) if changes else await caps.get_policy(conn, org)
         return {**policy, "used": await caps.used(conn, org)}
 
     data = with_conn(go)

@@ -104,9 +104,11 @@ class Scope:
     org_id: str | None = None
 
     def describe(self) -> str:
+        if self.kind == "org_country":
+            org, _, country = (self.value or "").partition(":")
+            return f"org {org} messages to country {country}"
         return {"all": "all SMS", "org": f"org {self.value}", "sender": f"sender number {self.value}",
-                "country": f"messages to country {self.value}", "template": f"template {self.value}",
-                "org_country": "org {} messages to country {}".format(*(self.value or ":").split(":", 1))}[self.kind]
+                "country": f"messages to country {self.value}", "template": f"template {self.value}"}[self.kind]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ sends to high-price destinations, sends to numbers the org never sent to before 
 compared with the same window on earlier days (the baseline: the largest of those days, so a
 busy weekday is not an incident). A signal fires when any of three jumps above it:
 
-* **new numbers**: at least MIN_NEW never-seen numbers, RISE_FACTOR times the baseline's most;
+* **new numbers**: at least MIN_NEW never-seen numbers, RISE_FACTOR times the baseline's most,
+  with at least MIN_HIGH sends to high-price destinations (a burst of new customers at home is not pumping);
 * **high-price share**: at least MIN_HIGH sends to destinations at HIGH_PRICE a segment or
   more, HIGH_SHARE of the org's sends, and SHARE_JUMP above the baseline's share;
 * **spend**: at least MIN_SPEND, RISE_FACTOR times the baseline's most.
@@ -28,7 +29,7 @@ MIN_NEW = 20
 MIN_HIGH = 10
 HIGH_SHARE = 0.5
 SHARE_JUMP = 0.3
-MIN_SPEND = 1.0
+MIN_SPEND = 5.0
 RISE_FACTOR = 3.0
 # A country holding this share of the never-seen numbers (or of the high-price sends) is named.
 COUNTRY_SHARE = 0.2
@@ -99,7 +100,7 @@ def detect(now: Iterable[Window], baseline: Mapping[str, Sequence[Window]], *,
         reasons = []
         # Without earlier days every number is new and any spend a jump: only the share of
         # high-price destinations speaks for a new org.
-        if days and w.new_numbers >= MIN_NEW and w.new_numbers > RISE_FACTOR * most.new_numbers:
+        if days and w.new_numbers >= MIN_NEW and w.high_price >= MIN_HIGH and w.new_numbers > RISE_FACTOR * most.new_numbers:
             reasons.append("new_numbers")
         if (w.high_price >= MIN_HIGH and w.high_share >= HIGH_SHARE
                 and w.high_share > _baseline_share(days) + SHARE_JUMP):

@@ -67,3 +67,6 @@ def test_money_cap_and_price_ceiling__hold_the_dear_and_let_the_cheap_through(ma
     stack.wait_status(gb[0], "delivered", timeout=60)
     used = stack.sql('SELECT "segments", "cost" FROM "OrgSpendDay" WHERE "orgId" = %s', (org["id"],))
     assert [(u["segments"], str(u["cost"])) for u in used] == [(4, "0.06370")]
+    audit = stack.sql('SELECT "action", "after" FROM "AuditLog" WHERE "tableName" = %s AND "orgId" = %s ORDER BY "id"',
+                      ("OrgSpendPolicy", org["id"]))
+    assert [a["action"] for a in audit] == ["insert", "update", "update"] and audit[-1]["after"]["dailySpendCap"] == 1

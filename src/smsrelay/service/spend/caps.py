@@ -25,7 +25,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from smsrelay.domain import spend
-from smsrelay.service import jobs, problems
+from smsrelay.service import audit, jobs, problems
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
@@ -143,17 +143,19 @@ async def get_policy(conn: AsyncConnection, org_id: str) -> dict[str, Any]:
     return view(await sql.one(conn, "spend_policy", org_id=org_id), org_id)
 
 
-async def set_policy(conn: AsyncConnection, org_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+async def set_policy(conn: AsyncConnection, org_id: str, changes: dict[str, Any], *, actor: str = "system",
+                     reason: str | None = None) -> dict[str, Any]:
     """Replace the org's policy with `changes` merged over the current one; all None removes it.
-    A new policy first counts what the org already sent this month."""
+    A new policy first counts what the org already sent this month. Audited ("AuditLog")."""
     current = await sql.one(conn, "spend_policy", org_id=org_id) or {}
     merged = _checked({**{k: current.get(k) for k in FIELDS}, **changes})
-    if all(v is None for v in merged.values()):
-        await sql.execute(conn, "delete_spend_policy", org_id=org_id)
-        return view(None, org_id)
-    row = await sql.one(conn, "upsert_spend_policy", org_id=org_id, **merged)
-    if not current:
-        await sql.execute(conn, "seed_spend_days", org_id=org_id, month=_today().replace(day=1))
+    async with audit.change(conn, actor=actor, reason=reason, default_reason="spend caps"):
+        if all(v is None for v in merged.values()):
+            await sql.execute(conn, "delete_spend_policy", org_id=org_id)
+            return view(None, org_id)
+        row = await sql.one(conn, "upsert_spend_policy", org_id=org_id, **merged)
+        if not current:
+            await sql.execute(conn, "seed_spend_days", org_id=org_id, month=_today().replace(day=1))
     return view(row, org_id)
 
 

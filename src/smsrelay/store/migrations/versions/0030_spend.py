@@ -42,11 +42,35 @@ CREATE TABLE "OrgSpendDay" (
     "cost" numeric(14, 5) NOT NULL DEFAULT 0,
     PRIMARY KEY ("orgId", "day")
 );
+-- A cap is a setting like "OrgSettings": who changed it, and why, goes to "AuditLog" the same way.
+CREATE FUNCTION smsrelay_audit_org_row() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    _actor text := coalesce(nullif(current_setting('smsrelay.actor', true), ''), 'sql:' || session_user);
+    _reason text := nullif(current_setting('smsrelay.reason', true), '');
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO "AuditLog" ("tableName", "orgId", "action", "actor", "reason", "before", "after")
+        VALUES (TG_TABLE_NAME, OLD."orgId", 'delete', _actor, _reason, to_jsonb(OLD), NULL);
+        RETURN OLD;
+    END IF;
+    IF TG_OP = 'UPDATE' AND (to_jsonb(OLD) - 'updatedAt') = (to_jsonb(NEW) - 'updatedAt') THEN
+        RETURN NEW;
+    END IF;
+    INSERT INTO "AuditLog" ("tableName", "orgId", "action", "actor", "reason", "before", "after")
+    VALUES (TG_TABLE_NAME, NEW."orgId", lower(TG_OP), _actor, _reason,
+            CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) END, to_jsonb(NEW));
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER "OrgSpendPolicy_audit"
+    BEFORE INSERT OR UPDATE OR DELETE ON "OrgSpendPolicy"
+    FOR EACH ROW EXECUTE FUNCTION smsrelay_audit_org_row();
 """
 
 DOWN = """
 DROP TABLE "OrgSpendDay";
 DROP TABLE "OrgSpendPolicy";
+DROP FUNCTION smsrelay_audit_org_row();
 DROP TABLE "DestinationPrice";
 DROP INDEX "MessageLog_unpriced_idx";
 ALTER TABLE "MessageLog" DROP COLUMN "price", DROP COLUMN "priceUnit";
