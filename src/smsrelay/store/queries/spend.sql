@@ -92,6 +92,14 @@ ON CONFLICT ("orgId") DO UPDATE SET "dailySpendCap" = excluded."dailySpendCap",
     "updatedAt" = now()
 RETURNING *;
 
+-- update_spend_policy --
+-- Not the upsert: its BEFORE INSERT trigger would audit an insert that became an update.
+UPDATE "OrgSpendPolicy" SET "dailySpendCap" = %(dailySpendCap)s, "monthlySpendCap" = %(monthlySpendCap)s,
+    "dailySegmentCap" = %(dailySegmentCap)s, "monthlySegmentCap" = %(monthlySegmentCap)s,
+    "priceCeiling" = %(priceCeiling)s, "updatedAt" = now()
+WHERE "orgId" = %(org_id)s
+RETURNING *;
+
 -- delete_spend_policy --
 DELETE FROM "OrgSpendPolicy" WHERE "orgId" = %(org_id)s RETURNING "orgId";
 
