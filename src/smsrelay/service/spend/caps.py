@@ -153,7 +153,10 @@ async def set_policy(conn: AsyncConnection, org_id: str, changes: dict[str, Any]
         if all(v is None for v in merged.values()):
             await sql.execute(conn, "delete_spend_policy", org_id=org_id)
             return view(None, org_id)
-        row = await sql.one(conn, "update_spend_policy" if current else "upsert_spend_policy", org_id=org_id, **merged)
+        if current:
+            row = await sql.one(conn, "update_spend_policy", org_id=org_id, **merged)
+        else:
+            row = await sql.one(conn, "upsert_spend_policy", org_id=org_id, **merged)
         if not current:
             await sql.execute(conn, "seed_spend_days", org_id=org_id, month=_today().replace(day=1))
     return view(row, org_id)
