@@ -150,6 +150,8 @@ class Settings(BaseModel):
     alert_balance_runway_hours: float = 24.0
     alert_mitigation_seconds: float = 3600
     alert_webhook_failing_seconds: float = 900
+    # SMS pumping (domain/pumping.py): the window compared with the same window on earlier days.
+    alert_pumping_window_seconds: int = 900
     # Twilio's balance is fetched by the scheduler at most this often, never per scrape.
     balance_refresh_seconds: float = 300
 

@@ -82,7 +82,7 @@ def test_mitigation_active__after_the_threshold_only():
 
 
 def test_every_rule_has_a_title_and_findings_carry_it():
-    assert set(r.TITLES) == set(r.RULES) and len(r.RULES) == 9
+    assert set(r.TITLES) == set(r.RULES) and len(r.RULES) == 10
     assert r.TITLES[r.FLAT] == "SMS outbound flat while inbound continues"
 
 

@@ -8,13 +8,14 @@ import re
 import types
 import typing
 from datetime import datetime
+from decimal import Decimal
 
 import psycopg
 
 from smsrelay.store import rows, sql
 
 PG_TYPES = {str: {"text", "varchar"}, int: {"int2", "int4", "int8"}, bool: {"bool"},
-            datetime: {"timestamptz"}, float: {"float8"}}
+            datetime: {"timestamptz"}, float: {"float8"}, Decimal: {"numeric"}}
 # Where PostgreSQL cannot infer a parameter's type alone, the type the caller's value has.
 PARAM_TYPES = {"rate_state": {"window": "float8", "in_flight": "float8"}}
 SEND_PATH = {"org_for_send", "is_opted_out", "has_outbound_to", "batch_opted_out", "batch_messaged",

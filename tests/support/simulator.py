@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.http_client import TwilioHttpClient
 
+from smsrelay.twilio.http import rewrite
 from tests.support.ports import free_port
 
 TWILIO_BASE = "https://api.twilio.com"
@@ -33,14 +34,14 @@ TEST_CONFIG = dict(
 
 
 class SimHttpClient(TwilioHttpClient):
-    """The official sync transport, pointed at the simulator instead of api.twilio.com."""
+    """The official sync transport, pointed at the simulator instead of *.twilio.com (the adapter's own rewrite)."""
 
     def __init__(self, base_url: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/")
 
     def request(self, method, url, *args, **kwargs):
-        return super().request(method, url.replace(TWILIO_BASE, self.base_url, 1), *args, **kwargs)
+        return super().request(method, rewrite(url, self.base_url), *args, **kwargs)
 
 
 class AsyncSimHttpClient(AsyncTwilioHttpClient):
@@ -49,7 +50,7 @@ class AsyncSimHttpClient(AsyncTwilioHttpClient):
         self.base_url = base_url.rstrip("/")
 
     async def request(self, method, url, *args, **kwargs):
-        return await super().request(method, url.replace(TWILIO_BASE, self.base_url, 1), *args, **kwargs)
+        return await super().request(method, rewrite(url, self.base_url), *args, **kwargs)
 
 
 @dataclass

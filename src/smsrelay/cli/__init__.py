@@ -16,7 +16,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
 
-from smsrelay.cli import alerts, autopilot, db, incident, org, retention, send, serve, sms, template, twilio  # noqa: E402
+from smsrelay.cli import alerts, autopilot, db, incident, org, retention, send, serve, sms, template, twilio, usage  # noqa: E402
 from smsrelay.cli.common import CommandGroup  # noqa: E402
 from smsrelay.simulator.cli import sim_app  # noqa: E402
 
@@ -42,6 +42,7 @@ app.add_typer(sms.app, name="sms")
 app.add_typer(template.app, name="template")
 app.add_typer(autopilot.app, name="autopilot")
 app.add_typer(retention.app, name="retention")
+app.add_typer(usage.app, name="usage")
 
 
 def main() -> None:

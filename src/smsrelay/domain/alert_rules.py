@@ -29,6 +29,7 @@ MITIGATION = "sms_mitigation_active"
 WEBHOOK_FAILING = "org_webhook_failing"
 CHANNEL_FAILED = "channel_messages_failed"
 CHANNEL_DELIVERY_RATE = "channel_delivery_rate_low"
+PUMPING = "sms_pumping_suspected"
 
 # The runbook's wording is the contract: operators search for these titles.
 TITLES = {
@@ -41,6 +42,7 @@ TITLES = {
     WEBHOOK_FAILING: "Org webhook endpoint failing",
     CHANNEL_FAILED: "Channel Messages Failed",
     CHANNEL_DELIVERY_RATE: "Channel delivery rate low",
+    PUMPING: "SMS pumping suspected",
 }
 CHANNEL_NAMES = {"mms": "MMS", "whatsapp": "WhatsApp"}
 RULES = tuple(TITLES)
@@ -64,6 +66,7 @@ class Thresholds:
     balance_runway_hours: float = 24.0
     mitigation_seconds: float = 3600
     webhook_failing_seconds: float = 900
+    pumping_window_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class Facts:
     paused_since: datetime | None = None
     # orgId -> (seconds its longest-failing endpoint has been failing, events waiting for it)
     failing_webhooks: Mapping[str, tuple[float, int]] = field(default_factory=dict)
+    # domain/pumping.py's signals over the last pumping_window_seconds against the same window on earlier days
+    pumping: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -276,8 +281,21 @@ def webhook_findings(facts: Facts, t: Thresholds) -> list[Finding]:
     return found
 
 
+def pumping_findings(facts: Facts, t: Thresholds) -> list[Finding]:
+    """An org's spend, share of high-price destinations or sends to never-seen numbers far above
+    its own baseline (domain/pumping.py): SMS pumping drains a balance in hours."""
+    return [Finding(PUMPING, alert_key(PUMPING, s.org_id), "critical", org_id=s.org_id,
+                    summary=f"Org {s.org_id}: " + "; ".join(s.describe())
+                            + (f" (to {', '.join(s.countries)})" if s.countries else "")
+                            + f"; see smsrelay incident diagnose, smsrelay usage --org {s.org_id}",
+                    details={"reasons": list(s.reasons), "countries": list(s.countries),
+                             "newNumbers": s.now.new_numbers, "cost": round(s.now.cost, 5),
+                             "highPriceShare": round(s.now.high_share, 4), "windowSeconds": t.pumping_window_seconds})
+            for s in facts.pumping]
+
+
 def evaluate(facts: Facts, thresholds: Thresholds, now: datetime) -> list[Finding]:
     return [*failed_findings(facts, thresholds), *flat_findings(facts, thresholds),
             *delivery_rate_findings(facts, thresholds), *backlog_findings(facts, thresholds),
             *balance_findings(facts, thresholds), *mitigation_findings(facts, thresholds, now),
-            *webhook_findings(facts, thresholds)]
+            *webhook_findings(facts, thresholds), *pumping_findings(facts, thresholds)]

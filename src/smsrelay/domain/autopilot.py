@@ -33,6 +33,9 @@ LADDERS: Mapping[str, tuple[str, ...]] = {
     # 30008 and other carrier-side failures: held where they concentrate, never everywhere (a
     # Twilio-wide outage is retried by dispatch's backoff and needs a person's eyes).
     "provider_outage": ("sender", "country", "org"),
+    # One org's sends to the countries its pumping burst goes to (service/operations/
+    # autopilot_pumping.py): its other traffic flows on; a person lifts it (undo).
+    "sms_pumping": ("org_country",),
 }
 CAUSES = tuple(LADDERS)
 
@@ -44,6 +47,8 @@ NEEDS_A_PERSON: Mapping[str, str] = {
     "geo_permissions": "enable the country in Twilio's Messaging Geo Permissions",
     "rate_limiting": "raise the account's or sender's throughput, or keep the org throttled",
     "provider_outage": "follow status.twilio.com and the carrier's own status",
+    "sms_pumping": "find what triggers the org's sends (a sign-up or OTP form, a leaked key) and stop it; "
+                   "undo the hold once its sends there are its own",
 }
 
 # Who the autopilot is in "AuditLog", notifications and `endedBy`.
@@ -94,11 +99,14 @@ class Signal:
 
 @dataclass(frozen=True)
 class Scope:
-    kind: str  # all | org | sender | country | template
+    kind: str  # all | org | sender | country | template | org_country ("<orgId>:<country>")
     value: str | None = None
     org_id: str | None = None
 
     def describe(self) -> str:
+        if self.kind == "org_country":
+            org, _, country = (self.value or "").partition(":")
+            return f"org {org} messages to country {country}"
         return {"all": "all SMS", "org": f"org {self.value}", "sender": f"sender number {self.value}",
                 "country": f"messages to country {self.value}", "template": f"template {self.value}"}[self.kind]
 

@@ -38,6 +38,7 @@ from smsrelay.domain.catalogue_codes import account_api, channel, delivery, medi
 CAUSES = (
     "workers_not_running",
     "account",
+    "sms_pumping",
     "sender_number",
     "content_filtering",
     "rate_limiting",

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from smsrelay.domain import anomaly, catalogue
+from smsrelay.domain import anomaly, catalogue, pumping
 from smsrelay.domain import diagnosis_pipeline as pipeline_causes
 from smsrelay.domain import diagnosis_time as timing
 from smsrelay.domain.incident_facts import (  # noqa: F401 - the diagnosis's vocabulary, re-exported
@@ -142,6 +142,7 @@ def diagnose(facts: Facts) -> list[Cause]:
                if name not in named and name != "none" and fs and not grouped.get(name)]
     causes += anomaly.incidents(facts, grouped.get("none", []), [f for k, fs in grouped.items() if k != "none"
                                                                   for f in fs])
+    causes += [pumping.cause(s, facts.since_label) for s in facts.pumping]
     causes = [timing.without_mitigations_in_force(c, facts) for c in causes]
     strongest = max((c.confidence for c in causes if c.state == "live"), default=0.0)
     unknown = _Group(grouped.get("none", ()))

@@ -115,6 +115,7 @@ class Facts:
     pipeline: Pipeline = field(default_factory=Pipeline)
     twilio: TwilioChecks | None = None
     baseline: tuple[Baseline, ...] = ()
+    pumping: tuple[Any, ...] = ()  # domain/pumping.py's signals over the window (service/spend/pumping.py)
 
 
 @dataclass(frozen=True)

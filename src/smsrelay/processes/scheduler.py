@@ -40,10 +40,11 @@ DEFAULT_DEADLINE = 60.0
 def default_duties() -> list[tuple[str, Duty]]:
     from smsrelay.service.operations.alerts import observability_duty
     from smsrelay.service.operations.autopilot import autopilot_duty
+    from smsrelay.service.spend.prices import price_duty
 
     return [("reconcile", reconcile.reconcile_open_messages), ("observability", observability_duty),
             ("retention", retention.retention_duty), ("unknown_outcomes", dispatch.settle_unknown_outcomes),
-            ("autopilot", autopilot_duty)]
+            ("autopilot", autopilot_duty), ("prices", price_duty)]
 
 
 async def run_duty(rt: Runtime, name: str, duty: Duty, deadline: float) -> bool:

@@ -234,3 +234,7 @@ EVENT_NOT_FOUND = _declare("event_not_found", 404, "No event {event_id}.")
 INVALID_WEBHOOK_URL = _declare("invalid_webhook_url", 422, "{field} must be an http or https URL with a host, "
                                "at most 2000 characters.", details=("field",))
 NO_WEBHOOK_URL = _declare("no_webhook_url", 409, "This org has no {which} webhook URL to deliver to; set one first.")
+
+# --- spend (issue 21, service/spend) -------------------------------------------------------------
+INVALID_USAGE_RANGE = _declare("invalid_usage_range", 400, "{message}", details=("reason",))
+INVALID_SPEND_POLICY = _declare("invalid_spend_policy", 422, "{field} {reason}.", details=("field",))

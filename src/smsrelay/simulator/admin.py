@@ -69,6 +69,9 @@ def ledger_entry(m: Message) -> dict:
         "num_media": m.num_media,
         "content_sid": m.content_sid,
         "content_variables": m.content_variables,
+        "to_country": m.to_country,
+        "price": m.price,
+        "price_unit": "USD",
     }
 
 

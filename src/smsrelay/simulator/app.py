@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from smsrelay.settings import Settings, get_settings
 
-from . import admin, api
+from . import admin, api, pricing
 from .config import SimConfig
 from .engine import Engine, TwilioFault
 from .resources import API, error_response
@@ -214,6 +214,7 @@ def create_app(settings: Settings | None = None, sim_config: SimConfig | None = 
     api.install_fault_handler(app)
     app.include_router(api.router)
     app.include_router(admin.router)
+    app.include_router(pricing.router)
 
     app.edge = TwilioEdge(app._inner, engine)
 

@@ -69,4 +69,3 @@ class SimConfig(BaseSettings):
 
     balance: str = "1000.00"
     currency: str = "USD"
-    price_per_segment: str = "0.00790"

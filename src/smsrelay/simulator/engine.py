@@ -13,13 +13,13 @@ import base64
 import contextlib
 import time
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from functools import lru_cache
 
 from smsrelay.domain import catalogue, phone, segments, smart_encoding
 from smsrelay.settings import Settings
 
 from . import channels as sim_channels
+from . import prices
 from .callbacks import WebhookSender, idempotency_token
 from .config import SimConfig
 from .resources import API_VERSION, error_message
@@ -274,14 +274,15 @@ class Engine:
     def _mark_sent(self, msg: Message, at: float) -> None:
         msg.date_sent = at
         msg.set_status("sent", at)
-        price = Decimal(self.cfg.price_per_segment) * msg.num_segments
-        msg.price = f"-{price:.5f}"
-        self.state.charge(price)
+        # Charged now; shown on the resource once final (prices.py), as Twilio's price appears late.
+        msg.charged = prices.segment_price(msg.to_country, msg.channel) * msg.num_segments
+        self.state.charge(msg.charged)
 
     def _fail(self, msg: Message, code: int, status: str, at: float) -> None:
         msg.error_code = code
         msg.error_message = error_message(code)
         msg.set_status(status, at)
+        msg.price = f"-{msg.charged:.5f}" if msg.charged else "0.00000"
         self._spawn(self._report(msg, [self._callback_params(msg, status, code, at)]))
 
     async def _finish(self, msg: Message, final: str, code: int | None) -> None:
@@ -295,6 +296,7 @@ class Engine:
             msg.error_code = code
             msg.error_message = error_message(code)
         msg.set_status(final, now)
+        msg.price = f"-{msg.charged:.5f}"
         done = self._callback_params(msg, final, code, now)
         await self._report(msg, [done, sent] if mode == "out_of_order" else [done])
         if final == "delivered" and msg.channel == "whatsapp":  # the person opens it

@@ -56,7 +56,8 @@ class Message:
     status_callback: str | None = None
     messaging_service_sid: str | None = None
     validity_period: int = 36000
-    price: str | None = None
+    price: str | None = None  # once final (engine.py)
+    charged: Decimal = Decimal(0)
     to_country: str | None = None
     channel: str = "sms"  # sms, mms (it carries media) or whatsapp
     window_closed: bool = False  # WhatsApp free text outside the 24-hour window: fails with 63016

@@ -9,6 +9,7 @@ checks them against these declarations, so they cannot drift from the SQL.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypedDict
 
 # A whole "MessageLog" row (get_message, lock_message, update_message);
@@ -31,6 +32,8 @@ Message = TypedDict("Message", {
     "sentAt": datetime | None,
     "finalAt": datetime | None,
     "sendAt": datetime | None,
+    "price": Decimal | None,
+    "priceUnit": str | None,
 })
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     PrimaryKeyConstraint,
     Table,
     Text,
@@ -112,6 +113,7 @@ MessageLog = Table(
     Column("finalAt", TS, nullable=True),
     # A scheduled send's time (migration 0023): its "SendQueue" row is due then.
     Column("sendAt", TS, nullable=True),
+    Column("price", Numeric(12, 5)), Column("priceUnit", Text),  # Twilio's, once final (0030; schema_spend.py)
     # Runbook steps 1, 2 and 4 filter on direction + createdAt and group by status/orgId;
     # diagnose also groups by sender number.
     Index("MessageLog_direction_createdAt_idx", "direction", "createdAt",

@@ -1,5 +1,5 @@
 """The tables of the features built on the core schema (schema.py): message templates, the
-incident autopilot, the events orgs hear back (schema_events.py), and what the later features add. They live on schema's `metadata`, so
+incident autopilot, the events orgs hear back (schema_events.py), spend (schema_spend.py), and what the later features add. They live on schema's `metadata`, so
 Alembic and the schema test see one schema; this module only keeps schema.py a readable size.
 Importers of the whole schema (migrations/env.py, the schema test) import `metadata` from here.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, PrimaryKeyConstraint, Table, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from smsrelay.store import schema_events
+from smsrelay.store import schema_events, schema_spend
 from smsrelay.store.schema import TS, metadata, now
 
 __all__ = ["metadata"]
@@ -55,3 +55,8 @@ AutopilotAction = Table(
 
 # --- events orgs hear back (0020): the outbox, its delivery log, endpoints' state, signing secrets
 WebhookSecret, WebhookEvent, WebhookDelivery, WebhookEndpoint = schema_events.define(metadata)
+
+# --- spend (0030): destination prices, per-org spend caps and the ledger they are counted on
+DestinationPrice, OrgSpendPolicy, OrgSpendDay = schema_spend.define(metadata)
+# The price fetch's work list: final messages with a sid and no price yet (a handful at a time).
+schema_spend.unpriced_index(metadata.tables["MessageLog"])

@@ -8,8 +8,10 @@ threads and so never imports aiohttp."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import twilio.rest.api.v2010.account  # noqa: F401 - every call below goes through it: imported with the gateway
@@ -123,6 +125,38 @@ class TwilioGateway:
     async def account(self) -> dict[str, Any]:
         return _account(await translated(self._async_client().api.v2010.accounts(self.account_sid).fetch_async()))
 
+    async def message_prices(self, sids: list[str], concurrency: int = 8) -> dict[str, dict[str, Any]]:
+        """Twilio's price of each message: {sid: {status, price, price_unit}}; Twilio has no
+        fetch by many sids, so a batch is fetched a few at a time. A sid Twilio could not answer
+        for is left out (the caller asks again next round)."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(sid: str):
+            async with gate:
+                try:
+                    m = await translated(self._async_client().messages(sid).fetch_async())
+                except TwilioError:
+                    return None
+                return sid, {"status": m.status, "price": m.price, "price_unit": m.price_unit}
+
+        return dict(r for r in await asyncio.gather(*(one(s) for s in sids)) if r is not None)
+
+    async def destination_price(self, iso_country: str) -> dict[str, Any]:
+        """The Pricing API's outbound SMS price per segment to a country: the dearest carrier's
+        current price, so an estimate never undercounts."""
+        c = await translated(self._async_client().pricing.v1.messaging.countries(iso_country).fetch_async())
+        prices = [Decimal(str(p["current_price"])) for carrier in (c.outbound_sms_prices or [])
+                  for p in carrier.get("prices", []) if p.get("current_price") is not None]
+        return {"isoCountry": c.iso_country, "price": max(prices) if prices else None,
+                "priceUnit": (c.price_unit or "USD").upper()}
+
+    async def usage_records(self, category: str, start: date, end: date) -> list[dict[str, Any]]:
+        """Twilio's daily usage records of one category: count (messages), usage (segments), price."""
+        found = await translated(self._async_client().usage.records.daily.list_async(
+            category=category, start_date=start, end_date=end))
+        return [{"day": r.start_date, "category": r.category, "count": int(r.count or 0), "usage": int(r.usage or 0),
+                 "price": Decimal(str(r.price or 0)), "priceUnit": (r.price_unit or "usd").upper()} for r in found]
+
     async def numbers(self, phone_number: str | None = None) -> list[dict[str, Any]]:
         kwargs = {"phone_number": phone_number} if phone_number else {}
         return _numbers(await translated(self._async_client().incoming_phone_numbers.list_async(**kwargs)))
@@ -155,4 +189,5 @@ def _message_dict(m: Any) -> dict[str, Any]:
     return {"sid": m.sid, "status": m.status, "to": m.to, "from": m.from_, "body": m.body,
             "error_code": m.error_code, "error_message": m.error_message,
             "date_created": m.date_created, "date_sent": m.date_sent,
-            "messaging_service_sid": m.messaging_service_sid, "num_segments": m.num_segments}
+            "messaging_service_sid": m.messaging_service_sid, "num_segments": m.num_segments,
+            "price": m.price, "price_unit": m.price_unit}

@@ -1,7 +1,10 @@
 """HTTP clients for the official SDK that can point it at another base URL.
 
-The SDK always builds https://api.twilio.com/... URLs; the simulator (and any Twilio-compatible
-test double) is reached by rewriting that prefix here, never by patching the SDK.
+The SDK builds https://<product>.twilio.com/... URLs (api for the 2010-04-01 API, pricing for
+the Pricing API; with TWILIO_EDGE/TWILIO_REGION set, <product>.<edge>.<region>.twilio.com). The
+simulator (and any Twilio-compatible test double) is reached by rewriting that origin here, never
+by patching the SDK: api's paths go to the base URL as they are, another product's under
+/<product> (https://pricing.twilio.com/v1/... -> <base>/pricing/v1/...).
 
 The SDK's synchronous transport (requests) lives here; its asyncio one (aiohttp) in
 `http_async.py`, so that a process which only asks Twilio a question or two, an operator's
@@ -10,15 +13,21 @@ The SDK's synchronous transport (requests) lives here; its asyncio one (aiohttp)
 
 from __future__ import annotations
 
+import re
+
 from twilio.http.http_client import TwilioHttpClient
 
 TWILIO_PREFIX = "https://api.twilio.com"
+_TWILIO_ORIGIN = re.compile(r"^https://([a-z0-9-]+)(?:\.[a-z0-9-]+)*\.twilio\.com(?=/|$)")
 
 
 def rewrite(url: str, base_url: str | None) -> str:
-    if base_url and url.startswith(TWILIO_PREFIX):
-        return base_url + url[len(TWILIO_PREFIX):]
-    return url
+    found = _TWILIO_ORIGIN.match(url) if base_url else None
+    if found is None:
+        return url
+    product = found.group(1)
+    prefix = base_url.rstrip("/") + ("" if product == "api" else f"/{product}")
+    return prefix + url[found.end():]
 
 
 class BaseUrlHttpClient(TwilioHttpClient):

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from smsrelay.service.runtime import Runtime
-from smsrelay.web import api, api_events, api_keys, api_optouts, docs_ui, errors, problem_docs, webhooks
+from smsrelay.web import api, api_events, api_keys, api_optouts, api_usage, docs_ui, errors, problem_docs, webhooks
 from smsrelay.web.content_type import JsonOnly
 from smsrelay.web.fast_routes import FastRoutes
 from smsrelay.web.problem_docs import ErrorResponse
@@ -76,6 +76,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(api.router)
     app.include_router(api_templates.router)
     app.include_router(api_optouts.router)
+    app.include_router(api_usage.router)
     app.include_router(api_keys.router)
     docs_ui.install(app)
     app.include_router(api_events.router)

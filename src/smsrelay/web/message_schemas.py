@@ -25,7 +25,7 @@ class MessageError(BaseModel):
 class Waiting(BaseModel):
     reason: Literal["held", "throttled", "twilio_retry"] = Field(
         description="held: a guard holds it (detail: kill_switch, paused, org_disabled, rate_zero, "
-                    "unknown_outcome); throttled: over the org's rate (until: its slot); twilio_retry: Twilio "
+                    "unknown_outcome, spend_cap, price_ceiling, …); throttled: over the org's rate (until: its slot); twilio_retry: Twilio "
                     "failed or was unreachable and the send is retried at `until`")
     detail: str | None = None
     since: str | None = None
@@ -60,6 +60,11 @@ class Message(BaseModel):
     attempts: int = Field(description="Requests made to Twilio to create it")
     retryOf: str | None = Field(description="The message an operator's retry re-sent as this one")
     retriedAs: str | None = Field(description="The message an operator's retry re-sent this one as")
+    price: str | None = Field(default=None, description="What Twilio charged, as Twilio writes it (a negative "
+                              "decimal string, e.g. \"-0.00790\"), once the message is final; before that "
+                              "(GET by id) an estimate: segments × the destination's Pricing API price")
+    priceUnit: str | None = Field(default=None, description="ISO 4217 currency of `price`, e.g. USD")
+    priceEstimated: bool = Field(default=False, description="true while `price` is our estimate, not Twilio's")
     createdAt: str
     updatedAt: str
     history: list[HistoryItem] | None = Field(default=None, description="Every distinct status Twilio reported, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from smsrelay.service.events import metrics as webhook_alerts
 from smsrelay.service.operations import metrics, statsd
 from smsrelay import notify
 from smsrelay.service.runtime import Runtime
+from smsrelay.service.spend import pumping
 from smsrelay.settings import Settings
 from smsrelay.store import sql
 
@@ -83,7 +84,8 @@ async def gather_facts(conn: AsyncConnection, t: Thresholds) -> tuple[Facts, dat
         currency=(balance or {}).get("currency", "USD"),
         spend_per_hour=None if balance is None else metrics.balance_spend(balance),
         disabled_orgs=disabled, paused_since=paused_since,
-        failing_webhooks=webhook_alerts.failing_by_org(await sql.all(conn, "webhook_endpoint_states")))
+        failing_webhooks=webhook_alerts.failing_by_org(await sql.all(conn, "webhook_endpoint_states")),
+        pumping=tuple(await pumping.signals(conn, now - timedelta(seconds=t.pumping_window_seconds), now)))
     return facts, now
 
 

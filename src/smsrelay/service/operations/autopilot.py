@@ -17,6 +17,7 @@ from smsrelay.domain import autopilot as rules
 from smsrelay.service import problems
 from smsrelay.service.operations import autopilot_actions as actions
 from smsrelay.service.operations import autopilot_config as config
+from smsrelay.service.operations import autopilot_pumping as pumping_hold
 from smsrelay.service.operations import autopilot_recovery as recovery
 from smsrelay.service.operations import autopilot_signals as signals
 from smsrelay.service.operations.autopilot_notify import announce
@@ -42,6 +43,8 @@ async def autopilot_duty(rt: Runtime) -> dict[str, Any]:
     by_cause = {s.cause: s for s in found}
     followed = {}
     for action in open_rows:
+        if action["cause"] == pumping_hold.CAUSE:
+            continue  # not followed to a release: a person lifts a pumping hold
         try:
             followed[action["id"]] = await recovery.follow(rt, action, by_cause.get(action["cause"]), now)
         except problems.Problem as exc:  # a person undid it while this round followed it
@@ -53,9 +56,11 @@ async def autopilot_duty(rt: Runtime) -> dict[str, Any]:
     decided: dict[str, str] = {}
     for signal in found:
         switch = switches[signal.cause]
-        if not switch.enabled:
+        if not switch.enabled or signal.cause == pumping_hold.CAUSE:
             continue
         decided[signal.cause] = await _decide_one(rt, signal, switch, r, now)
+    if switches[pumping_hold.CAUSE].enabled:
+        decided[pumping_hold.CAUSE] = await pumping_hold.act(rt, switches[pumping_hold.CAUSE])
     return {"enabled": [c for c, s in switches.items() if s.enabled], "followed": followed, "decided": decided}
 
 

@@ -25,6 +25,7 @@ from smsrelay.service.operations import rollup, template_incident
 from smsrelay.service.operations.twilio_checks import twilio_checks
 from smsrelay.service import problems
 from smsrelay.service.runtime import Runtime
+from smsrelay.service.spend import pumping
 from smsrelay.store import sql
 
 # A send lease lasts 3 heartbeats: past it a worker's sends come due for others, so it counts as
@@ -252,8 +253,10 @@ async def gather_facts(rt: Runtime, since: str, *, live: bool = True, channel: s
     finally:
         if not failures.done():
             failures.cancel()
+    async with rt.pool.connection() as conn:
+        pumped = tuple(await pumping.signals(conn, w.since, w.until))
     return diagnosis.Facts(since=w.since, until=w.until, since_label=w.label, twilio=tw,
-                           traffic=traffic, failures=failed, pipeline=pipeline, baseline=baseline)
+                           traffic=traffic, failures=failed, pipeline=pipeline, baseline=baseline, pumping=pumped)
 
 
 async def diagnose(rt: Runtime, since: str = "1h", *, live: bool = True, channel: str | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from smsrelay.service.outbound.unknown_outcomes import (
     SETTLED, TRANSIENT_RETRIES, UNKNOWN_OUTCOME, adopt_earlier_send, backoff, check_failed, hold_unknown,
     settle_unknown_outcomes, unsettled_seconds)
 from smsrelay.service import jobs
+from smsrelay.service.spend import caps as spend_caps
 from smsrelay.service.runtime import Runtime
 from smsrelay.service.delivery.status_updates import advance, error_metadata
 from smsrelay.store import sql
@@ -166,6 +167,8 @@ async def _guard(conn: AsyncConnection, rt: Runtime, row: dict[str, Any], org: d
     if guards.expired(row, _now()) and not meta.get("inFlight"):
         return await _expire(conn, row, org)
     hold = guards.hold_reason(rt.settings, row)
+    if hold is None and guards.refusal(row) is None:
+        hold = await spend_caps.hold_reason(conn, row)
     if hold is not None:
         await sql.execute(conn, "merge_metadata", id=row["id"],
                           metadata={"hold": {"reason": hold, "since": (meta.get("hold") or {}).get("since") or _now().isoformat()},

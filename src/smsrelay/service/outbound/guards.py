@@ -15,6 +15,8 @@ Holds, by reason (kept in "metadata"->'hold'->>'reason'):
   held by "mmsDisabled", a WhatsApp message by "whatsappDisabled").
 - rate_zero: "maxMessagesPerMinute" set to 0 or less, which can only mean "send nothing".
 - template_disabled: the message's template is disabled (service/templates/hold.py).
+- spend_cap, price_ceiling: the org's spend policy (service/spend/caps.py, decided under the
+  row lock after these); released by caps.release_spend_holds, not the release loop.
 - autopilot: a live "AutopilotAction" hold of the message's sender, destination country or
   template; the autopilot releases it itself once the cause has cleared.
 The rate limit itself (service/outbound/throttle.py) defers rather than holds. Dispatch holds
@@ -80,7 +82,7 @@ def plain(settings: Settings, facts: dict[str, Any], now: datetime) -> bool:
     row lock; what it read is proven by the statement that marks it in flight."""
     return (facts["status"] == "queued" and not facts["twilioSid"] and not facts["planned"]
             and facts["maxMessagesPerMinute"] is None and not expired(facts, now)
-            and hold_reason(settings, facts) is None and refusal(facts) is None)
+            and hold_reason(settings, facts) is None and refusal(facts) is None and not facts.get("spendPolicy"))
 
 
 def refusal(facts: dict[str, Any]) -> tuple[int, str] | None:

@@ -13,7 +13,7 @@ from psycopg import AsyncConnection, errors
 from psycopg.types.json import Jsonb
 
 from smsrelay.domain import admission as admission_rules
-from smsrelay.domain import channels, ids, lint, message_view, phone, segments, text
+from smsrelay.domain import channels, ids, lint, message_view, phone, segments, spend, text
 from smsrelay.service.outbound import admission, spend_guard
 from smsrelay.service.outbound import channels as outbound_channels
 from smsrelay.service.outbound.channels import PLAIN, Extras
@@ -30,7 +30,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
-def present(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def present(row: dict[str, Any], events: list[dict[str, Any]] | None = None,
+            destination_price: Any = None) -> dict[str, Any]:
     meta = row.get("metadata") or {}
     out = {
         "id": row["id"],
@@ -53,6 +54,8 @@ def present(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> 
         "channel": row.get("channel", channels.SMS),
         "sendAt": _iso(row.get("sendAt")),
         "mediaUrls": meta.get("mediaUrls", []),
+        # Twilio's price once it is final (service/spend/prices.py), else the estimate if one was looked up.
+        **spend.price_view(row.get("price"), row.get("priceUnit"), row["segments"], destination_price),
     }
     out.update(error=message_view.error(meta.get("twilioErrorCode"), meta.get("twilioErrorMessage")),
                waiting=message_view.waiting(row["status"], meta), **message_view.lineage(meta))
@@ -352,4 +355,8 @@ async def get(conn: AsyncConnection, org_id: str, message_id: str) -> dict[str, 
     if row is None:
         raise problems.NOT_FOUND(what="message")
     events = await sql.all(conn, "message_events", message_id=message_id)
-    return present(row, events)
+    estimate = None
+    if row["price"] is None and row["direction"] == "outbound" and row.get("channel", channels.SMS) == channels.SMS:
+        found = await sql.one(conn, "destination_price", iso=(row["metadata"] or {}).get("country") or "")
+        estimate = found["price"] if found else None
+    return present(row, events, estimate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from smsrelay.service.outbound import guards
 from smsrelay.service import jobs
+from smsrelay.service.spend import caps as spend_caps
 from smsrelay.service.runtime import Runtime
 from smsrelay.store import sql
 
@@ -21,7 +22,7 @@ async def release_held(rt: Runtime) -> int:
     released exactly once."""
     if not rt.settings.feature_sms_enabled:
         return 0
-    total = 0
+    total = await spend_caps.release_spend_holds(rt)
     for _ in range(MAX_BATCHES):
         released = await _release_batch(rt)
         total += released

@@ -108,7 +108,8 @@ WHERE m."direction" = 'outbound' AND m."status" = 'queued' AND m."twilioSid" IS 
   AND NOT EXISTS (SELECT 1 FROM "AutopilotAction" a
                   WHERE a."kind" = 'hold' AND NOT a."dryRun" AND a."endedAt" IS NULL
                     AND (a."scopeKind", a."scopeValue") IN (('sender', m."from"), ('country', m."metadata"->>'country'),
-                                                            ('template', m."metadata"->>'templateId')))
+                                                            ('template', m."metadata"->>'templateId'),
+                                                         ('org_country', m."orgId" || ':' || (m."metadata"->>'country'))))
 ORDER BY m."createdAt", m."id"
 LIMIT %(limit)s
 FOR UPDATE OF m SKIP LOCKED;
@@ -121,4 +122,5 @@ WHERE m."direction" = 'outbound' AND m."status" = 'queued' AND jsonb_typeof(m."m
        OR %(scope_kind)s = 'org' AND m."orgId" = %(scope_value)s
        OR %(scope_kind)s = 'sender' AND m."from" = %(scope_value)s
        OR %(scope_kind)s = 'country' AND m."metadata"->>'country' = %(scope_value)s
-       OR %(scope_kind)s = 'template' AND m."metadata"->>'templateId' = %(scope_value)s);
+       OR %(scope_kind)s = 'template' AND m."metadata"->>'templateId' = %(scope_value)s
+       OR %(scope_kind)s = 'org_country' AND m."orgId" || ':' || (m."metadata"->>'country') = %(scope_value)s);

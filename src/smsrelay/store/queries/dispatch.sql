@@ -51,6 +51,8 @@ CROSS JOIN LATERAL (
                           AND t."disabled" IS NOT NULL))
       -- The autopilot releases its own holds, once it has seen their cause clear.
       AND m."metadata"->'hold'->>'reason' IS DISTINCT FROM 'autopilot'
+      -- Spend caps and the price ceiling release their own (service/spend/caps.py).
+      AND m."metadata"->'hold'->>'reason' NOT IN ('spend_cap', 'price_ceiling')
       AND (m."createdAt" < CASE WHEN NOT (s."smsDisabled" OR s."mmsDisabled" OR s."whatsappDisabled")
                                      AND coalesce(s."maxMessagesPerMinute", 1) > 0
                                 THEN 'infinity'::timestamptz
@@ -198,8 +200,11 @@ SELECT m.*, s."smsDisabled", s."mmsDisabled", s."whatsappDisabled", s."maxMessag
        EXISTS (SELECT 1 FROM "AutopilotAction" a
                WHERE a."kind" = 'hold' AND NOT a."dryRun" AND a."endedAt" IS NULL
                  AND (a."scopeKind", a."scopeValue") IN (('sender', m."from"), ('country', m."metadata"->>'country'),
-                                                         ('template', m."metadata"->>'templateId'))
-                 AND m."metadata"->>'autopilotProbe' IS DISTINCT FROM a."id") AS "autopilotHold"
+                                                         ('template', m."metadata"->>'templateId'),
+                                                         ('org_country', m."orgId" || ':' || (m."metadata"->>'country')))
+                 AND m."metadata"->>'autopilotProbe' IS DISTINCT FROM a."id") AS "autopilotHold",
+       -- The org's spend caps, if any (service/spend/caps.py decides them under the row lock).
+       (SELECT to_jsonb(p) FROM "OrgSpendPolicy" p WHERE p."orgId" = m."orgId") AS "spendPolicy"
 FROM "MessageLog" m JOIN "OrgSettings" s ON s."orgId" = m."orgId"
 WHERE m."id" = ANY(%(ids)s::text[]);
 

@@ -38,8 +38,9 @@ RETURNING q."messageId" AS "id", q."claims";
 -- guards.plain's test, kept narrower where it is cheaper to be sure: a first request (no
 -- marker of an earlier one, no autopilot probe), an org without a rate limit or a switched-off
 -- channel, the kill switch off, no opt-out, reservation, disabled template or autopilot hold,
--- within the validity period. Every other claimed row comes back unmarked (its columns null)
--- and goes through dispatch's guards one by one. A message row someone else holds locked is
+-- within the validity period, no spend policy (caps, price ceiling) and no pumping hold. Every
+-- other claimed row comes back unmarked (its columns null) and goes through dispatch's guards
+-- one by one. A message row someone else holds locked is
 -- skipped here too, not waited for: its send goes the guarded way, which waits.
 -- The marker's fields and the SendSlot instant are mark_in_flight's, so a re-run reads a
 -- marker made here as one made there.
@@ -83,7 +84,10 @@ WITH due AS (
       AND NOT EXISTS (SELECT 1 FROM "AutopilotAction" a
                       WHERE a."kind" = 'hold' AND NOT a."dryRun" AND a."endedAt" IS NULL
                         AND (a."scopeKind", a."scopeValue") IN (('sender', m."from"), ('country', m."metadata"->>'country'),
-                                                                ('template', m."metadata"->>'templateId')))
+                                                                ('template', m."metadata"->>'templateId'),
+                                                                ('org_country', m."orgId" || ':' || (m."metadata"->>'country'))))
+      -- Spend caps and the price ceiling are decided under the org's spend lock in dispatch.
+      AND NOT EXISTS (SELECT 1 FROM "OrgSpendPolicy" sp WHERE sp."orgId" = m."orgId")
     RETURNING m."id", m."orgId", m."to", m."from", m."content", m."metadata", s."validityPeriodSeconds"
 ), logged AS (
     INSERT INTO "SendSlot" ("orgId", "messageId", "at", "doneAt", "planned")

@@ -19,7 +19,8 @@ from smsrelay.web.dashboard.render import templates
 
 NAV = (("overview", "/dashboard", "Overview"), ("orgs", "/dashboard/orgs", "Orgs"),
        ("errors", "/dashboard/errors", "Errors"), ("messages", "/dashboard/messages", "Messages"),
-       ("diagnosis", "/dashboard/diagnosis", "Diagnosis"), ("autopilot", "/dashboard/autopilot", "Autopilot"))
+       ("diagnosis", "/dashboard/diagnosis", "Diagnosis"), ("autopilot", "/dashboard/autopilot", "Autopilot"),
+       ("usage", "/dashboard/usage", "Usage"))
 
 
 class LoginRequired(Exception):
