@@ -19,8 +19,9 @@ def test_price__estimated_until_final_then_twilios_and_usage_sums_the_ledger(sta
         ids = [api.post("/v1/messages", json={"to": to, "body": body}).json()["id"]
                for to, body in ((TO_US, "a" * 161), (TO_GB, "hello"), (TO_GB, "again"))]
     with stack.client(other["apiKey"]) as api:
-        api.post("/v1/messages", json={"to": TO_GB, "body": "not ours"})
-    for message_id in ids:
+        theirs = api.post("/v1/messages", json={"to": TO_GB, "body": "not ours"}).json()["id"]
+    # Every message final, the other org's too: an open one would be priced by its destination.
+    for message_id in [*ids, theirs]:
         stack.wait_status(message_id, "delivered")
     stack.run(prices.refresh_destination_prices)
     assert {r["isoCountry"]: r["price"] for r in stack.sql('SELECT * FROM "DestinationPrice"')} == {}, \
