@@ -167,7 +167,8 @@ async def _guard(conn: AsyncConnection, rt: Runtime, row: dict[str, Any], org: d
     if guards.expired(row, _now()) and not meta.get("inFlight"):
         return await _expire(conn, row, org)
     hold = guards.hold_reason(rt.settings, row)
-    if hold is None and guards.refusal(row) is None:
+    refusal = guards.refusal(row)
+    if hold is None and refusal is None:
         hold = await spend_caps.hold_reason(conn, row)
     if hold is not None:
         await sql.execute(conn, "merge_metadata", id=row["id"],
@@ -176,7 +177,6 @@ async def _guard(conn: AsyncConnection, rt: Runtime, row: dict[str, Any], org: d
         if row["planned"]:
             await throttle.forget(conn, row["id"])
         return f"held:{hold}"
-    refusal = guards.refusal(row)
     if refusal is not None:
         code, text = refusal
         await advance(conn, row, "failed", metadata={**error_metadata(code, text), "hold": None})
