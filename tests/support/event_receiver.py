@@ -1,5 +1,6 @@
 """An org's endpoint on loopback that keeps every request it gets, answers what the test says
-(`status`, settable while it runs) and can hang (never answer) until stopped. And the receiver's
+(`status`, settable while it runs) and can hang (never answer) until stopped, or hold its
+answers until the test opens `gate` (a request in flight while the test acts). And the receiver's
 side of a signature, checked by the documented snippets (docs/api.md), not by our own code."""
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class EventReceiver:
     def __init__(self, status: int = 200, hang: bool = False) -> None:
         self.status = status
         self.hang = hang
+        self.gate: threading.Event | None = None
         self.hits: list[Hit] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -55,6 +57,8 @@ class EventReceiver:
                 with receiver.lock:
                     receiver.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
                                              time.monotonic(), status))
+                if receiver.gate is not None:
+                    receiver.gate.wait(30)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

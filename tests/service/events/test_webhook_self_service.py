@@ -68,6 +68,26 @@ def test_test_event_replay_and_log(make_stack, receiver):
     assert audit == [{"action": "replay", "actor": f"api:{org['id']}"}]
 
 
+def test_replay_while_an_attempt_is_in_flight__the_replay_is_still_delivered(make_stack, receiver):
+    # The attempt's outcome used to overwrite the replay: the event ended 'delivered' and the
+    # replay was never sent (seen on CI, where the dashboard's replay came just as a retry landed).
+    import threading
+    stack = make_stack(settings_overrides=FAST)
+    org = stack.create_org("A")
+    receiver.gate = threading.Event()
+    with stack.client(org["apiKey"]) as api:
+        api.patch("/v1/webhooks", json={"statusUrl": receiver.url})
+        event_id = api.post("/v1/webhooks/test").json()["eventId"]
+        wait_until(lambda: len(receiver.hits) == 1, timeout=15, what="the first attempt")
+        replayed = api.post(f"/v1/webhooks/deliveries/{event_id}:replay")
+        assert replayed.status_code == 202 and replayed.json()["state"] == "pending"
+        receiver.gate.set()
+        wait_until(lambda: len(receiver.delivered()) == 2, timeout=15, what="the replay after the attempt in flight")
+        detail = wait_until(lambda: (d := api.get(f"/v1/webhooks/deliveries/{event_id}").json())
+                            and d["state"] == "delivered" and d, timeout=15, what="the event delivered")
+    assert [a["outcome"] for a in detail["attemptLog"]] == ["delivered", "delivered"]
+
+
 def test_rotation__new_secret_once_both_sign_during_the_grace_period(make_stack, receiver):
     stack = make_stack(settings_overrides=FAST)
     org = stack.create_org("A")
