@@ -51,18 +51,21 @@ RETURNING e.*, ARRAY(SELECT s."secret" FROM "WebhookSecret" s
 -- One attempt's outcome, in one statement: the event's state (delivered; pending again after
 -- %(retry_delay)s seconds; failed once refused or retried for %(retry_for)s seconds), its
 -- delivery log row, the endpoint's state (failing after %(failing_after)s failures in a row)
--- and the metrics' deltas.
+-- and the metrics' deltas. An event replayed while this attempt was in flight (the replay
+-- cleared the lease) stays due: the replay is owed whatever this attempt got.
 WITH ev AS (
     UPDATE "WebhookEvent" e
     SET "leaseUntil" = NULL, "lastStatusCode" = %(status_code)s, "lastError" = %(error)s,
         "lastLatencyMs" = %(latency_ms)s,
-        "state" = CASE WHEN %(delivered)s THEN 'delivered'
+        "state" = CASE WHEN e."leaseUntil" IS NULL AND e."state" = 'pending' THEN 'pending'
+                       WHEN %(delivered)s THEN 'delivered'
                        WHEN %(retry_delay)s::float8 IS NULL
                             OR now() + make_interval(secs => %(retry_delay)s) - e."createdAt"
                                > make_interval(secs => %(retry_for)s) THEN 'failed'
                        ELSE 'pending' END,
         "deliveredAt" = CASE WHEN %(delivered)s THEN now() ELSE e."deliveredAt" END,
-        "nextAttemptAt" = CASE WHEN %(delivered)s OR %(retry_delay)s::float8 IS NULL THEN NULL
+        "nextAttemptAt" = CASE WHEN e."leaseUntil" IS NULL AND e."state" = 'pending' THEN e."nextAttemptAt"
+                               WHEN %(delivered)s OR %(retry_delay)s::float8 IS NULL THEN NULL
                                ELSE now() + make_interval(secs => %(retry_delay)s) END
     WHERE e."id" = %(id)s
     RETURNING e."id", e."orgId", e."state", e."attempts"
