@@ -5,6 +5,7 @@ counted against the simulator's ledger. A dry run changes nothing and says what 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -194,3 +195,29 @@ def test_autopilot__a_dry_run_then_switched_on_for_real_acts(make_stack, announc
         assert _duty(stack)["decided"][case.cause].startswith("applied")
         s.clear_scenarios()
     assert [(a["dryRun"], a["scopeKind"]) for a in _actions(stack)] == [(True, "country"), (False, "country")]
+
+
+def test_autopilot_account__the_release_retries_the_failures_of_orgs_the_decision_had_not_seen(make_stack, announcements):
+    # On CI one org's failures stayed failed after a pause of all SMS: they landed between the
+    # signal's read and the pause (sent just before it), so the action's list of orgs lacked that
+    # org and the release retried only the listed orgs' failures. An account cause is everyone's.
+    stack = _stack(make_stack, announcements)
+    orgs = _orgs(stack)
+    case = CASES[0]
+    _enable(stack, case.cause)
+    with sim(stack) as s:
+        target, others = _onset(stack, case, orgs, s)
+        assert _duty(stack)["decided"][case.cause].startswith("applied")
+        # As if the other orgs' failures had come after the decision read the signal.
+        stack.sql("""UPDATE "AutopilotAction" SET "details" = jsonb_set("details", '{orgs}', %(orgs)s::jsonb)""",
+                  {"orgs": json.dumps([orgs[case.target]["id"]])})
+        s.clear_scenarios()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and {a["state"] for a in _actions(stack)} != {"closed"}:
+            _duty(stack)
+            time.sleep(0.2)
+        assert [a["state"] for a in _actions(stack)] == ["closed"]
+        recipients = [stack.message(m)["to"] for m in target + others]
+        counts = wait_until(lambda: (c := delivered_once(s.ledger(), recipients)) and set(c.values()) == {1} and c,
+                            timeout=30, what=lambda: f"deliveries {delivered_once(s.ledger(), recipients)}")
+    assert len(counts) == len(recipients)
