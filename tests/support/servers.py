@@ -14,6 +14,8 @@ import uvicorn
 
 from tests.support.ports import free_port
 
+STOP_SECONDS = 45
+
 
 class ThreadedServer:
     """A uvicorn server on 127.0.0.1 in a background thread."""
@@ -78,6 +80,8 @@ class LoopThread:
         if not self.task.done():
             with contextlib.suppress(RuntimeError):  # the loop closed in between: nothing to cancel
                 self.loop.call_soon_threadsafe(self.task.cancel)
-        self.thread.join(timeout=15)
+        # A worker closes three pools, each waiting up to 5 s for a connection attempt under
+        # way: on a loaded machine that alone has taken 15 s (CI).
+        self.thread.join(timeout=STOP_SECONDS)
         if self.thread.is_alive():
-            raise RuntimeError("the loop thread did not stop within 15 s of being cancelled")
+            raise RuntimeError(f"the loop thread did not stop within {STOP_SECONDS} s of being cancelled")

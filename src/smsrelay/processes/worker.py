@@ -88,7 +88,12 @@ async def run_worker(rt: Runtime, *, concurrency: int = 20, heartbeat: float = 1
     `forward_concurrency`, default WEBHOOK_CONCURRENCY): anyone can make us forward by texting
     an org's number, and a slow webhook must never keep a send waiting."""
     forward_concurrency = forward_concurrency or rt.settings.webhook_concurrency
-    await rt.open()
+    try:
+        await rt.open()
+    except BaseException:
+        # Stopped while connecting: the pool's own tasks would outlive the loop.
+        await asyncio.shield(rt.close())
+        raise
     stop = asyncio.Event()
     if install_signal_handlers:
         loop = asyncio.get_running_loop()

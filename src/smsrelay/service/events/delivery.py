@@ -102,8 +102,8 @@ class DeliveryLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: deliveries in flight then finish (each bounded by its deadline)."""
         pool = make_pool(self.rt.database_url, max_size=2, name="webhook-deliveries")
-        await pool.open(wait=False)
         try:
+            await pool.open(wait=False)
             await self._loop(pool, stop)
         finally:
             if self.running:
