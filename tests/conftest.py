@@ -90,3 +90,16 @@ def pytest_sessionfinish(session, exitstatus):
         if exitstatus == 0:
             exitstatus = session.exitstatus = pytest.ExitCode.TESTS_FAILED
     session.config._smsrelay_exitstatus = exitstatus
+
+
+# The whole-system tests take minutes each, much of it waiting on a clock (a schedule, a
+# throttle's minute): started first, they overlap the thousand short tests instead of running
+# on after them at the end of the suite.
+LONG_FIRST = ("tests/system/", "tests/service/outbound/test_throttle_rate_limit.py",
+              "tests/simulator/test_throughput.py", "tests/processes/")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def long_first(item) -> int:
+        return next((i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)), len(LONG_FIRST))
+    items.sort(key=long_first)

@@ -46,7 +46,9 @@ class Stack:
 
     def client(self, api_key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        return httpx.Client(base_url=self.api_url, headers=headers, timeout=10)
+        # Generous: three test processes on two cores have kept an in-process API from answering
+        # a 403 within httpx's default 5 s (CI). No test here times the API.
+        return httpx.Client(base_url=self.api_url, headers=headers, timeout=30)
 
     def create_org(self, name: str = "Acme", numbers: tuple[str, ...] = ("+15017122661",), **kwargs: Any) -> dict:
         from smsrelay.service.tenancy import orgs

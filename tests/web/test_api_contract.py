@@ -3,7 +3,6 @@ page with a cursor, and the message resource says what its error means and why i
 
 from __future__ import annotations
 
-import httpx
 
 from smsrelay.domain import message_view
 
@@ -97,7 +96,7 @@ def test_message_view__error_waiting_and_lineage():
 
 
 def test_docs__served_with_no_outside_network(stack):
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         page = http.get("/docs")
         assert page.status_code == 200
         assert "cdn" not in page.text.lower() and "https://" not in page.text.replace("https://fastapi", "")

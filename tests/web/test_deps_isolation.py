@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 from fastapi.routing import APIRoute
 
 
@@ -32,7 +31,7 @@ def test_admin_routes__deny_by_default(make_stack):
     app = stack.api.server.config.app
     admin = _admin_routes(app)
     assert admin, "there are admin routes to walk"
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         for method, path in admin:
             url = re.sub(r"{\w+}", "org_x", path)
             for headers in ({}, {"Authorization": "Bearer guess"}):
@@ -45,7 +44,7 @@ def test_admin_routes__wrong_token_is_403_when_enabled(make_stack):
     stack = make_stack(start_worker=False, settings_overrides={"admin_api_token": "s3cret-token"})
     app = stack.api.server.config.app
     admin = _admin_routes(app)
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         for method, path in admin:
             r = http.request(method, re.sub(r"{\w+}", "org_x", path), json={},
                              headers={"Authorization": "Bearer s3cret-tokeN"})

@@ -120,7 +120,7 @@ def test_webhook_request__signature_decides_and_an_event_is_stored_once(make_sta
     pool = stack.api.server.config.app.state.runtime.pool
     taken_before = pool.get_stats().get("requests_num", 0)
 
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         for _ in range(case.posts):
             if case.encoding == "urlencoded":
                 r = http.post(path, data=sent, headers=headers)

@@ -36,7 +36,7 @@ class OtherApi:
 def test_login__attempts_are_limited_per_client_with_retry_after(make_stack, tmp_path):
     stack = make_stack(start_worker=False, settings_overrides=_settings(
         tmp_path, dashboard_login_attempts_per_client=3, dashboard_login_attempts_per_account=100))
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         for _ in range(3):
             assert log_in(http, "guess").status_code == 401
         refused = log_in(http)  # the right password, but this client has used its attempts
@@ -51,7 +51,7 @@ def test_login__attempts_are_limited_per_client_with_retry_after(make_stack, tmp
 def test_login__attempts_are_limited_per_account_across_clients_and_processes(make_stack, tmp_path):
     stack = make_stack(start_worker=False, settings_overrides=_settings(
         tmp_path, dashboard_login_attempts_per_client=100, dashboard_login_attempts_per_account=4))
-    with OtherApi(stack) as other, httpx.Client(base_url=stack.api_url) as a, httpx.Client(base_url=other.url) as b:
+    with OtherApi(stack) as other, stack.client() as a, httpx.Client(base_url=other.url) as b:
         for i, http in enumerate((a, b, a, b)):  # four clients, two API processes, one account
             assert log_in(http, "guess", **{"X-Forwarded-For": f"198.51.100.{i}"}).status_code == 401
         for http in (a, b):
@@ -67,7 +67,7 @@ def test_login__a_login_form_can_be_posted_once(make_stack, tmp_path):
         with httpx.Client(base_url=stack.api_url, cookies={"smsrelay_dash_login": cookie}) as copy:
             return post_login(copy, token, password)
 
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         token = login_form(http)
         cookie = http.cookies["smsrelay_dash_login"]
         assert replay(token, cookie, "guess").status_code == 401
@@ -83,7 +83,7 @@ def test_login__a_login_form_can_be_posted_once(make_stack, tmp_path):
 
 def test_logout__a_copy_of_the_session_cookie_is_no_session(make_stack, tmp_path):
     stack = make_stack(start_worker=False, settings_overrides=_settings(tmp_path))
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         assert log_in(http).status_code == 303
         cookie = http.cookies["smsrelay_dash"]
         page = http.get("/dashboard")
@@ -99,7 +99,7 @@ def test_logout__a_copy_of_the_session_cookie_is_no_session(make_stack, tmp_path
 
 def test_password_change__ends_sessions_and_changing_it_back_revives_none(make_stack, tmp_path):
     stack = make_stack(start_worker=False, settings_overrides=_settings(tmp_path))
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         assert log_in(http).status_code == 303
         cookie = {"smsrelay_dash": http.cookies["smsrelay_dash"]}
     with OtherApi(stack, dashboard_admin_password="a new password for ops") as changed, \

@@ -34,7 +34,7 @@ def test_dashboard__delivery_figures_filter_by_channel(make_stack, tmp_path):
     stack.wait_status(sms["id"], "delivered")
     stack.sql('UPDATE "OrgSettings" SET "whatsappDisabled" = true WHERE "orgId" = %s', (org["id"],))
 
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         assert log_in(http).status_code == 303
         page = {path: http.get(path) for path in (
             "/dashboard?channel=whatsapp", "/dashboard?channel=sms", "/dashboard/fragments/overview?channel=whatsapp",

@@ -4,7 +4,6 @@ one message's number is shown in full only through an audited reveal."""
 
 from __future__ import annotations
 
-import httpx
 
 from smsrelay.domain import phone
 from smsrelay.simulator.ledger import SimulatorClient
@@ -29,7 +28,7 @@ def test_dashboard__masks_customer_numbers_and_reveals_one_through_the_audit_log
     wait_until(lambda: stack.sql('SELECT 1 FROM "MessageEvent" WHERE "messageId" = %s', (failed,)),
                what="the failure's callback")
 
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         assert log_in(http).status_code == 303
         pages = {path: http.get(path) for path in (
             "/dashboard", "/dashboard/fragments/overview", f"/dashboard/orgs/{org['id']}",

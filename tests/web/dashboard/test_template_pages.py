@@ -4,7 +4,6 @@ operator's; the diagnosis page names the filtered template."""
 
 from __future__ import annotations
 
-import httpx
 
 from smsrelay.simulator.ledger import SimulatorClient
 from tests.support.incident import recipient, settled
@@ -24,7 +23,7 @@ def test_template_pages__show_findings_and_hold_the_template_as_the_operator(mak
                                               "variables": {"name": f"G{i}"}}).json()["id"] for i in range(4)]
         settled(stack, ids)
     base = f"/dashboard/orgs/{org['id']}/templates"
-    with httpx.Client(base_url=stack.api_url) as http:
+    with stack.client() as http:
         assert log_in(http).status_code == 303
         listing = http.get(base)
         assert listing.status_code == 200 and "promo" in listing.text and "url_shortener" in listing.text

@@ -3,7 +3,6 @@ replay that needs the session's CSRF token and is audited as the operator's."""
 
 from __future__ import annotations
 
-import httpx
 
 from tests.support.event_receiver import EventReceiver
 from tests.support.waiting import wait_until
@@ -21,7 +20,7 @@ def test_dashboard__org_deliveries_endpoint_state_and_audited_replay(make_stack,
             api.patch("/v1/webhooks", json={"statusUrl": receiver.url})
             event = api.post("/v1/webhooks/test").json()["eventId"]
         wait_until(lambda: len(receiver.hits) >= 3, timeout=15, what="failed attempts")
-        with httpx.Client(base_url=stack.api_url) as http:
+        with stack.client() as http:
             assert log_in(http).status_code == 303
             assert "/webhooks" in http.get(f"/dashboard/orgs/{org['id']}").text
             shown = http.get(f"/dashboard/orgs/{org['id']}/webhooks?event={event}")
