@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from smsrelay.domain import pumping
 from smsrelay.domain.pumping import Window
 
@@ -33,3 +38,31 @@ def test_detect__a_new_org_is_judged_by_its_share_of_dear_destinations_only():
                   new_by_country={"KG": 30})
     [s] = pumping.detect([dear], {})
     assert s.reasons == ("high_price_share",) and s.countries == ("KG",)
+
+
+# What service/spend/pumping.py skips reading rests on these two: a test here fails when a new
+# reason is added to `detect` without them.
+_windows = st.builds(
+    Window, st.just("org_a"), messages=st.integers(0, 500), cost=st.floats(0, 50, allow_nan=False),
+    high_price=st.integers(0, 200), new_numbers=st.integers(0, 300),
+    new_by_country=st.dictionaries(st.sampled_from(["US", "UZ", "GB"]), st.integers(1, 100), max_size=3),
+    high_by_country=st.dictionaries(st.sampled_from(["US", "UZ", "GB"]), st.integers(1, 100), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(now=_windows, days=st.lists(_windows, max_size=7))
+def test_could_signal__a_window_it_rules_out_is_never_flagged_whatever_the_baseline(now, days):
+    if not pumping.could_signal(now):
+        assert pumping.detect([now], {"org_a": days}) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(now=_windows, days=st.lists(_windows, max_size=7))
+def test_needs_new_numbers__without_it_the_never_seen_numbers_change_nothing(now, days):
+    if pumping.needs_new_numbers(now):
+        return
+    blind = replace(now, new_numbers=0, new_by_country={})
+    blind_days = [replace(d, new_numbers=0, new_by_country={}) for d in days]
+    flagged = pumping.detect([now], {"org_a": days})
+    assert [(s.reasons, s.countries) for s in flagged] == \
+        [(s.reasons, s.countries) for s in pumping.detect([blind], {"org_a": blind_days})]

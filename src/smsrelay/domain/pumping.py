@@ -73,6 +73,19 @@ class Signal:
         return lines
 
 
+def could_signal(w: Window) -> bool:
+    """Whether `detect` can flag this window whatever the baseline: every reason needs MIN_HIGH
+    high-price sends or MIN_SPEND spent. The others' earlier days need not be read."""
+    return w.high_price >= MIN_HIGH or w.cost >= MIN_SPEND
+
+
+def needs_new_numbers(w: Window) -> bool:
+    """Whether the window's never-seen numbers can change what `detect` says of it (only the
+    new-numbers reason reads them, and it needs MIN_HIGH high-price sends): counting them is
+    the signal's dear part."""
+    return w.high_price >= MIN_HIGH
+
+
 def _most(windows: Iterable[Window], org_id: str) -> Window:
     ws = list(windows)
     if not ws:

@@ -158,20 +158,29 @@ FOR UPDATE OF m SKIP LOCKED;
 
 -- pumping_window --
 -- Per org and destination country in [since, until): sends, their cost at the cached destination
--- prices, sends to high-price destinations, and the numbers the org never sent to before the
--- window (one probe of MessageLog_to_idx per distinct number).
+-- prices and sends to high-price destinations; of the given orgs only when %(orgs)s is not NULL.
+-- A range of the window on MessageLog_direction_createdAt_idx, no probe per message.
+SELECT m."orgId", coalesce(m."metadata"->>'country', '') AS "country", count(*)::int AS "messages",
+       coalesce(sum(m."segments" * d."price"), 0)::float8 AS "cost",
+       count(*) FILTER (WHERE d."price" >= %(high)s)::int AS "highPrice"
+FROM "MessageLog" m
+LEFT JOIN "DestinationPrice" d ON d."isoCountry" = m."metadata"->>'country'
+WHERE m."direction" = 'outbound' AND m."createdAt" >= %(since)s AND m."createdAt" < %(until)s
+  AND (%(orgs)s::text[] IS NULL OR m."orgId" = ANY(%(orgs)s::text[]))
+GROUP BY 1, 2;
+
+-- pumping_new_numbers --
+-- Per org (of %(orgs)s) and destination country: the numbers it sent to in [since, until) and
+-- never before the window, one probe of MessageLog_to_idx per distinct number. The dear part of
+-- the signal: asked only for the orgs whose window could need it (domain/pumping.py).
 WITH w AS (
-    SELECT m."orgId", m."to", m."segments", coalesce(m."metadata"->>'country', '') AS "country", d."price" AS "unit"
+    SELECT DISTINCT m."orgId", m."to", coalesce(m."metadata"->>'country', '') AS "country"
     FROM "MessageLog" m
-    LEFT JOIN "DestinationPrice" d ON d."isoCountry" = m."metadata"->>'country'
     WHERE m."direction" = 'outbound' AND m."createdAt" >= %(since)s AND m."createdAt" < %(until)s
-), fresh AS (
-    SELECT DISTINCT w."orgId", w."to" FROM w
-    WHERE NOT EXISTS (SELECT 1 FROM "MessageLog" e WHERE e."to" = w."to" AND e."orgId" = w."orgId"
-                      AND e."direction" = 'outbound' AND e."createdAt" < %(since)s)
+      AND m."orgId" = ANY(%(orgs)s::text[])
 )
-SELECT w."orgId", w."country", count(*)::int AS "messages", coalesce(sum(w."segments" * w."unit"), 0)::float8 AS "cost",
-       count(*) FILTER (WHERE w."unit" >= %(high)s)::int AS "highPrice",
-       count(DISTINCT w."to") FILTER (WHERE f."to" IS NOT NULL)::int AS "newNumbers"
-FROM w LEFT JOIN fresh f ON f."orgId" = w."orgId" AND f."to" = w."to"
+SELECT w."orgId", w."country", count(*)::int AS "newNumbers"
+FROM w
+WHERE NOT EXISTS (SELECT 1 FROM "MessageLog" e WHERE e."to" = w."to" AND e."orgId" = w."orgId"
+                  AND e."direction" = 'outbound' AND e."createdAt" < %(since)s)
 GROUP BY 1, 2;
