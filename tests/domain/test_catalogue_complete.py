@@ -74,8 +74,10 @@ def test_every_entry__says_where_it_came_from_and_what_we_do():
         assert e.retry_rule, code
         assert e.source and str(code) in e.source, code
         if e.source_read:
-            # A page read is Twilio's own error page for this very code (or a localised copy of it).
-            assert re.fullmatch(rf"https://(www\.)?twilio\.com(/[a-z-]+)?/docs/(api/)?errors/{code}", e.source), e.source
+            # A page read is Twilio's own error page for this very code (or a localised copy of it, its
+            # .md view, or the copy on Twilio's static docs hosts static0/static1.twilio.com).
+            assert re.fullmatch(rf"https://(www\.|static\d\.)?twilio\.com(/[a-z-]+)?/docs/(api/)?errors/{code}(\.md)?",
+                                e.source), e.source
         else:
             assert e.source.startswith(f"not found: no page for {code}"), e.source
 

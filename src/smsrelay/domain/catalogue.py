@@ -12,8 +12,8 @@ where it has the code. Two codes deliberately depart from the runbook, because
 we follow Twilio's current behaviour where the runbook is out of date:
 
 * 21408 is listed in the runbook's "retry failed messages" query, but Twilio
-  defines it as "Permission to send an SMS has not been enabled for the region
-  indicated by the 'To' number": a Geo Permissions setting on the account.
+  defines it as "Message blocked: permissions disabled for the destination
+  region": a Geo Permissions setting on the account.
   Retrying cannot succeed until someone changes that setting, so it is not
   retryable.
 * 21608 is "Messaging to this country not allowed" in the runbook, but Twilio

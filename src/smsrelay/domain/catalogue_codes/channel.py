@@ -67,7 +67,8 @@ ROWS = (
     (63023, "failed", "channel", 0, "Channel generic error", "The channel reported an unspecified error",
      "Look at the message's channel error detail in Twilio's logs; contact Twilio Support if it repeats."),
     (63024, "failed", "destination", 0, "Invalid message recipient", "Recipient cannot receive channel messages",
-     "Check the recipient's address; use SMS for numbers not on the channel."),
+     "The number is not on WhatsApp, or its user has not accepted WhatsApp's latest terms or runs an old app: "
+     "confirm the number, have them accept or update, or use SMS."),
     (63027, "failed", "channel", 0, "Template does not exist for a language and locale", "Template language missing",
      "Send the approved template in that language with the right parameters (ContentSid HX... and a Messaging Service)."),
     (63028, "failed", "channel", 0, "Number of parameters provided does not match the expected number of parameters",
@@ -84,7 +85,9 @@ ROWS = (
      "Account over its messages in a rolling 24 hours",
      "Wait for the 24-hour window to reset, or ask Twilio Support to raise the account's limit."),
     (63049, "failed", "content_filtering", 0, "Meta chose not to deliver this WhatsApp marketing message",
-     "Marketing message not delivered by Meta", "Meta limits marketing messages per user; send fewer, more relevant ones."),
+     "Marketing message not delivered by Meta",
+     "US numbers get no WhatsApp marketing templates (since 2025-04-01): use SMS. Elsewhere Meta limits the user for a "
+     "while: re-send later, not at once; use Utility/Authentication where the template fits."),
     (35127, 400, "channel", 0, "'Messages' Body and ContentVariables cannot be provided together",
      "A Body sent beside a content template's variables",
      "Send ContentSid and ContentVariables without a Body: the content template makes the text."),
@@ -110,7 +113,7 @@ SOURCES = {
     63021: page(63021, "https://www.twilio.com/docs/errors/63021"),
     63022: _mapped(63022, "430, 432 and 433"),
     63023: page(63023),
-    63024: _mapped(63024, "1002 and 1026"),
+    63024: page(63024, "https://www.twilio.com/docs/api/errors/63024.md"),
     63027: page(63027),
     63028: page(63028),
     63030: _mapped(63030, "1010"),
@@ -118,6 +121,6 @@ SOURCES = {
     63032: _mapped(63032, "472"),
     63034: page(63034),
     63038: page(63038),
-    63049: not_found(63049, TITLE_ONLY),
+    63049: page(63049, "https://static1.twilio.com/docs/api/errors/63049"),
     35127: page(35127),
 }

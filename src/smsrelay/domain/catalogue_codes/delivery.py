@@ -31,10 +31,16 @@ ROWS = (
      "Sender ID blocked (generic, special characters or fraud)",
      "Use a sender ID that follows the destination's SMS guidelines."),
     # --- content filtering -----------------------------------------------------------------------
+    # The runbook's action calls 30004 a carrier spam filter; Twilio's page puts a blocked destination
+    # first (blocklist, an earlier STOP, India's DND registry), so the action follows Twilio.
     (30004, "undelivered", "content_filtering", 0, "Message blocked", "Message blocked",
-     "Carrier spam filter: review content, remove URL shorteners, check A2P compliance."),
+     "Check whether the recipient opted out (they must text START) or is on a block or DND list; if many recipients "
+     "fail, review content and A2P compliance for carrier filtering."),
+    # "Carrier violation" is the runbook's meaning (and Twilio's former title); the action follows the
+    # staging copy of Twilio's page, which has Twilio's own filter block it too.
     (30007, "undelivered", "content_filtering", 0, "Message filtered", "Carrier violation",
-     "Content issue: review the template for spam triggers and A2P compliance."),
+     "Filtered by Twilio or the carrier: review the template for spam, phishing, Messaging/Acceptable Use Policy "
+     "issues and A2P compliance; if compliant, send Twilio Support 3+ Message SIDs."),
     (30038, "failed", "content_filtering", 0, "OTP Message Body Filtered", "Inbound one-time passcode filtered",
      "Twilio does not deliver OTP messages to its numbers; nothing to retry."),
     (30110, "failed", "content_filtering", 0, "Domain is blocked", "A link in the message is on a blocked domain",
@@ -56,9 +62,12 @@ ROWS = (
     (30036, "failed", "rate_limiting", 1, "Validity Period Expired", "Expired in Twilio's queue",
      "Pace sends closer to the sender's throughput or lengthen the validity period; `smsrelay retry` may re-send once."),
     # --- geo / fraud guard -----------------------------------------------------------------------
+    # Twilio's block is temporary (15-30 minutes, repeated while suspicious traffic continues):
+    # nothing re-sends it; an operator re-sends once the traffic is known to be genuine.
     (30450, "failed", "geo_permissions", 0, "Message delivery blocked - SMS Pumping Protection",
-     "Blocked by SMS Pumping Protection",
-     "Review the destination prefixes blocked under Messaging > Settings > SMS Pumping Protection."),
+     "Destination temporarily blocked by SMS Pumping Protection",
+     "Check the traffic to that destination is genuine (OTP to unusual places?); the block lifts after 15-30 minutes. "
+     "Put known numbers on the Global Safe List; then `smsrelay retry --codes 30450 --yes`."),
     # --- destination -----------------------------------------------------------------------------
     # Twilio's page suggests one test re-send for a one-off downstream failure; the runbook calls it
     # a normal handset issue, so nothing re-sends it unless an operator asks.
@@ -110,8 +119,9 @@ SOURCES = {
     30035: not_found(30035, TITLE_ONLY),
     30018: not_found(30018, TITLE_ONLY),
     30042: page(30042),
-    30004: not_found(30004, "title from Twilio's error dictionary, meaning and action from the runbook"),
-    30007: not_found(30007, "title from Twilio's error dictionary, meaning and action from the runbook"),
+    30004: page(30004, "https://www.twilio.com/es-mx/docs/api/errors/30004"),
+    30007: not_found(30007, "only a staging copy (https://blue.docs.stage.twilio.com/docs/api/errors/30007) is "
+                            "stored; meaning and action from it"),
     30038: page(30038),
     30110: page(30110),
     30001: page(30001),
@@ -120,7 +130,7 @@ SOURCES = {
     30023: not_found(30023, TITLE_ONLY),
     30027: not_found(30027, TITLE_ONLY),
     30036: page(30036),
-    30450: not_found(30450, TITLE_ONLY),
+    30450: page(30450),
     30003: page(30003),
     30005: not_found(30005, "title from Twilio's error dictionary, meaning and action from the runbook"),
     30006: page(30006),

@@ -6,8 +6,9 @@ from smsrelay.domain.catalogue_codes import TITLE_ONLY, not_found, page
 ROWS = (
     (11100, "failed", "media", 0, "Invalid URL format", "A URL Twilio was given is malformed",
      "Give a fully qualified URL (protocol, host name, path, URL-encoded query) reachable over the public Internet."),
-    (11200, "failed", "media", 0, "HTTP retrieval failure", "A URL Twilio fetched did not answer",
-     "Make the MediaUrl (or webhook) reachable over HTTPS and answering within 15 s; re-send after."),
+    (11200, "failed", "media", 0, "HTTP retrieval failure", "A URL Twilio fetched failed for an unidentified reason",
+     "Make the MediaUrl (or webhook) public and answer 2xx quickly: no 4xx/5xx, bad redirect, HTTP Auth, firewall "
+     "block or missing/wrong Content-Type; re-send after."),
     (11205, "failed", "media", 0, "HTTP connection failure", "Twilio could not connect to the URL",
      "Twilio tries 10 s to connect and waits 15 s in all: make the URL public (no private IP or localhost) "
      "and check the host, its firewall and logs."),
@@ -38,7 +39,7 @@ ROWS = (
 
 SOURCES = {
     11100: page(11100),
-    11200: not_found(11200, "listed only in third-party copies of Twilio's dictionary; " + TITLE_ONLY),
+    11200: page(11200),
     11205: page(11205),
     11206: page(11206),
     11210: page(11210, "https://twilio.com/fr/docs/api/errors/11210"),

@@ -10,11 +10,12 @@ from smsrelay.domain.catalogue_codes import TITLE_ONLY, not_found, page
 ROWS = (
     # --- destination ---------------------------------------------------------------------------
     (21211, 400, "destination", 0, "Invalid 'To' Phone Number", "Invalid To number",
-     "Phone format issue: fix the number (E.164) at the source."),
+     "Fix the number at the source: E.164 (+, country code, no spaces or punctuation), the right country code "
+     "and digit count, not a short code or alphanumeric sender ID."),
     (21265, 400, "destination", 0, "'To' number cannot be a Short Code", "Recipient is a short code",
      "Twilio numbers cannot message short codes; remove the recipient."),
     (21610, 400, "destination", 0, "Attempt to send to unsubscribed recipient", "Recipient opted out (replied STOP)",
-     "Do not send; the recipient must text START to opt back in."),
+     "Do not send to this sender or Messaging Service again; the recipient must text START to opt back in."),
     (21614, 400, "destination", 0, "'To' number is not a valid mobile number", "Not a mobile number",
      "A landline, an invalid or badly formatted number (IoT/M2M formats may need Twilio Support); check it "
      "with Lookup and use E.164."),
@@ -51,10 +52,13 @@ ROWS = (
      "Recipient not verified (trial account)",
      "Verify the recipient in the Twilio Console, or upgrade the account and get a primary compliance profile approved."),
     # --- geo permissions -------------------------------------------------------------------------
+    # Twilio's page now titles it "Message blocked: permissions disabled for the destination region";
+    # it also covers destinations Twilio does not serve at all (Iran, Syria, Cuba; +98 on WhatsApp).
     (21408, 400, "geo_permissions", 0,
-     "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
+     "Message blocked: permissions disabled for the destination region",
      "Region not enabled in Geo Permissions",
-     "Enable the destination country under Messaging Geo Permissions in the Twilio Console; do not retry before."),
+     "Enable the destination country under Messaging > Settings > Geo Permissions (takes effect at once) and check "
+     "the To's country code; do not retry before. Iran, Syria and Cuba cannot be enabled."),
     # --- rate limiting ---------------------------------------------------------------------------
     (21611, 400, "rate_limiting", 3, "This 'From' number has exceeded the maximum number of queued messages",
      "Sender queue full (over 10 hours of traffic)",
@@ -122,9 +126,10 @@ ROWS = (
 )
 
 SOURCES = {
-    21211: not_found(21211, "quoted only by third parties; title from Twilio's error dictionary, action from the runbook"),
+    # Twilio's static docs host; the page gives more causes than the runbook's "phone format issue".
+    21211: page(21211, "https://static0.twilio.com/docs/api/errors/21211"),
     21265: page(21265),
-    21610: not_found(21610, TITLE_ONLY),
+    21610: page(21610),
     21614: page(21614),
     21635: page(21635),
     21212: page(21212, "https://twilio.com/de/docs/api/errors/21212"),
@@ -137,8 +142,7 @@ SOURCES = {
     21659: page(21659),
     21607: page(21607, "https://twilio.com/de/docs/api/errors/21607"),
     21608: page(21608),
-    21408: not_found(21408, "title from Twilio's error dictionary, meaning from Twilio's Geo Permissions "
-                            "behaviour as docs/design.md records it"),
+    21408: page(21408),
     21611: page(21611),
     35125: page(35125),
     21730: page(21730),
