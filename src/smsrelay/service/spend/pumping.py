@@ -46,6 +46,8 @@ async def windows(conn: AsyncConnection, since: datetime, until: datetime, *, or
 
 async def signals(conn: AsyncConnection, since: datetime, until: datetime) -> list[pumping.Signal]:
     """Orgs whose window jumps above their own same window on the earlier days."""
+    if not (await sql.one(conn, "pumping_prices_known"))["known"]:
+        return []
     now = await windows(conn, since, until, new_numbers_of=())
     now = [w for w in now if pumping.could_signal(w)]
     if not now:

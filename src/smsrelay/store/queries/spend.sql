@@ -156,6 +156,11 @@ FOR UPDATE OF m SKIP LOCKED;
 
 -- ==== pumping ====
 
+-- pumping_prices_known --
+-- Whether any destination has a cached price: without one no window has a cost or a
+-- high-price send, so no pumping signal can fire and the window need not be read.
+SELECT EXISTS (SELECT 1 FROM "DestinationPrice" WHERE "price" IS NOT NULL) AS "known";
+
 -- pumping_window --
 -- Per org and destination country in [since, until): sends, their cost at the cached destination
 -- prices and sends to high-price destinations; of the given orgs only when %(orgs)s is not NULL.
