@@ -84,10 +84,11 @@ def grow(url: str, factor: int) -> dict:
         conn.execute('CREATE TEMP TABLE rollup0 AS SELECT * FROM "MessageRollup"')
         for k in range(1, factor):
             conn.execute("""
-                INSERT INTO "MessageRollup" ("hour", "direction", "orgId", "status", "errorCode", "from", "count", "lastAt")
-                SELECT "hour" - %(k)s * interval '30 days', "direction", "orgId", "status", "errorCode", "from", "count",
-                       "lastAt" - %(k)s * interval '30 days' FROM rollup0
-                ON CONFLICT ("hour", "direction", "orgId", "status", "errorCode", "from")
+                INSERT INTO "MessageRollup" ("hour", "direction", "orgId", "status", "errorCode", "from", "channel",
+                                             "count", "lastAt")
+                SELECT "hour" - %(k)s * interval '30 days', "direction", "orgId", "status", "errorCode", "from", "channel",
+                       "count", "lastAt" - %(k)s * interval '30 days' FROM rollup0
+                ON CONFLICT ("hour", "direction", "orgId", "status", "errorCode", "from", "channel")
                 DO UPDATE SET "count" = "MessageRollup"."count" + excluded."count" """, {"k": k})
         conn.execute('VACUUM (ANALYZE) "MessageLog", "MessageRollup"')
         rows = conn.execute('SELECT count(*) FROM "MessageLog"').fetchone()[0]
