@@ -18,7 +18,10 @@ import httpx
 class SimulatorClient:
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, trust_env=False)
+        # A new connection per call: a kept-alive one can be closed by the server's idle timeout
+        # just as the next call goes out (a "connection reset" seen on CI), and these calls are few.
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, trust_env=False,
+                                  limits=httpx.Limits(max_keepalive_connections=0))
 
     def close(self) -> None:
         self._http.close()
