@@ -106,10 +106,10 @@ def test_scenarios_stack_and_clear(twilio, sim, receiver):
 
 
 def test_scenario_expires(twilio, sim):
-    sim.set_scenario("rate_limited", number=LONG, for_seconds=0.3)
+    sim.set_scenario("rate_limited", number=LONG, for_seconds=2)
     with pytest.raises(TwilioRestException):
         twilio.messages.create(to=TO_US, from_=LONG, body="hi")
-    wait_until(lambda: sim.scenarios() == [], timeout=3)
+    wait_until(lambda: sim.scenarios() == [], timeout=10)
     assert twilio.messages.create(to=TO_US, from_=LONG, body="hi").status == "queued"
 
 
