@@ -46,7 +46,7 @@ def test_autopilot__widens_from_the_sender_to_its_org_once(make_stack):
             ("sender", "widened", False), ("org", "active", True)]
         assert stack.sql('SELECT "smsDisabled" FROM "OrgSettings" WHERE "orgId" = %s', (org["id"],))[0]["smsDisabled"]
         # What the sender hold held is still held, now by the org's disable: never sent meanwhile.
-        m = wait_until(lambda: (r := stack.message(held))["metadata"].get("hold", {}).get("reason") == "org_disabled"
+        m = wait_until(lambda: ((r := stack.message(held))["metadata"].get("hold") or {}).get("reason") == "org_disabled"
                        and r, what="the held message to be held by the org's disable")
         assert m["status"] == "queued" and m["twilioSid"] is None and not m["metadata"].get("attempts")
         flowing = _send(stack, other, "+14155556900", OTHER)
