@@ -40,9 +40,11 @@ def test_pumping_burst__alert_diagnosis_and_autopilot_holds_only_the_new_destina
             await autopilot_config.set_enabled(conn, ["sms_pumping"], True, actor="test")
     stack.run(switch_on)
 
-    _send(stack, org, KNOWN[:4])
-    _send(stack, org, UZ[:30])
-    _send(stack, other, KNOWN[:4])
+    burst = _send(stack, org, KNOWN[:4]) + _send(stack, org, UZ[:30]) + _send(stack, other, KNOWN[:4])
+    # The burst went out before anyone looked: what the hold must hold is only what comes after
+    # (with the signal now quick to read, the autopilot could otherwise act while it still queues).
+    for message_id in burst:
+        stack.wait_status(message_id, {"sent", "delivered", "undelivered", "failed"}, timeout=60)
     changed = stack.run(alerts.evaluate)
     fired = {(a["rule"], a["orgId"]) for a in changed["fired"]}
     assert ("sms_pumping_suspected", org["id"]) in fired
