@@ -66,3 +66,13 @@ def test_needs_new_numbers__without_it_the_never_seen_numbers_change_nothing(now
     flagged = pumping.detect([now], {"org_a": days})
     assert [(s.reasons, s.countries) for s in flagged] == \
         [(s.reasons, s.countries) for s in pumping.detect([blind], {"org_a": blind_days})]
+
+
+@settings(max_examples=300, deadline=None)
+@given(now=_windows, days=st.lists(_windows, max_size=7))
+def test_needs_baseline_new_numbers__without_it_the_earlier_days_numbers_change_nothing(now, days):
+    if pumping.needs_baseline_new_numbers(now):
+        return
+    blind_days = [replace(d, new_numbers=0, new_by_country={}) for d in days]
+    assert [(s.reasons, s.countries) for s in pumping.detect([now], {"org_a": days})] == \
+        [(s.reasons, s.countries) for s in pumping.detect([now], {"org_a": blind_days})]

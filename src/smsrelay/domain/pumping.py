@@ -86,6 +86,12 @@ def needs_new_numbers(w: Window) -> bool:
     return w.high_price >= MIN_HIGH
 
 
+def needs_baseline_new_numbers(w: Window) -> bool:
+    """Whether the earlier days' never-seen numbers can change what `detect` says of this
+    window: the new-numbers reason compares them only once the window has MIN_NEW of its own."""
+    return needs_new_numbers(w) and w.new_numbers >= MIN_NEW
+
+
 def _most(windows: Iterable[Window], org_id: str) -> Window:
     ws = list(windows)
     if not ws:

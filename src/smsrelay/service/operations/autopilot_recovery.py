@@ -194,10 +194,14 @@ async def _retry_failures(rt: Runtime, action: dict[str, Any]) -> int:
         return 0
     onset = datetime.fromisoformat(details["onset"]) if details.get("onset") else action["createdAt"]
     since = f"{max(60, int((datetime.now(onset.tzinfo) - onset).total_seconds()) + 300)}s"
-    # A pause of all SMS is every org's: its orgs list is what the decision had seen, and a
-    # send in flight at the pause can fail for an org not on it.
-    orgs = [action["orgId"]] if action["orgId"] else \
-        [None] if action["scopeKind"] == "all" else list(details.get("orgs") or [None])
+    if action["orgId"]:
+        orgs = [action["orgId"]]
+    elif action["scopeKind"] == "all":
+        # Every org's: the details' orgs are what the decision had seen, and a send in flight at
+        # the pause can fail for an org not among them.
+        orgs = [None]
+    else:
+        orgs = list(details.get("orgs") or [None])
     total = 0
     for org in orgs:
         p = await retry.plan(rt, since=since, org_id=org, codes=codes, force=True)
